@@ -1,0 +1,10 @@
+/**
+ * pix2pix-webgpu: the browser-safe core. Everything here runs on any WebGPU device, in a browser or in
+ * Node (Dawn); nothing here imports a runtime dependency.
+ */
+export { createContext } from './runtime/device.js';
+export { GpuContext, Dispatch, BufferUsage, type ContextOptions, type KernelSpec, type Binding, type AllocationStats } from './runtime/context.js';
+export { Tensor, numel } from './runtime/tensor.js';
+export * from './runtime/errors.js';
+export { Rng, hashUniform, hashNormal, pcgHash } from './runtime/random.js';
+export { activationForward, activationBackward, activationBackwardNeeds, type Activation } from './kernels/activation.js';
