@@ -3,7 +3,7 @@
  * Node (Dawn); nothing here imports a runtime dependency.
  */
 export { createContext } from './runtime/device.js';
-export { GpuContext, Dispatch, BufferUsage, type ContextOptions, type KernelSpec, type Binding, type AllocationStats } from './runtime/context.js';
+export { GpuContext, Dispatch, BufferUsage, destroyDispatches, type ContextOptions, type KernelSpec, type Binding, type AllocationStats } from './runtime/context.js';
 export { Tensor, numel } from './runtime/tensor.js';
 export * from './runtime/errors.js';
 export { Rng, hashUniform, hashNormal, pcgHash } from './runtime/random.js';

@@ -15,11 +15,11 @@ export function activationBackwardNeeds(act: Activation): 'x' | 'y' {
 }
 
 /** y = act(x). */
-export function activationForward(ctx: GpuContext, y: Tensor, x: Tensor, act: Activation, slope = 0.2): Dispatch {
+export function activationForward(ctx: GpuContext, y: Tensor, x: Tensor, act: Activation, slope = 0.2): Dispatch[] {
   const op = `${act}.forward`;
   ctx.checkTensor(x, op, undefined, 'x');
   ctx.checkTensor(y, op, x.shape, 'y');
-  return ctx.kernel({
+  return [ctx.kernel({
     op,
     shader,
     entryPoint: 'forward',
@@ -31,7 +31,7 @@ export function activationForward(ctx: GpuContext, y: Tensor, x: Tensor, act: Ac
       { tensor: y, access: 'rw' },
     ],
     workgroups: ctx.grid(x.size, WG),
-  });
+  })];
 }
 
 /**
@@ -45,13 +45,13 @@ export function activationBackward(
   saved: Tensor,
   act: Activation,
   opts: { slope?: number; accumulate?: boolean } = {},
-): Dispatch {
+): Dispatch[] {
   const op = `${act}.backward`;
   ctx.checkTensor(dy, op, undefined, 'dy');
   ctx.checkTensor(saved, op, dy.shape, activationBackwardNeeds(act));
   ctx.checkTensor(dx, op, dy.shape, 'dx');
   if (dx === dy && opts.accumulate) throw new ShapeError(op, 'dx aliasing dy with accumulate', 'distinct tensors', 'the same tensor');
-  return ctx.kernel({
+  return [ctx.kernel({
     op,
     shader,
     entryPoint: 'backward',
@@ -64,5 +64,5 @@ export function activationBackward(
       { tensor: dy, access: 'read' },
     ],
     workgroups: ctx.grid(dy.size, WG),
-  });
+  })];
 }

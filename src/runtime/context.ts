@@ -51,6 +51,8 @@ export class Dispatch {
     private readonly nU32: number,
   ) {}
 
+  private readonly scratch: Tensor[] = [];
+
   /** Overwrite the uniform values (same layout as at creation). */
   setUniforms(u32: readonly number[], f32: readonly number[] = []): void {
     if (!this.uniform || !this.uniformBytes) throw new Pix2PixError(this.op, 'this dispatch has no uniforms');
@@ -59,9 +61,22 @@ export class Dispatch {
     this.ctx.device.queue.writeBuffer(this.uniform, 0, this.uniformBytes);
   }
 
+  /** Make this dispatch own a scratch tensor (partial sums, statistics) so `destroy()` frees it too. */
+  attach(t: Tensor): this {
+    this.scratch.push(t);
+    return this;
+  }
+
   destroy(): void {
     this.uniform?.destroy();
+    for (const t of this.scratch) t.destroy();
+    this.scratch.length = 0;
   }
+}
+
+/** Destroy every dispatch in a list (uniform buffers and attached scratch). */
+export function destroyDispatches(dispatches: readonly Dispatch[]): void {
+  for (const d of dispatches) d.destroy();
 }
 
 function packUniforms(dst: ArrayBuffer, u32: readonly number[], f32: readonly number[]): void {

@@ -2,6 +2,7 @@ import { describe, it, expect, afterAll } from 'vitest';
 import { testContext } from '../helpers/gpu.js';
 import { expectClose } from '../helpers/compare.js';
 import { checkGradient } from '../helpers/gradcheck.js';
+import { destroyDispatches } from '../../src/runtime/context.js';
 import { Rng } from '../../src/runtime/random.js';
 import { activationForward, activationBackward, activationBackwardNeeds, type Activation } from '../../src/kernels/activation.js';
 import { activationForwardCpu, activationBackwardCpu } from '../../src/kernels/cpu/activation.js';
@@ -41,17 +42,16 @@ describe('activation GPU vs CPU reference', async () => {
         const dx = ctx.tensor(shape, rng.normals(n), 'dx');
         const dxBefore = await dx.read();
         const fwd = activationForward(ctx, y, x, act);
-        await ctx.run([fwd]);
+        await ctx.run(fwd);
         const saved = activationBackwardNeeds(act) === 'x' ? x : y;
         const bwd = activationBackward(ctx, dx, dy, saved, act, { accumulate: true });
-        await ctx.run([bwd]);
+        await ctx.run(bwd);
         // fp32: tanh/exp differ from float64 by a few ulp.
         expectClose(await y.read(), activationForwardCpu(xData, act), { atol: 1e-6, rtol: 1e-5, label: `${act}.forward` });
         const ref = activationBackwardCpu(dyData, xData, act).map((g, i) => g + dxBefore[i]);
         expectClose(await dx.read(), ref, { atol: 1e-5, rtol: 1e-5, label: `${act}.backward (accumulate)` });
         for (const t of [x, y, dy, dx]) t.destroy();
-        fwd.destroy();
-        bwd.destroy();
+        destroyDispatches([...fwd, ...bwd]);
       });
     }
   }
