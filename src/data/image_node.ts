@@ -5,7 +5,7 @@
 import { FileFormatError } from '../runtime/errors.js';
 import { toUint8Interleaved, type ImageF32 } from './image.js';
 
-type SharpModule = typeof import('sharp');
+type SharpModule = typeof import('sharp').default;
 let sharpPromise: Promise<SharpModule> | null = null;
 function loadSharp(): Promise<SharpModule> {
   sharpPromise ??= import('sharp').then((m) => ((m as unknown as { default?: SharpModule }).default ?? m) as SharpModule);
