@@ -1,0 +1,99 @@
+/**
+ * Minimal SVG line charts for the self-contained HTML report (no script, no external assets), so the
+ * report opens anywhere, prints, and can be checked by a test without a browser.
+ */
+
+export interface Series {
+  name: string;
+  points: { x: number; y: number }[];
+  color?: string;
+}
+
+export interface ChartOptions {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  width?: number;
+  height?: number;
+  logX?: boolean;
+}
+
+const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
+
+export function escapeXml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+}
+
+/** "Nice" tick values covering [lo, hi] (1-2-5 steps). */
+export function niceTicks(lo: number, hi: number, count = 5): number[] {
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) return [];
+  if (lo === hi) {
+    const d = Math.abs(lo) > 0 ? Math.abs(lo) * 0.1 : 1;
+    lo -= d;
+    hi += d;
+  }
+  const raw = (hi - lo) / count;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
+  const ticks: number[] = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) ticks.push(Number(v.toPrecision(12)));
+  return ticks;
+}
+
+function fmtTick(v: number): string {
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  if (a >= 1e4 || a < 1e-3) return v.toExponential(1);
+  return String(Number(v.toPrecision(4)));
+}
+
+/** A line chart with axes, ticks, markers and a legend, as one <svg> element. */
+export function lineChart(series: readonly Series[], o: ChartOptions): string {
+  const W = o.width ?? 420;
+  const H = o.height ?? 280;
+  const m = { l: 62, r: 12, t: 28, b: 44 };
+  const pts = series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
+  const tx = (x: number) => (o.logX ? Math.log10(Math.max(x, 1e-12)) : x);
+  let [x0, x1] = pts.length ? [Math.min(...pts.map((p) => tx(p.x))), Math.max(...pts.map((p) => tx(p.x)))] : [0, 1];
+  let [y0, y1] = pts.length ? [Math.min(...pts.map((p) => p.y)), Math.max(...pts.map((p) => p.y))] : [0, 1];
+  if (x0 === x1) [x0, x1] = [x0 - 1, x1 + 1];
+  if (y0 === y1) [y0, y1] = [y0 - Math.abs(y0 || 1) * 0.1, y1 + Math.abs(y1 || 1) * 0.1];
+  const padY = (y1 - y0) * 0.08;
+  y0 -= padY;
+  y1 += padY;
+  const sx = (x: number) => m.l + ((tx(x) - x0) / (x1 - x0)) * (W - m.l - m.r);
+  const sy = (y: number) => H - m.b - ((y - y0) / (y1 - y0)) * (H - m.t - m.b);
+  const parts: string[] = [];
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${escapeXml(o.title)}">`);
+  parts.push(`<rect x="0" y="0" width="${W}" height="${H}" fill="#fff"/>`);
+  parts.push(`<text x="${W / 2}" y="16" text-anchor="middle" font-size="13" font-weight="bold">${escapeXml(o.title)}</text>`);
+  for (const t of niceTicks(y0, y1)) {
+    const y = sy(t);
+    parts.push(`<line x1="${m.l}" x2="${W - m.r}" y1="${y.toFixed(1)}" y2="${y.toFixed(1)}" stroke="#e5e5e5"/>`);
+    parts.push(`<text x="${m.l - 6}" y="${(y + 4).toFixed(1)}" text-anchor="end" font-size="10">${fmtTick(t)}</text>`);
+  }
+  const xTicks = o.logX ? niceTicks(x0, x1).map((v) => 10 ** v) : niceTicks(x0, x1);
+  const xs = [...new Set([...xTicks, ...(pts.length <= 8 ? pts.map((p) => p.x) : [])])];
+  for (const t of xs) {
+    const x = sx(t);
+    if (x < m.l - 1 || x > W - m.r + 1) continue;
+    parts.push(`<text x="${x.toFixed(1)}" y="${H - m.b + 14}" text-anchor="middle" font-size="10">${fmtTick(t)}</text>`);
+  }
+  parts.push(`<line x1="${m.l}" x2="${W - m.r}" y1="${H - m.b}" y2="${H - m.b}" stroke="#333"/>`);
+  parts.push(`<line x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${H - m.b}" stroke="#333"/>`);
+  parts.push(`<text x="${(m.l + W - m.r) / 2}" y="${H - 8}" text-anchor="middle" font-size="11">${escapeXml(o.xLabel)}</text>`);
+  parts.push(`<text transform="translate(14 ${(m.t + H - m.b) / 2}) rotate(-90)" text-anchor="middle" font-size="11">${escapeXml(o.yLabel)}</text>`);
+  series.forEach((s, i) => {
+    const color = s.color ?? PALETTE[i % PALETTE.length];
+    const ps = s.points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y)).sort((a, b) => a.x - b.x);
+    if (ps.length > 1) {
+      const d = ps.map((p, k) => `${k ? 'L' : 'M'}${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join('');
+      parts.push(`<path class="series" d="${d}" fill="none" stroke="${color}" stroke-width="1.8"/>`);
+    }
+    if (ps.length <= 60) for (const p of ps) parts.push(`<circle cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="3" fill="${color}"/>`);
+    parts.push(`<rect x="${W - m.r - 110}" y="${m.t + 4 + i * 14}" width="10" height="3" fill="${color}"/>`);
+    parts.push(`<text x="${W - m.r - 96}" y="${m.t + 9 + i * 14}" font-size="10">${escapeXml(s.name)}</text>`);
+  });
+  parts.push('</svg>');
+  return parts.join('');
+}
