@@ -8,3 +8,4 @@ export { Tensor, numel } from './runtime/tensor.js';
 export * from './runtime/errors.js';
 export { Rng, hashUniform, hashNormal, pcgHash } from './runtime/random.js';
 export { activationForward, activationBackward, activationBackwardNeeds, type Activation } from './kernels/activation.js';
+export { selfTest, type SelfTestReport, type SelfTestCase } from './selftest.js';
