@@ -113,14 +113,15 @@ export function preprocessPair(a: ImageF32, b: ImageF32, o: PreprocessOptions, r
     w = o.loadSize;
   }
   // Draw the crop position and flip before any work, in a fixed order, so runs are reproducible.
-  const cropW = o.preprocess === 'none' ? w : Math.min(o.cropSize, w);
-  const cropH = o.preprocess === 'none' ? h : Math.min(o.cropSize, h);
+  const crops = o.preprocess === 'crop' || o.preprocess === 'resize_and_crop';
+  const cropW = crops ? Math.min(o.cropSize, w) : w;
+  const cropH = crops ? Math.min(o.cropSize, h) : h;
   const x0 = rng.int(0, Math.max(0, w - cropW) + 1);
   const y0 = rng.int(0, Math.max(0, h - cropH) + 1);
   const flip = o.flip && rng.next() > 0.5;
   const apply = (im: ImageF32) => {
     let r = resizeBicubic(im, w, h);
-    if (o.preprocess !== 'none') r = cropImage(r, x0, y0, cropW, cropH);
+    if (crops) r = cropImage(r, x0, y0, cropW, cropH);
     return flip ? flipHorizontal(r) : r;
   };
   return { a: apply(a), b: apply(b) };
