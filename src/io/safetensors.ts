@@ -7,7 +7,7 @@
  * Browser-safe: works on a Uint8Array, no Node imports.
  */
 import { FileFormatError, ShapeError } from '../runtime/errors.js';
-import { DTYPE_SIZES, decodeToFloat32, numelOf, type StateDict } from './state_dict.js';
+import { DTYPE_SIZES, HOST_LITTLE_ENDIAN, decodeToFloat32, numelOf, type StateDict } from './state_dict.js';
 
 export type { StateDict, StateDictEntry } from './state_dict.js';
 
@@ -155,9 +155,14 @@ export function serializeSafetensors(dict: StateDict, metadata?: Record<string, 
   out.set(json, 8);
   out.fill(0x20, 8 + json.length, 8 + headerLen);
   const dataView = new DataView(out.buffer, 8 + headerLen);
-  let at = 0;
+  let at = 8 + headerLen;
   for (const entry of dict.values()) {
-    for (let i = 0; i < entry.data.length; i++, at += 4) dataView.setFloat32(at, entry.data[i], true);
+    if (HOST_LITTLE_ENDIAN) {
+      out.set(new Uint8Array(entry.data.buffer, entry.data.byteOffset, entry.data.byteLength), at);
+    } else {
+      for (let i = 0; i < entry.data.length; i++) dataView.setFloat32(at - 8 - headerLen + i * 4, entry.data[i], true);
+    }
+    at += entry.data.byteLength;
   }
   return out;
 }

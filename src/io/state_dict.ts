@@ -35,7 +35,8 @@ export function numelOf(shape: readonly number[]): number {
   return n;
 }
 
-const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+/** WebGPU platforms are little-endian, but stay correct elsewhere. */
+export const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**
  * Decode `count` elements of `dtype` starting at byte `byteOffset` of `bytes` into a new Float32Array.
@@ -49,13 +50,12 @@ export function decodeToFloat32(
   dtype: string,
   littleEndian = true,
 ): Float32Array {
+  if (dtype === 'F32' && littleEndian === HOST_LITTLE_ENDIAN) {
+    // One copy: slice() gives an aligned buffer of its own whatever the offset into the file.
+    return new Float32Array(bytes.slice(byteOffset, byteOffset + count * 4).buffer);
+  }
   const out = new Float32Array(count);
   const size = DTYPE_SIZES[dtype];
-  if (dtype === 'F32' && littleEndian === HOST_LITTLE_ENDIAN) {
-    // One copy: slice() gives an aligned buffer whatever the offset into the file.
-    out.set(new Float32Array(bytes.slice(byteOffset, byteOffset + count * 4).buffer));
-    return out;
-  }
   const view = new DataView(bytes.buffer, bytes.byteOffset + byteOffset, count * size);
   const le = littleEndian;
   switch (dtype) {

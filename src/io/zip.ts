@@ -53,7 +53,13 @@ export function listZip(bytes: Uint8Array, fileName = 'zip'): ZipEntryInfo[] {
       break;
     }
   }
-  if (eocd < 0) fail(`no ZIP end-of-central-directory record (truncated or not a zip archive, ${bytes.length} bytes)`);
+  if (eocd < 0) {
+    fail(
+      isZip(bytes)
+        ? `truncated zip archive: no end-of-central-directory record in its ${bytes.length} bytes`
+        : `not a zip archive: no end-of-central-directory record in its ${bytes.length} bytes`,
+    );
+  }
 
   let count = view.getUint16(eocd + 10, true);
   let cdSize = view.getUint32(eocd + 12, true);
