@@ -224,7 +224,7 @@ export function unpickle(
   };
   const append = (target: PickleValue, items: PickleValue[]) => {
     if (!Array.isArray(target) || Object.isFrozen(target)) fail('APPEND(S) on something that is not a list');
-    (target as PickleValue[]).push(...items);
+    for (const item of items) (target as PickleValue[]).push(item);
   };
   const int = (v: bigint): number | bigint => (v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
   const longLE = (data: Uint8Array): number | bigint => {

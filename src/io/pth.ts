@@ -186,18 +186,27 @@ function readLegacyCheckpoint(bytes: Uint8Array, fileName: string) {
   return { root: object.value, storages };
 }
 
-/** Tensor leaves of the unpickled object, with dotted keys, in pickle order. */
-function collectTensors(value: PickleValue, prefix: string, out: [string, TensorRef][]): void {
+/**
+ * Tensor leaves of the unpickled object, with dotted keys, in pickle order. Containers on the
+ * current path are skipped when met again: memo references can make a pickle cyclic.
+ */
+function collectTensors(value: PickleValue, prefix: string, out: [string, TensorRef][], path = new Set<PickleValue>()): void {
   if (value instanceof TensorRef) {
     out.push([prefix, value]);
-  } else if (value instanceof Map) {
+    return;
+  }
+  if (!(value instanceof Map) && !Array.isArray(value)) return;
+  if (path.has(value)) return;
+  path.add(value);
+  if (value instanceof Map) {
     for (const [k, v] of value) {
       if (typeof k !== 'string' && typeof k !== 'number' && typeof k !== 'bigint') continue;
-      collectTensors(v, prefix ? `${prefix}.${k}` : String(k), out);
+      collectTensors(v, prefix ? `${prefix}.${k}` : String(k), out, path);
     }
-  } else if (Array.isArray(value)) {
-    value.forEach((v, i) => collectTensors(v, prefix ? `${prefix}.${i}` : String(i), out));
+  } else {
+    value.forEach((v, i) => collectTensors(v, prefix ? `${prefix}.${i}` : String(i), out, path));
   }
+  path.delete(value);
 }
 
 function unwrap(root: PickleValue): PickleValue {

@@ -102,3 +102,11 @@ describe('safe unpickler', () => {
     refused(p(...PROTO2, 'N', 'N', '.'), /STOP with 2 values on the stack/);
   });
 });
+
+describe('safe unpickler: hostile structure', () => {
+  it('a self-referencing list unpickles without recursion', () => {
+    // l = []; l.append(l)
+    const value = unpickle(p(...PROTO2, ']', 'q', 0, 'h', 0, 'a', '.'), 'cycle.pkl').value as PickleValue[];
+    expect(value[0]).toBe(value);
+  });
+});

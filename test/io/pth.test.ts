@@ -133,3 +133,22 @@ describe('loadPth', () => {
     await refusal(new TextEncoder().encode('<html>not found</html>'), 'html.pth');
   });
 });
+
+describe('loadPth: hostile structure', () => {
+  it('a cyclic object pickle is flattened once, not forever', async () => {
+    const entries = await readZip(fixtureBytes('malicious_zip.pth'), 'malicious_zip.pth');
+    // {'weight': tensor, 'self': <the dict itself>} built from the storage torch wrote.
+    const unicode = (s: string) => [0x58, s.length, 0, 0, 0, ...new TextEncoder().encode(s)];
+    const pkl = new Uint8Array([
+      0x80, 2, 0x7d, 0x71, 0, ...unicode('weight'),
+      0x63, ...new TextEncoder().encode('torch._utils\n_rebuild_tensor_v2\n'), 0x28,
+      0x28, ...unicode('storage'), 0x63, ...new TextEncoder().encode('torch\nFloatStorage\n'), ...unicode('0'), ...unicode('cpu'), 0x4b, 1, 0x74, 0x51,
+      0x4b, 0, 0x29, 0x29, 0x89, 0x7d, 0x74, 0x52, 0x73,
+      ...unicode('self'), 0x68, 0, 0x73, 0x2e,
+    ]);
+    const specs = [...entries].map(([name, data]) => ({ name, data: name.endsWith('data.pkl') ? pkl : data }));
+    const sd = await loadPth(buildZip(specs), 'cycle.pth');
+    expect([...sd.keys()]).toEqual(['weight']);
+    expect(sd.get('weight')).toMatchObject({ shape: [], data: new Float32Array([fixture.state_dict.tensors['extra.scalar'].data[0]]) });
+  });
+});
