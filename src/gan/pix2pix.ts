@@ -1,0 +1,658 @@
+/**
+ * pix2pix (Isola et al. 2017) as the reference trains it (models/pix2pix_model.py):
+ *
+ *   fake_B = G(real_A)
+ *   D step: loss_D = ½ [GAN(D(cat(A, fake_B).detach()), False) + GAN(D(cat(A, B)), True)]; Adam on D
+ *   G step: loss_G = GAN(D(cat(A, fake_B)), True) + λ · L1(fake_B, B) (D frozen); Adam on G
+ *
+ * The whole step is recorded once as one ordered Dispatch list (G forward, D fake/real forward and
+ * backward, D's Adam, G's D forward and backward, L1, G's Adam) and replayed as a single submit;
+ * per step only the input batch, the Adam step/lr uniforms and the dropout seeds are written.
+ * Dispatches in one compute pass run in order, so the generator's D pass sees the updated D, as in
+ * the reference. D's BatchNorm layers run in train mode in all three passes (running statistics move
+ * three times per step), G's once.
+ */
+import type { Dispatch, GpuContext } from '../runtime/context.js';
+import { destroyDispatches } from '../runtime/context.js';
+import { createContext } from '../runtime/device.js';
+import type { Tensor } from '../runtime/tensor.js';
+import { Pix2PixError, ShapeError } from '../runtime/errors.js';
+import { imagesToTensorData, tensorDataToImages, type ImageF32 } from '../data/image.js';
+import { adamStep, updateAdam } from '../kernels/adam.js';
+import { concatChannelsBackward, concatChannelsForward } from '../kernels/concat.js';
+import { initConstant, initNormal } from '../kernels/init.js';
+import { bceWithLogitsBackward, bceWithLogitsForward, l1LossBackward, l1LossForward, mseLossBackward, mseLossForward } from '../kernels/loss.js';
+import { isPth, loadPth } from '../io/pth.js';
+import { parseSafetensorsFile, serializeSafetensors } from '../io/safetensors.js';
+import type { StateDict } from '../io/state_dict.js';
+import { EVAL_MODE, TRAIN_MODE, type LayerRun, type Parameter, type RunMode } from '../layers/layer.js';
+import type { NormKind } from '../layers/norm.js';
+import { NLayerDiscriminator, UnetGenerator, mixSeed, type DiscriminatorConfig, type GeneratorConfig, type GeneratorRun } from './networks.js';
+import { linearLambda } from './lr_policy.js';
+import { inferDiscriminatorConfig, inferGeneratorConfig, loadStateDictInto, readStateDict } from './state_dict.js';
+
+export type GanMode = 'vanilla' | 'lsgan';
+
+/** Options of {@link Pix2Pix.create}; defaults are the reference's pix2pix defaults. */
+export interface Pix2PixOptions {
+  inputChannels?: number;
+  outputChannels?: number;
+  /** 'unet_256' (8 downs, the reference's pix2pix default) or 'unet_128' (7 downs). */
+  netG?: 'unet_128' | 'unet_256';
+  /** Overrides netG's number of downsamplings (>= 5). */
+  numDowns?: number;
+  ngf?: number;
+  ndf?: number;
+  nLayersD?: number;
+  norm?: NormKind;
+  dropout?: boolean;
+  ganMode?: GanMode;
+  lambdaL1?: number;
+  lr?: number;
+  beta1?: number;
+  beta2?: number;
+  /** Adam's epsilon (torch default 1e-8). */
+  eps?: number;
+  nEpochs?: number;
+  nEpochsDecay?: number;
+  epochCount?: number;
+  batchSize?: number;
+  seed?: number;
+  /** Build a discriminator (needed for training; inference-only models can skip it). */
+  discriminator?: boolean;
+  /** Transfer learning: freeze the encoders of the outermost levels and/or the whole discriminator. */
+  freeze?: { encoderLevels?: number; discriminator?: boolean };
+  ctx?: GpuContext;
+  device?: GPUDevice;
+}
+
+export interface ResolvedConfig {
+  generator: GeneratorConfig;
+  discriminator: DiscriminatorConfig | null;
+  ganMode: GanMode;
+  lambdaL1: number;
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  nEpochs: number;
+  nEpochsDecay: number;
+  epochCount: number;
+  batchSize: number;
+  seed: number;
+  freeze: { encoderLevels: number; discriminator: boolean };
+}
+
+/** The four losses the reference logs; G_L1 is λ·L1 (loss_G_L1 includes lambda_L1). */
+export interface Pix2PixLosses {
+  G_GAN: number;
+  G_L1: number;
+  D_real: number;
+  D_fake: number;
+}
+
+/** A batch: tensors [N, C, H, W] in [-1, 1], or images in [0, 1] (converted as the reference's Normalize(0.5, 0.5)). */
+export type Batch = { a: Tensor | readonly ImageF32[]; b: Tensor | readonly ImageF32[] };
+
+export interface TranslateOptions {
+  /** Eval mode (the reference's test.py --eval): running BatchNorm statistics, no dropout. Default false:
+   * as test.py without --eval, BatchNorm uses the input's own statistics and dropout is active. */
+  eval?: boolean;
+  /** Dropout seed for the default mode (default: a fixed seed, so translations are reproducible). */
+  seed?: number;
+  /** Pad images whose sides are not multiples of 2^numDowns (reflection at the right and bottom), then crop back. */
+  pad?: boolean;
+}
+
+/** Bytes of a saved model: three safetensors files. */
+export interface Pix2PixCheckpoint {
+  G: Uint8Array;
+  D?: Uint8Array;
+  optimizer?: Uint8Array;
+}
+
+/** A checkpoint source: file bytes (safetensors or a torch .pth), or an already parsed state dict. */
+export type StateSource = Uint8Array | StateDict;
+
+/** A training step produced a NaN or infinite loss. The weights are no longer valid: reload the last good checkpoint. */
+export class NonFiniteLossError extends Pix2PixError {
+  constructor(
+    readonly step: number,
+    readonly losses: Pix2PixLosses,
+  ) {
+    super('Pix2Pix.trainStep', `non-finite loss at training step ${step}: ${JSON.stringify(losses)}; the weights are corrupt, reload the last good checkpoint`);
+  }
+}
+
+const OPTIMIZER_FORMAT = 'pix2pix-webgpu-optimizer';
+
+function resolve(o: Pix2PixOptions): ResolvedConfig {
+  const numDowns = o.numDowns ?? (o.netG === 'unet_128' ? 7 : 8);
+  const inputChannels = o.inputChannels ?? 3;
+  const outputChannels = o.outputChannels ?? 3;
+  const norm = o.norm ?? 'batch';
+  return {
+    generator: { inputChannels, outputChannels, numDowns, ngf: o.ngf ?? 64, norm, dropout: o.dropout ?? true },
+    discriminator: o.discriminator === false ? null : { inputChannels: inputChannels + outputChannels, ndf: o.ndf ?? 64, nLayers: o.nLayersD ?? 3, norm },
+    ganMode: o.ganMode ?? 'vanilla',
+    lambdaL1: o.lambdaL1 ?? 100,
+    lr: o.lr ?? 2e-4,
+    beta1: o.beta1 ?? 0.5,
+    beta2: o.beta2 ?? 0.999,
+    eps: o.eps ?? 1e-8,
+    nEpochs: o.nEpochs ?? 100,
+    nEpochsDecay: o.nEpochsDecay ?? 100,
+    epochCount: o.epochCount ?? 1,
+    batchSize: o.batchSize ?? 1,
+    seed: (o.seed ?? 0) >>> 0,
+    freeze: { encoderLevels: o.freeze?.encoderLevels ?? 0, discriminator: o.freeze?.discriminator ?? false },
+  };
+}
+
+/** Everything one recorded training step owns. */
+interface TrainGraph {
+  key: string;
+  a: Tensor;
+  b: Tensor;
+  g: GeneratorRun;
+  runs: LayerRun[];
+  tensors: Tensor[];
+  ownDispatches: Dispatch[][];
+  adamD: Dispatch[];
+  adamG: Dispatch[];
+  list: Dispatch[];
+  losses: [Tensor, Tensor, Tensor, Tensor]; // G_GAN, G_L1 (unscaled), D_real, D_fake
+  staging: GPUBuffer;
+}
+
+interface TranslateGraph {
+  input: Tensor;
+  run: GeneratorRun;
+}
+
+export class Pix2Pix {
+  readonly G: UnetGenerator;
+  readonly D: NLayerDiscriminator | null;
+  /** Adam step counts (torch's state['step']), per network. */
+  private stepG = 0;
+  private stepD = 0;
+  /** Training steps taken (dropout seeds derive from it, so resuming reproduces the masks). */
+  private trainSteps = 0;
+  /** LambdaLR's step count (the reference's update_learning_rate calls). */
+  private schedulerSteps = 0;
+  private graph: TrainGraph | null = null;
+  private readonly translateGraphs = new Map<string, TranslateGraph>();
+  private destroyed = false;
+
+  private constructor(
+    readonly ctx: GpuContext,
+    private readonly ownsCtx: boolean,
+    readonly config: ResolvedConfig,
+  ) {
+    this.G = new UnetGenerator(ctx, config.generator);
+    this.D = config.discriminator ? new NLayerDiscriminator(ctx, config.discriminator) : null;
+    this.applyFreeze();
+  }
+
+  /** A new model with the reference's initialisation (weights N(0, 0.02), BatchNorm weights N(1, 0.02), biases 0), seeded. */
+  static async create(opts: Pix2PixOptions = {}): Promise<Pix2Pix> {
+    const { ctx, owns } = await contextFor(opts);
+    const model = new Pix2Pix(ctx, owns, resolve(opts));
+    await model.initWeights();
+    return model;
+  }
+
+  /**
+   * A model from checkpoints: the architecture is inferred from the generator's (and discriminator's)
+   * tensor shapes, `opts` overrides the rest (dropout, training hyper-parameters, freeze). `optimizer`
+   * restores Adam moments, step counts and the LR schedule position for an exact resume.
+   */
+  static async fromStateDict(sources: { G: StateSource; D?: StateSource; optimizer?: StateSource }, opts: Pix2PixOptions = {}): Promise<Pix2Pix> {
+    const g = await toStateDict(sources.G, 'G checkpoint');
+    const d = sources.D ? await toStateDict(sources.D, 'D checkpoint') : null;
+    const gc = inferGeneratorConfig(g, { dropout: opts.dropout });
+    const dc = d ? inferDiscriminatorConfig(d) : null;
+    const merged: Pix2PixOptions = {
+      ...opts,
+      inputChannels: gc.inputChannels,
+      outputChannels: gc.outputChannels,
+      numDowns: gc.numDowns,
+      ngf: gc.ngf,
+      norm: gc.norm,
+      dropout: gc.dropout,
+      ndf: dc?.ndf ?? opts.ndf,
+      nLayersD: dc?.nLayers ?? opts.nLayersD,
+    };
+    if (dc && dc.inputChannels !== gc.inputChannels + gc.outputChannels) {
+      throw new ShapeError('Pix2Pix.fromStateDict', 'discriminator input channels (G input + output channels)', gc.inputChannels + gc.outputChannels, dc.inputChannels);
+    }
+    if (dc && dc.norm !== gc.norm) throw new ShapeError('Pix2Pix.fromStateDict', 'discriminator norm (same as the generator)', gc.norm, dc.norm);
+    const { ctx, owns } = await contextFor(opts);
+    const model = new Pix2Pix(ctx, owns, resolve(merged));
+    try {
+      if (model.D && !d) await model.initWeights('D');
+      await model.load({ G: g, D: d ?? undefined, optimizer: sources.optimizer });
+    } catch (e) {
+      model.destroy();
+      throw e;
+    }
+    return model;
+  }
+
+  // ------------------------------------------------------------------------------------ learning rate
+
+  /** The current learning rate: lr · lambda_rule(scheduler steps). */
+  get lr(): number {
+    return this.config.lr * linearLambda(this.schedulerSteps, this.config);
+  }
+
+  /** The reference's update_learning_rate(): one LambdaLR step. Its train.py calls it at the start of every epoch. */
+  updateLearningRate(): number {
+    this.schedulerSteps++;
+    return this.lr;
+  }
+
+  /** Set the schedule to training epoch `epoch` (counting from epochCount), as the reference's loop would have it. */
+  setEpoch(epoch: number): number {
+    this.schedulerSteps = epoch - this.config.epochCount + 1;
+    return this.lr;
+  }
+
+  /** Training steps taken so far. */
+  get steps(): number {
+    return this.trainSteps;
+  }
+
+  // ------------------------------------------------------------------------------------ training
+
+  /** One optimisation step on a batch (the reference's optimize_parameters). Returns the four losses. */
+  async trainStep(batch: Batch): Promise<Pix2PixLosses> {
+    this.assertAlive('trainStep');
+    if (!this.D) throw new Pix2PixError('Pix2Pix.trainStep', 'this model has no discriminator (created with discriminator: false)');
+    const a = batchData(batch.a, 'a', this.config.generator.inputChannels);
+    const b = batchData(batch.b, 'b', this.config.generator.outputChannels);
+    if (a.shape[0] !== b.shape[0] || a.shape[2] !== b.shape[2] || a.shape[3] !== b.shape[3]) {
+      throw new ShapeError('Pix2Pix.trainStep', 'b batch/size (must match a)', `[${a.shape[0]}, *, ${a.shape[2]}, ${a.shape[3]}]`, b.shape);
+    }
+    const key = a.shape.join('x');
+    if (!this.graph || this.graph.key !== key) {
+      this.destroyGraph();
+      this.graph = this.recordTrainStep(a.shape);
+    }
+    const g = this.graph;
+    writeInput(this.ctx, g.a, a);
+    writeInput(this.ctx, g.b, b);
+    const step = this.trainSteps + 1;
+    const lr = this.lr;
+    g.g.setDropoutSeed(mixSeed(this.config.seed, step));
+    if (g.adamD.length) updateAdam(g.adamD, { lr, step: this.stepD + 1 });
+    updateAdam(g.adamG, { lr, step: this.stepG + 1 });
+    this.ctx.encodeAndSubmit(g.list, 'pix2pix.trainStep');
+    const [ganG, l1, dReal, dFake] = await this.readLosses(g);
+    this.trainSteps = step;
+    if (g.adamD.length) this.stepD++;
+    if (g.adamG.length) this.stepG++;
+    for (const bn of this.G.batchNorms()) bn.numBatchesTracked += 1;
+    for (const bn of this.D.batchNorms()) bn.numBatchesTracked += 3;
+    const losses = { G_GAN: ganG, G_L1: l1 * this.config.lambdaL1, D_real: dReal, D_fake: dFake };
+    if (![ganG, l1, dReal, dFake].every(Number.isFinite)) throw new NonFiniteLossError(step, losses);
+    return losses;
+  }
+
+  private async readLosses(g: TrainGraph): Promise<number[]> {
+    const enc = this.ctx.device.createCommandEncoder({ label: 'pix2pix.losses' });
+    g.losses.forEach((t, i) => enc.copyBufferToBuffer(t.buffer, 0, g.staging, i * 4, 4));
+    this.ctx.device.queue.submit([enc.finish()]);
+    await this.ctx.flush('pix2pix.trainStep');
+    await g.staging.mapAsync(1 /* GPUMapMode.READ */, 0, 16);
+    const out = Array.from(new Float32Array(g.staging.getMappedRange(0, 16).slice(0)));
+    g.staging.unmap();
+    return out;
+  }
+
+  private recordTrainStep(shapeA: readonly number[]): TrainGraph {
+    const ctx = this.ctx;
+    const G = this.G;
+    const D = this.D!;
+    const cfg = this.config;
+    const [N, , H, W] = shapeA;
+    const cOut = cfg.generator.outputChannels;
+    const tensors: Tensor[] = [];
+    const ownDispatches: Dispatch[][] = [];
+    const runs: LayerRun[] = [];
+    const t = (shape: number[], label: string) => {
+      const x = ctx.tensor(shape, undefined, label);
+      tensors.push(x);
+      return x;
+    };
+    const own = (l: Dispatch[]) => {
+      ownDispatches.push(l);
+      return l;
+    };
+    const a = t([...shapeA], 'pix2pix.real_A');
+    const b = t([N, cOut, H, W], 'pix2pix.real_B');
+    const list: Dispatch[] = [];
+    const gRun = G.record(a, TRAIN_MODE, cfg.seed);
+    runs.push(gRun);
+    const fake = gRun.output;
+    list.push(...gRun.forward);
+    const cAB = shapeA[1] + cOut;
+    const fakeAB = t([N, cAB, H, W], 'pix2pix.fake_AB');
+    const realAB = t([N, cAB, H, W], 'pix2pix.real_AB');
+    list.push(...own(concatChannelsForward(ctx, fakeAB, a, fake)), ...own(concatChannelsForward(ctx, realAB, a, b)));
+
+    const ganForward = (loss: Tensor, logits: Tensor, target: number) =>
+      own(cfg.ganMode === 'lsgan' ? mseLossForward(ctx, loss, logits, target) : bceWithLogitsForward(ctx, loss, logits, target));
+    const ganBackward = (d: Tensor, logits: Tensor, target: number, scale: number) =>
+      own(cfg.ganMode === 'lsgan' ? mseLossBackward(ctx, d, logits, target, { scale, accumulate: false }) : bceWithLogitsBackward(ctx, d, logits, target, { scale, accumulate: false }));
+    const lossGGAN = t([1], 'loss.G_GAN');
+    const lossGL1 = t([1], 'loss.G_L1');
+    const lossDReal = t([1], 'loss.D_real');
+    const lossDFake = t([1], 'loss.D_fake');
+
+    // D step: fake pass (G's output, no gradient into G), real pass; loss_D = ½ (fake + real).
+    const d1 = D.record(fakeAB, TRAIN_MODE, 'D.fake');
+    const d2 = D.record(realAB, TRAIN_MODE, 'D.real');
+    runs.push(d1, d2);
+    list.push(...d1.forward, ...ganForward(lossDFake, d1.output, 0));
+    list.push(...d2.forward, ...ganForward(lossDReal, d2.output, 1));
+    const trainD = !cfg.freeze.discriminator;
+    const adamD: Dispatch[] = [];
+    if (trainD) {
+      const dp1 = t([...d1.output.shape], 'D.fake.dlogits');
+      const dp2 = t([...d2.output.shape], 'D.real.dlogits');
+      list.push(...ganBackward(dp1, d1.output, 0, 0.5), ...d1.backward(dp1, null, { paramGrads: 'overwrite' }));
+      list.push(...ganBackward(dp2, d2.output, 1, 0.5), ...d2.backward(dp2, null, { paramGrads: 'accumulate' }));
+      adamD.push(...own(this.adamFor(D.params())));
+      list.push(...adamD);
+    }
+
+    // G step: D (updated, frozen) on the same fake; GAN loss towards "real" plus λ·L1.
+    const d3 = D.record(fakeAB, TRAIN_MODE, 'D.gen');
+    runs.push(d3);
+    list.push(...d3.forward, ...ganForward(lossGGAN, d3.output, 1), ...own(l1LossForward(ctx, lossGL1, fake, b)));
+    const dp3 = t([...d3.output.shape], 'D.gen.dlogits');
+    const dFakeAB = t([N, cAB, H, W], 'pix2pix.dfake_AB');
+    const dA = t([...shapeA], 'pix2pix.dreal_A');
+    const dFake = t([N, cOut, H, W], 'pix2pix.dfake_B');
+    list.push(...ganBackward(dp3, d3.output, 1, 1), ...d3.backward(dp3, dFakeAB, { paramGrads: 'none' }));
+    list.push(...own(concatChannelsBackward(ctx, dA, dFake, dFakeAB, { accumulate: false })));
+    if (cfg.lambdaL1 !== 0) list.push(...own(l1LossBackward(ctx, dFake, fake, b, { scale: cfg.lambdaL1, accumulate: true })));
+    list.push(...gRun.backward(dFake, null, { paramGrads: 'overwrite' }));
+    const adamG = own(this.adamFor(G.params()));
+    list.push(...adamG);
+
+    const staging = ctx.device.createBuffer({ label: 'pix2pix.losses.staging', size: 16, usage: 0x1 | 0x8 /* MAP_READ | COPY_DST */ });
+    return { key: shapeA.join('x'), a, b, g: gRun, runs, tensors, ownDispatches, adamD, adamG, list, losses: [lossGGAN, lossGL1, lossDReal, lossDFake], staging };
+  }
+
+  private adamFor(params: Parameter[]): Dispatch[] {
+    const c = this.config;
+    const out: Dispatch[] = [];
+    for (const p of params) {
+      if (p.frozen) continue;
+      p.ensureTrainingState();
+      out.push(...adamStep(this.ctx, p.value, p.grad!, p.m!, p.v!, { lr: this.lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, step: 1 }));
+    }
+    return out;
+  }
+
+  private destroyGraph(): void {
+    const g = this.graph;
+    if (!g) return;
+    for (const r of g.runs) r.destroy();
+    for (const l of g.ownDispatches) destroyDispatches(l);
+    for (const x of g.tensors) x.destroy();
+    g.staging.destroy();
+    this.graph = null;
+  }
+
+  // ------------------------------------------------------------------------------------ inference
+
+  /**
+   * Translate A → B. Images (values in [0, 1]) give images; a tensor [N, C, H, W] in [-1, 1] gives a
+   * new tensor the caller owns. Sides must be multiples of 2^numDowns unless `pad` is set.
+   */
+  async translate(input: ImageF32, opts?: TranslateOptions): Promise<ImageF32>;
+  async translate(input: readonly ImageF32[], opts?: TranslateOptions): Promise<ImageF32[]>;
+  async translate(input: Tensor, opts?: TranslateOptions): Promise<Tensor>;
+  async translate(input: ImageF32 | readonly ImageF32[] | Tensor, opts: TranslateOptions = {}): Promise<ImageF32 | ImageF32[] | Tensor> {
+    this.assertAlive('translate');
+    const cIn = this.config.generator.inputChannels;
+    const isTensor = !Array.isArray(input) && 'buffer' in (input as object) && 'shape' in (input as object);
+    const data = isTensor
+      ? { shape: [...(input as Tensor).shape], data: await (input as Tensor).read() }
+      : imagesToTensorData(Array.isArray(input) ? input : [input as ImageF32]);
+    if (data.shape.length !== 4 || data.shape[1] !== cIn) throw new ShapeError('Pix2Pix.translate', 'input', `[N, ${cIn}, H, W]`, data.shape);
+    const m = this.G.sizeMultiple;
+    const [N, , H, W] = data.shape;
+    let shape = data.shape;
+    let values: Float32Array = data.data;
+    if (H % m !== 0 || W % m !== 0) {
+      if (!opts.pad) {
+        throw new ShapeError(
+          'Pix2Pix.translate',
+          `image size: height and width must be multiples of 2^${this.config.generator.numDowns} = ${m} (pass { pad: true } to pad by reflection and crop back)`,
+          `multiples of ${m}`,
+          `${H}x${W}`,
+        );
+      }
+      const padded = padReflect(values, shape, Math.ceil(H / m) * m, Math.ceil(W / m) * m);
+      shape = padded.shape;
+      values = padded.data;
+    }
+    const mode: RunMode = opts.eval ? EVAL_MODE : { batchStats: true, updateStats: false, dropout: true };
+    const graph = this.translateGraph(shape, mode);
+    graph.input.write(values);
+    graph.run.setDropoutSeed(opts.seed ?? this.config.seed);
+    await this.ctx.run(graph.run.forward, 'pix2pix.translate');
+    let out = await graph.run.output.read();
+    const outShape = [N, this.config.generator.outputChannels, H, W];
+    if (shape[2] !== H || shape[3] !== W) out = cropTopLeft(out, graph.run.output.shape, H, W);
+    if (isTensor) return this.ctx.tensor(outShape, out, 'pix2pix.translation');
+    const images = tensorDataToImages(outShape, out);
+    return Array.isArray(input) ? images : images[0];
+  }
+
+  private translateGraph(shape: readonly number[], mode: RunMode): TranslateGraph {
+    const key = `${shape.join('x')}|${mode.batchStats}|${mode.dropout}`;
+    let g = this.translateGraphs.get(key);
+    if (g) return g;
+    // Keep the two most recent shapes/modes: their activations are large.
+    while (this.translateGraphs.size >= 2) {
+      const [k, old] = this.translateGraphs.entries().next().value as [string, TranslateGraph];
+      old.run.destroy();
+      old.input.destroy();
+      this.translateGraphs.delete(k);
+    }
+    const input = this.ctx.tensor(shape, undefined, 'pix2pix.translate.input');
+    g = { input, run: this.G.record(input, mode, this.config.seed) };
+    this.translateGraphs.set(key, g);
+    return g;
+  }
+
+  // ------------------------------------------------------------------------------------ checkpoints
+
+  /** G, D (reference key names) and the optimizer state (Adam moments, step counts, LR schedule) as safetensors bytes. */
+  async save(): Promise<Pix2PixCheckpoint> {
+    this.assertAlive('save');
+    const out: Pix2PixCheckpoint = { G: serializeSafetensors(await readStateDict(this.G), { format: 'pt' }) };
+    if (this.D) out.D = serializeSafetensors(await readStateDict(this.D), { format: 'pt' });
+    const opt: StateDict = new Map();
+    for (const [net, tag] of [[this.G, 'G'], [this.D, 'D']] as const) {
+      if (!net) continue;
+      for (const e of net.stateEntries()) {
+        if (e.kind !== 'param' || !e.param.m) continue;
+        opt.set(`${tag}.${e.key}.exp_avg`, { shape: [...e.shape], data: await e.param.m.read(), dtype: 'F32' });
+        opt.set(`${tag}.${e.key}.exp_avg_sq`, { shape: [...e.shape], data: await e.param.v!.read(), dtype: 'F32' });
+      }
+    }
+    out.optimizer = serializeSafetensors(opt, {
+      format: OPTIMIZER_FORMAT,
+      stepG: String(this.stepG),
+      stepD: String(this.stepD),
+      trainSteps: String(this.trainSteps),
+      schedulerSteps: String(this.schedulerSteps),
+      config: JSON.stringify({ ...this.config }),
+    });
+    return out;
+  }
+
+  /**
+   * Load weights (and optionally the optimizer state) into this model. Checkpoints are checked in
+   * full: missing, unexpected or misshapen tensors are all listed in one CheckpointMismatchError.
+   */
+  async load(sources: { G: StateSource; D?: StateSource; optimizer?: StateSource }): Promise<void> {
+    this.assertAlive('load');
+    loadStateDictInto(this.G, await toStateDict(sources.G, 'G checkpoint'), 'G checkpoint');
+    if (sources.D) {
+      if (!this.D) throw new Pix2PixError('Pix2Pix.load', 'a D checkpoint was given but this model has no discriminator');
+      loadStateDictInto(this.D, await toStateDict(sources.D, 'D checkpoint'), 'D checkpoint');
+    }
+    if (sources.optimizer) await this.loadOptimizer(sources.optimizer);
+    await this.ctx.flush('Pix2Pix.load');
+  }
+
+  private async loadOptimizer(src: StateSource): Promise<void> {
+    let dict: StateDict;
+    let meta: Record<string, string> = {};
+    if (src instanceof Uint8Array) {
+      const f = parseSafetensorsFile(src, 'optimizer checkpoint');
+      dict = f.tensors;
+      meta = f.metadata;
+    } else dict = src;
+    if (meta.format && meta.format !== OPTIMIZER_FORMAT) throw new Pix2PixError('optimizer checkpoint', `format '${meta.format}' is not ${OPTIMIZER_FORMAT}`);
+    for (const [net, tag] of [[this.G, 'G'], [this.D, 'D']] as const) {
+      if (!net) continue;
+      for (const e of net.stateEntries()) {
+        if (e.kind !== 'param') continue;
+        const m = dict.get(`${tag}.${e.key}.exp_avg`);
+        const v = dict.get(`${tag}.${e.key}.exp_avg_sq`);
+        if (!m || !v) continue; // never trained (or frozen): fresh moments
+        if (m.data.length !== e.param.value.size || v.data.length !== e.param.value.size) {
+          throw new ShapeError('optimizer checkpoint', `${tag}.${e.key} moments size`, e.param.value.size, m.data.length);
+        }
+        e.param.ensureTrainingState();
+        e.param.m!.write(m.data);
+        e.param.v!.write(v.data);
+      }
+    }
+    const num = (k: string) => (meta[k] !== undefined ? Number(meta[k]) : 0);
+    this.stepG = num('stepG');
+    this.stepD = num('stepD');
+    this.trainSteps = num('trainSteps');
+    this.schedulerSteps = num('schedulerSteps');
+  }
+
+  // ------------------------------------------------------------------------------------ setup
+
+  /** Initialise weights on the GPU as the reference's init_weights('normal', 0.02), seeded per tensor. */
+  private async initWeights(which: 'G' | 'D' | 'both' = 'both'): Promise<void> {
+    const list: Dispatch[] = [];
+    const nets: [UnetGenerator | NLayerDiscriminator | null, number][] = [];
+    if (which !== 'D') nets.push([this.G, 0x6a09e667]);
+    if (which !== 'G') nets.push([this.D, 0xbb67ae85]);
+    for (const [net, salt] of nets) {
+      if (!net) continue;
+      net.params().forEach((p, i) => {
+        list.push(
+          ...(p.init.kind === 'normal'
+            ? initNormal(this.ctx, p.value, { mean: p.init.mean, std: p.init.std, seed: mixSeed(this.config.seed ^ salt, i) })
+            : initConstant(this.ctx, p.value, p.init.value)),
+        );
+      });
+    }
+    await this.ctx.run(list, 'pix2pix.init');
+    destroyDispatches(list);
+  }
+
+  private applyFreeze(): void {
+    this.G.freezeEncoder(this.config.freeze.encoderLevels);
+    this.D?.setFrozen(this.config.freeze.discriminator);
+  }
+
+  private assertAlive(op: string): void {
+    if (this.destroyed) throw new Pix2PixError(`Pix2Pix.${op}`, 'model used after destroy()');
+  }
+
+  /** Free every GPU resource (and the context, if the model created it). */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyGraph();
+    for (const g of this.translateGraphs.values()) {
+      g.run.destroy();
+      g.input.destroy();
+    }
+    this.translateGraphs.clear();
+    this.G.destroy();
+    this.D?.destroy();
+    this.destroyed = true;
+    if (this.ownsCtx) this.ctx.destroy();
+  }
+}
+
+// ------------------------------------------------------------------------------------ helpers
+
+async function contextFor(o: Pix2PixOptions): Promise<{ ctx: GpuContext; owns: boolean }> {
+  if (o.ctx) return { ctx: o.ctx, owns: false };
+  return { ctx: await createContext({ device: o.device }), owns: true };
+}
+
+async function toStateDict(src: StateSource, label: string): Promise<StateDict> {
+  if (!(src instanceof Uint8Array)) return src;
+  if (isPth(src)) return loadPth(src, label);
+  return parseSafetensorsFile(src, label).tensors;
+}
+
+type HostBatch = { shape: number[]; data: Float32Array } | { shape: number[]; tensor: Tensor };
+
+function batchData(x: Tensor | readonly ImageF32[], name: string, channels: number): HostBatch {
+  if (Array.isArray(x)) {
+    const d = imagesToTensorData(x as readonly ImageF32[]);
+    if (d.shape[1] !== channels) throw new ShapeError('Pix2Pix.trainStep', `${name} channels`, channels, d.shape[1]);
+    return { shape: d.shape, data: d.data };
+  }
+  const t = x as Tensor;
+  if (t.shape.length !== 4 || t.shape[1] !== channels) throw new ShapeError('Pix2Pix.trainStep', `${name} shape`, `[N, ${channels}, H, W]`, t.shape);
+  return { shape: [...t.shape], tensor: t };
+}
+
+function writeInput(ctx: GpuContext, dst: Tensor, src: HostBatch): void {
+  if ('data' in src) {
+    dst.write(src.data);
+    return;
+  }
+  const enc = ctx.device.createCommandEncoder({ label: `${dst.label}.copy` });
+  enc.copyBufferToBuffer(src.tensor.buffer, 0, dst.buffer, 0, dst.byteLength);
+  ctx.device.queue.submit([enc.finish()]);
+}
+
+/** Mirror index (reflection without repeating the edge, as ReflectionPad2d) for any distance. */
+function reflectIndex(i: number, n: number): number {
+  if (n === 1) return 0;
+  const period = 2 * (n - 1);
+  const r = ((i % period) + period) % period;
+  return r < n ? r : period - r;
+}
+
+/** Pad NCHW data at the bottom and right by reflection to H2 x W2. */
+export function padReflect(data: Float32Array, shape: readonly number[], H2: number, W2: number): { shape: number[]; data: Float32Array } {
+  const [N, C, H, W] = shape;
+  const out = new Float32Array(N * C * H2 * W2);
+  for (let p = 0; p < N * C; p++) {
+    for (let y = 0; y < H2; y++) {
+      const sy = reflectIndex(y, H);
+      for (let x = 0; x < W2; x++) out[(p * H2 + y) * W2 + x] = data[(p * H + sy) * W + reflectIndex(x, W)];
+    }
+  }
+  return { shape: [N, C, H2, W2], data: out };
+}
+
+function cropTopLeft(data: Float32Array, shape: readonly number[], H: number, W: number): Float32Array {
+  const [N, C, H2, W2] = shape;
+  const out = new Float32Array(N * C * H * W);
+  for (let p = 0; p < N * C; p++) {
+    for (let y = 0; y < H; y++) out.set(data.subarray((p * H2 + y) * W2, (p * H2 + y) * W2 + W), (p * H + y) * W);
+  }
+  return out;
+}

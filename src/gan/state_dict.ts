@@ -1,0 +1,152 @@
+/**
+ * State dicts of the pix2pix networks: reading them off the GPU, checking a checkpoint against a
+ * network (missing, unexpected and misshapen tensors, all listed in one error), the reference's
+ * InstanceNorm patch, and inferring the architecture from a checkpoint's tensor shapes.
+ */
+import { Pix2PixError } from '../runtime/errors.js';
+import type { StateDict } from '../io/state_dict.js';
+import type { StateEntry } from '../layers/state.js';
+import type { NormKind } from '../layers/norm.js';
+import type { DiscriminatorConfig, GeneratorConfig } from './networks.js';
+
+/** A checkpoint that does not fit the network; lists every offending key. */
+export class CheckpointMismatchError extends Pix2PixError {
+  constructor(
+    source: string,
+    readonly missing: string[],
+    readonly unexpected: string[],
+    readonly mismatched: { key: string; expected: readonly number[]; actual: readonly number[] }[],
+  ) {
+    const parts: string[] = [];
+    if (missing.length) parts.push(`missing ${missing.length} tensor(s): ${missing.join(', ')}`);
+    if (unexpected.length) parts.push(`unexpected ${unexpected.length} tensor(s): ${unexpected.join(', ')}`);
+    if (mismatched.length) {
+      parts.push(`${mismatched.length} tensor(s) with the wrong shape: ${mismatched.map((m) => `${m.key} expected [${m.expected.join(', ')}] got [${m.actual.join(', ')}]`).join('; ')}`);
+    }
+    super(source, `checkpoint does not match the network: ${parts.join('; ')}`);
+  }
+}
+
+/** Any network whose tensors are described by state entries. */
+export interface HasState {
+  stateEntries(): StateEntry[];
+  normPaths(): string[];
+}
+
+/** Read every entry off the GPU, in torch's key order. */
+export async function readStateDict(net: HasState): Promise<StateDict> {
+  const out: StateDict = new Map();
+  for (const e of net.stateEntries()) {
+    if (e.kind === 'counter') out.set(e.key, { shape: [], data: Float32Array.of(e.owner.numBatchesTracked), dtype: 'I64' });
+    else out.set(e.key, { shape: [...e.shape], data: await e.tensor.read(), dtype: 'F32' });
+  }
+  return out;
+}
+
+const RUNNING_LEAVES = new Set(['running_mean', 'running_var', 'num_batches_tracked']);
+
+/**
+ * What the reference does before `load_state_dict` (models/base_model.py load_networks): drop
+ * `_metadata` (not a tensor here), and `__patch_instance_norm_state_dict`: remove running_mean /
+ * running_var / num_batches_tracked of InstanceNorm layers, which pre-0.4 checkpoints carry. Also strips
+ * a DataParallel 'module.' prefix when every key has it.
+ */
+export function patchStateDict(dict: StateDict, net: HasState): { dict: StateDict; dropped: string[] } {
+  const expected = new Set(net.stateEntries().map((e) => e.key));
+  const instancePaths = new Set(net.normPaths().filter((p) => !expected.has(`${p}.running_mean`)));
+  const allPrefixed = dict.size > 0 && [...dict.keys()].every((k) => k.startsWith('module.'));
+  const out: StateDict = new Map();
+  const dropped: string[] = [];
+  for (const [rawKey, v] of dict) {
+    const key = allPrefixed ? rawKey.slice('module.'.length) : rawKey;
+    const dot = key.lastIndexOf('.');
+    if (!expected.has(key) && RUNNING_LEAVES.has(key.slice(dot + 1)) && instancePaths.has(key.slice(0, dot))) {
+      dropped.push(rawKey);
+      continue;
+    }
+    out.set(key, v);
+  }
+  return { dict: out, dropped };
+}
+
+/** Throw {@link CheckpointMismatchError} unless `dict` holds exactly the network's tensors with their shapes. */
+export function checkStateDict(dict: StateDict, net: HasState, source: string): void {
+  const entries = net.stateEntries();
+  const expected = new Map(entries.map((e) => [e.key, e]));
+  const missing = entries.filter((e) => !dict.has(e.key)).map((e) => e.key);
+  const unexpected = [...dict.keys()].filter((k) => !expected.has(k));
+  const mismatched: CheckpointMismatchError['mismatched'] = [];
+  for (const [key, v] of dict) {
+    const e = expected.get(key);
+    if (!e) continue;
+    const same = e.kind === 'counter' ? v.data.length === 1 : v.shape.length === e.shape.length && v.shape.every((d, i) => d === e.shape[i]);
+    if (!same) mismatched.push({ key, expected: e.shape, actual: v.shape });
+  }
+  if (missing.length || unexpected.length || mismatched.length) throw new CheckpointMismatchError(source, missing, unexpected, mismatched);
+}
+
+/** Patch, check, then write every tensor of `dict` into the network. Returns the keys the patch dropped. */
+export function loadStateDictInto(net: HasState, dict: StateDict, source: string): string[] {
+  const { dict: patched, dropped } = patchStateDict(dict, net);
+  checkStateDict(patched, net, source);
+  for (const e of net.stateEntries()) {
+    const v = patched.get(e.key)!;
+    if (e.kind === 'counter') e.owner.numBatchesTracked = v.data[0];
+    else e.tensor.write(v.data);
+  }
+  return dropped;
+}
+
+// ------------------------------------------------------------------------------ architecture inference
+
+function shapeOf(dict: StateDict, key: string): number[] | undefined {
+  return dict.get(key)?.shape;
+}
+
+function stripModulePrefix(dict: StateDict): StateDict {
+  if (dict.size === 0 || ![...dict.keys()].every((k) => k.startsWith('module.'))) return dict;
+  return new Map([...dict].map(([k, v]) => [k.slice('module.'.length), v]));
+}
+
+/**
+ * Infer a UnetGenerator's architecture from a state dict (reference key names): input/output channels
+ * and ngf from the outermost convs, numDowns from the nesting depth, norm from what the first inner
+ * level holds (BatchNorm weight → 'batch'; conv bias → 'instance'; neither → 'none'). Dropout has no
+ * tensors: it comes from `fallback` (the reference trains pix2pix with dropout).
+ */
+export function inferGeneratorConfig(raw: StateDict, fallback: Partial<GeneratorConfig> = {}, source = 'generator checkpoint'): GeneratorConfig {
+  const dict = stripModulePrefix(raw);
+  const down = shapeOf(dict, 'model.model.0.weight');
+  const up = shapeOf(dict, 'model.model.3.weight');
+  if (!down || down.length !== 4 || !up || up.length !== 4) {
+    throw new Pix2PixError(source, 'not a U-Net generator state dict (no model.model.0.weight / model.model.3.weight 4-D tensors)');
+  }
+  const ngf = down[0];
+  let numDowns = 2;
+  let p = 'model.model.1';
+  while (dict.has(`${p}.model.3.model.1.weight`)) {
+    p += '.model.3';
+    numDowns++;
+  }
+  const level2 = 'model.model.1.model';
+  let norm: NormKind;
+  if (dict.has(`${level2}.2.weight`)) norm = 'batch';
+  else if (dict.has(`${level2}.1.bias`)) norm = 'instance';
+  else norm = 'none';
+  return { inputChannels: down[1], outputChannels: up[1], ngf, numDowns, norm, dropout: fallback.dropout ?? true };
+}
+
+/** Infer an NLayerDiscriminator's architecture (input channels, ndf, nLayers, norm) from a state dict. */
+export function inferDiscriminatorConfig(raw: StateDict, source = 'discriminator checkpoint'): DiscriminatorConfig {
+  const dict = stripModulePrefix(raw);
+  const first = shapeOf(dict, 'model.0.weight');
+  if (!first || first.length !== 4) throw new Pix2PixError(source, 'not a PatchGAN discriminator state dict (no 4-D model.0.weight)');
+  const convs = [...dict.entries()].filter(([k, v]) => /^model\.\d+\.weight$/.test(k) && v.shape.length === 4).length;
+  const nLayers = convs - 2;
+  if (nLayers < 1) throw new Pix2PixError(source, `a PatchGAN needs at least 3 convs, found ${convs}`);
+  let norm: NormKind;
+  if (shapeOf(dict, 'model.3.weight')?.length === 1) norm = 'batch';
+  else if (dict.has('model.2.bias')) norm = 'instance';
+  else norm = 'none';
+  return { inputChannels: first[1], ndf: first[0], nLayers, norm };
+}

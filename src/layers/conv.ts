@@ -1,0 +1,128 @@
+/**
+ * Conv2d and ConvTranspose2d layers (PyTorch weight layouts: conv [Cout, Cin, KH, KW], transposed
+ * conv [Cin, Cout, KH, KW]), with the reference's init: weights N(0, 0.02), biases 0.
+ */
+import type { Dispatch, GpuContext } from '../runtime/context.js';
+import type { Tensor } from '../runtime/tensor.js';
+import { ShapeError } from '../runtime/errors.js';
+import { conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, conv2dOutputShape } from '../kernels/conv2d.js';
+import { convTranspose2dBackwardInput, convTranspose2dBackwardWeight, convTranspose2dForward } from '../kernels/conv_transpose2d.js';
+import { Parameter, RunResources, gradOf, wantsGrad, type BackwardOptions, type LayerRun } from './layer.js';
+
+export interface ConvOptions {
+  kernel: number;
+  stride: number;
+  padding: number;
+  bias: boolean;
+  /** Transposed conv only. */
+  outputPadding?: number;
+}
+
+const WEIGHT_INIT = { kind: 'normal', mean: 0, std: 0.02 } as const;
+const BIAS_INIT = { kind: 'constant', value: 0 } as const;
+
+/** 2-D convolution, NCHW. */
+export class Conv2d {
+  readonly weight: Parameter;
+  readonly bias: Parameter | null;
+
+  constructor(
+    readonly ctx: GpuContext,
+    readonly inChannels: number,
+    readonly outChannels: number,
+    readonly opts: ConvOptions,
+    label = 'conv2d',
+  ) {
+    const k = opts.kernel;
+    this.weight = new Parameter(ctx, 'weight', ctx.zeros([outChannels, inChannels, k, k], `${label}.weight`), WEIGHT_INIT);
+    this.bias = opts.bias ? new Parameter(ctx, 'bias', ctx.zeros([outChannels], `${label}.bias`), BIAS_INIT) : null;
+  }
+
+  params(): Parameter[] {
+    return this.bias ? [this.weight, this.bias] : [this.weight];
+  }
+
+  outputShape(x: readonly number[]): number[] {
+    return conv2dOutputShape(x, this.weight.shape, { stride: this.opts.stride, padding: this.opts.padding });
+  }
+
+  record(x: Tensor, label = 'conv2d'): LayerRun {
+    if (x.shape[1] !== this.inChannels) throw new ShapeError(label, 'input channels', this.inChannels, x.shape[1]);
+    const res = new RunResources(this.ctx);
+    const p = { stride: this.opts.stride, padding: this.opts.padding };
+    const output = res.tensor(this.outputShape(x.shape), `${label}.out`);
+    const forward = res.own(conv2dForward(this.ctx, output, x, this.weight.value, this.bias?.value ?? null, p));
+    return {
+      output,
+      forward,
+      backward: (dy: Tensor, dx: Tensor | null, o: BackwardOptions): Dispatch[] => {
+        const out: Dispatch[] = [];
+        if (dx) out.push(...res.own(conv2dBackwardInput(this.ctx, dx, dy, this.weight.value, { ...p, accumulate: !!o.accumulateInput })));
+        if (wantsGrad(this.weight, o.paramGrads)) {
+          const db = this.bias && !this.bias.frozen ? gradOf(this.bias) : null;
+          out.push(...res.own(conv2dBackwardWeight(this.ctx, gradOf(this.weight), db, dy, x, { ...p, accumulate: o.paramGrads === 'accumulate' })));
+        }
+        return out;
+      },
+      destroy: () => res.destroy(),
+    };
+  }
+
+  destroy(): void {
+    for (const p of this.params()) p.destroy();
+  }
+}
+
+/** 2-D transposed convolution ("deconvolution"), NCHW, weight [Cin, Cout, KH, KW]. */
+export class ConvTranspose2d {
+  readonly weight: Parameter;
+  readonly bias: Parameter | null;
+
+  constructor(
+    readonly ctx: GpuContext,
+    readonly inChannels: number,
+    readonly outChannels: number,
+    readonly opts: ConvOptions,
+    label = 'conv_transpose2d',
+  ) {
+    const k = opts.kernel;
+    this.weight = new Parameter(ctx, 'weight', ctx.zeros([inChannels, outChannels, k, k], `${label}.weight`), WEIGHT_INIT);
+    this.bias = opts.bias ? new Parameter(ctx, 'bias', ctx.zeros([outChannels], `${label}.bias`), BIAS_INIT) : null;
+  }
+
+  params(): Parameter[] {
+    return this.bias ? [this.weight, this.bias] : [this.weight];
+  }
+
+  /** (H - 1) * stride - 2 * padding + kernel + outputPadding, as torch.nn.ConvTranspose2d. */
+  outputShape(x: readonly number[]): number[] {
+    const { kernel: k, stride: s, padding: p, outputPadding: op = 0 } = this.opts;
+    return [x[0], this.outChannels, (x[2] - 1) * s - 2 * p + k + op, (x[3] - 1) * s - 2 * p + k + op];
+  }
+
+  record(x: Tensor, label = 'conv_transpose2d'): LayerRun {
+    if (x.shape[1] !== this.inChannels) throw new ShapeError(label, 'input channels', this.inChannels, x.shape[1]);
+    const res = new RunResources(this.ctx);
+    const p = { stride: this.opts.stride, padding: this.opts.padding, outputPadding: this.opts.outputPadding ?? 0 };
+    const output = res.tensor(this.outputShape(x.shape), `${label}.out`);
+    const forward = res.own(convTranspose2dForward(this.ctx, output, x, this.weight.value, this.bias?.value ?? null, p));
+    return {
+      output,
+      forward,
+      backward: (dy: Tensor, dx: Tensor | null, o: BackwardOptions): Dispatch[] => {
+        const out: Dispatch[] = [];
+        if (dx) out.push(...res.own(convTranspose2dBackwardInput(this.ctx, dx, dy, this.weight.value, { ...p, accumulate: !!o.accumulateInput })));
+        if (wantsGrad(this.weight, o.paramGrads)) {
+          const db = this.bias && !this.bias.frozen ? gradOf(this.bias) : null;
+          out.push(...res.own(convTranspose2dBackwardWeight(this.ctx, gradOf(this.weight), db, dy, x, { ...p, accumulate: o.paramGrads === 'accumulate' })));
+        }
+        return out;
+      },
+      destroy: () => res.destroy(),
+    };
+  }
+
+  destroy(): void {
+    for (const p of this.params()) p.destroy();
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * Normalisation layers as the reference builds them (models/networks.py get_norm_layer):
+ *  - 'batch': BatchNorm2d(affine=True, track_running_stats=True), eps 1e-5, momentum 0.1;
+ *    weight N(1, 0.02), bias 0 (init_weights); running_mean 0, running_var 1.
+ *  - 'instance': InstanceNorm2d(affine=False, track_running_stats=False): no parameters, no buffers,
+ *    the same computation in train and eval mode.
+ *  - 'none': no layer.
+ */
+import type { Dispatch, GpuContext } from '../runtime/context.js';
+import type { Tensor } from '../runtime/tensor.js';
+import { ShapeError } from '../runtime/errors.js';
+import { batchNormBackward, batchNormForward } from '../kernels/batch_norm.js';
+import { instanceNormBackward, instanceNormForward } from '../kernels/instance_norm.js';
+import { Parameter, RunResources, gradOf, wantsGrad, type BackwardOptions, type LayerRun, type RunMode } from './layer.js';
+
+export type NormKind = 'batch' | 'instance' | 'none';
+
+export const NORM_EPS = 1e-5;
+export const BN_MOMENTUM = 0.1;
+
+/** InstanceNorm2d(C, affine=False): per-sample, per-channel statistics over H x W. */
+export class InstanceNorm2d {
+  constructor(
+    readonly ctx: GpuContext,
+    readonly channels: number,
+  ) {}
+
+  params(): Parameter[] {
+    return [];
+  }
+
+  record(x: Tensor, _mode: RunMode, label = 'instance_norm'): LayerRun {
+    if (x.shape[1] !== this.channels) throw new ShapeError(label, 'channels', this.channels, x.shape[1]);
+    const res = new RunResources(this.ctx);
+    const output = res.tensor(x.shape, `${label}.out`);
+    const mean = res.tensor([x.shape[0] * x.shape[1]], `${label}.mean`);
+    const rstd = res.tensor([x.shape[0] * x.shape[1]], `${label}.rstd`);
+    const forward = res.own(instanceNormForward(this.ctx, output, mean, rstd, x, null, null, { eps: NORM_EPS }));
+    return {
+      output,
+      forward,
+      backward: (dy: Tensor, dx: Tensor | null, o: BackwardOptions): Dispatch[] => {
+        if (!dx) return [];
+        return res.own(instanceNormBackward(this.ctx, dx, null, null, dy, x, mean, rstd, null, { accumulate: !!o.accumulateInput }));
+      },
+      destroy: () => res.destroy(),
+    };
+  }
+
+  destroy(): void {}
+}
+
+/** BatchNorm2d(C): statistics over N x H x W per channel, learnable affine, running statistics. */
+export class BatchNorm2d {
+  readonly weight: Parameter;
+  readonly bias: Parameter;
+  readonly runningMean: Tensor;
+  readonly runningVar: Tensor;
+  /** torch's num_batches_tracked (kept on the CPU: it only counts train-mode forwards). */
+  numBatchesTracked = 0;
+
+  constructor(
+    readonly ctx: GpuContext,
+    readonly channels: number,
+    label = 'batch_norm',
+  ) {
+    this.weight = new Parameter(ctx, 'weight', ctx.zeros([channels], `${label}.weight`), { kind: 'normal', mean: 1, std: 0.02 });
+    this.bias = new Parameter(ctx, 'bias', ctx.zeros([channels], `${label}.bias`), { kind: 'constant', value: 0 });
+    this.runningMean = ctx.zeros([channels], `${label}.running_mean`);
+    this.runningVar = ctx.tensor([channels], new Float32Array(channels).fill(1), `${label}.running_var`);
+  }
+
+  params(): Parameter[] {
+    return [this.weight, this.bias];
+  }
+
+  /**
+   * `mode.batchStats`: normalise with the batch's statistics (train mode); then `mode.updateStats`
+   * also moves the running statistics (momentum 0.1, unbiased variance), as a train-mode forward in
+   * torch does. Otherwise (eval) the running statistics normalise.
+   */
+  record(x: Tensor, mode: RunMode, label = 'batch_norm'): LayerRun {
+    if (x.shape[1] !== this.channels) throw new ShapeError(label, 'channels', this.channels, x.shape[1]);
+    const res = new RunResources(this.ctx);
+    const output = res.tensor(x.shape, `${label}.out`);
+    const mean = res.tensor([this.channels], `${label}.mean`);
+    const rstd = res.tensor([this.channels], `${label}.rstd`);
+    const training = mode.batchStats;
+    const update = training && mode.updateStats;
+    const forward = res.own(
+      batchNormForward(this.ctx, output, mean, rstd, x, this.weight.value, this.bias.value, update ? this.runningMean : null, update ? this.runningVar : null, {
+        training,
+        eps: NORM_EPS,
+        momentum: BN_MOMENTUM,
+      }),
+    );
+    return {
+      output,
+      forward,
+      backward: (dy: Tensor, dx: Tensor | null, o: BackwardOptions): Dispatch[] => {
+        const wantParams = wantsGrad(this.weight, o.paramGrads);
+        const accParams = o.paramGrads === 'accumulate';
+        const accInput = !!o.accumulateInput;
+        const out: Dispatch[] = [];
+        if (wantParams && (!dx || accParams === accInput)) {
+          // One kernel writes both, with the same accumulate flag.
+          out.push(...res.own(batchNormBackward(this.ctx, dx, gradOf(this.weight), gradOf(this.bias), dy, x, mean, rstd, this.weight.value, { training, accumulate: accParams })));
+        } else {
+          // The flags differ (D's real pass: a fresh input gradient, accumulated parameter gradients).
+          if (dx) out.push(...res.own(batchNormBackward(this.ctx, dx, null, null, dy, x, mean, rstd, this.weight.value, { training, accumulate: accInput })));
+          if (wantParams) out.push(...res.own(batchNormBackward(this.ctx, null, gradOf(this.weight), gradOf(this.bias), dy, x, mean, rstd, this.weight.value, { training, accumulate: accParams })));
+        }
+        return out;
+      },
+      destroy: () => res.destroy(),
+    };
+  }
+
+  destroy(): void {
+    this.weight.destroy();
+    this.bias.destroy();
+    this.runningMean.destroy();
+    this.runningVar.destroy();
+  }
+}
+
+export type NormLayer = InstanceNorm2d | BatchNorm2d;
+
+/** The reference's norm layer for `kind`, or null for 'none'. */
+export function makeNorm(ctx: GpuContext, kind: NormKind, channels: number, label: string): NormLayer | null {
+  if (kind === 'batch') return new BatchNorm2d(ctx, channels, label);
+  if (kind === 'instance') return new InstanceNorm2d(ctx, channels);
+  return null;
+}
