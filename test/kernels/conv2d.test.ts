@@ -1,0 +1,210 @@
+import { describe, it, expect, afterAll } from 'vitest';
+import { testContext } from '../helpers/gpu.js';
+import { expectClose } from '../helpers/compare.js';
+import { checkGradient } from '../helpers/gradcheck.js';
+import { destroyDispatches, type Dispatch, type GpuContext } from '../../src/runtime/context.js';
+import type { Tensor } from '../../src/runtime/tensor.js';
+import { Rng } from '../../src/runtime/random.js';
+import {
+  conv2dForward,
+  conv2dForwardDirect,
+  conv2dBackwardInput,
+  conv2dBackwardInputDirect,
+  conv2dBackwardWeight,
+  conv2dBackwardWeightDirect,
+  conv2dOutputShape,
+  type Conv2dParams,
+} from '../../src/kernels/conv2d.js';
+import { conv2dForwardCpu, conv2dBackwardCpu } from '../../src/kernels/cpu/conv2d.js';
+
+const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+
+interface Case {
+  name: string;
+  x: [number, number, number, number];
+  /** [Cout, KH, KW] */
+  w: [number, number, number];
+  p: Conv2dParams;
+  bias: boolean;
+}
+
+// Odd sizes, non-square maps and kernels, batch > 1, channel counts not multiples of 4, 1x1 maps (a 2x2 map
+// through k4 s2 p1 is the U-Net's last down step), strides 1 and 2 (also mixed per dimension), kernels 1, 3, 4, 7 and the
+// Inception-style 1x7 / 7x1 with their (0, 3) / (3, 0) padding; Cout > 64 and K > 16 exercise several
+// tiles in every GEMM dimension.
+const CASES: Case[] = [
+  { name: 'U-Net down k4s2p1', x: [2, 3, 8, 6], w: [5, 4, 4], p: { stride: 2, padding: 1 }, bias: true },
+  { name: '1x1 map k3s2p1', x: [2, 7, 1, 1], w: [5, 3, 3], p: { stride: 2, padding: 1 }, bias: true },
+  { name: '2x2 map k4s2p1 to 1x1', x: [3, 5, 2, 2], w: [7, 4, 4], p: { stride: 2, padding: 1 }, bias: false },
+  { name: 'k3 s1 p1 odd', x: [1, 5, 7, 9], w: [3, 3, 3], p: { stride: 1, padding: 1 }, bias: true },
+  { name: 'k1 s1 p0', x: [2, 7, 5, 3], w: [6, 1, 1], p: {}, bias: false },
+  { name: 'k1 s2 (phases without taps)', x: [1, 3, 7, 6], w: [5, 1, 1], p: { stride: 2 }, bias: true },
+  { name: 'k7 s1 p3', x: [1, 3, 9, 8], w: [4, 7, 7], p: { stride: 1, padding: 3 }, bias: true },
+  { name: 'k1x7 p(0,3)', x: [2, 5, 6, 9], w: [3, 1, 7], p: { padding: [0, 3] }, bias: false },
+  { name: 'k7x1 p(3,0)', x: [1, 6, 9, 5], w: [7, 7, 1], p: { padding: [3, 0] }, bias: true },
+  { name: 'stride (2,1) k(3,4) p(1,2)', x: [2, 3, 7, 6], w: [5, 3, 4], p: { stride: [2, 1], padding: [1, 2] }, bias: true },
+  { name: 'PatchGAN k4s1p1', x: [1, 9, 5, 6], w: [1, 4, 4], p: { stride: 1, padding: 1 }, bias: true },
+  { name: 'wide: Cout 70, K 144, 2 tiles each way', x: [2, 9, 9, 9], w: [70, 4, 4], p: { stride: 2, padding: 1 }, bias: true },
+  { name: 'long reduction (split-K)', x: [2, 3, 24, 22], w: [5, 3, 3], p: { stride: 1, padding: 1 }, bias: true },
+];
+
+describe('conv2d CPU reference', () => {
+  const gradCases: Case[] = [
+    { name: 'k4s2p1', x: [2, 3, 5, 4], w: [2, 4, 4], p: { stride: 2, padding: 1 }, bias: true },
+    { name: 'k(1,3) s(1,2) p(0,1)', x: [1, 2, 3, 5], w: [3, 1, 3], p: { stride: [1, 2], padding: [0, 1] }, bias: true },
+    { name: 'k3 s1 p0 no bias', x: [1, 3, 4, 4], w: [2, 3, 3], p: {}, bias: false },
+  ];
+  for (const c of gradCases) {
+    it(`backward matches finite differences: ${c.name}`, () => {
+      const rng = new Rng(size(c.x) * 7 + c.w[0]);
+      const [N, Cin] = c.x;
+      const wShape = [c.w[0], Cin, c.w[1], c.w[2]];
+      const x = Float64Array.from(rng.normals(size(c.x)));
+      const w = Float64Array.from(rng.normals(size(wShape)));
+      const b = c.bias ? Float64Array.from(rng.normals(c.w[0])) : null;
+      const yShape = conv2dOutputShape(c.x, wShape, c.p);
+      const dy = Float64Array.from(rng.normals(size(yShape)));
+      const g = conv2dBackwardCpu(dy, x, c.x, w, wShape, c.p, c.bias);
+      // The forward is linear in each argument, so central differences are exact up to rounding (eps 1e-3).
+      const opts = { weights: dy, eps: 1e-3, atol: 1e-8, rtol: 1e-8 };
+      checkGradient({ ...opts, label: `${c.name} dx`, x, f: (xx) => conv2dForwardCpu(xx, c.x, w, wShape, b, c.p).data, analytic: g.dx });
+      checkGradient({ ...opts, label: `${c.name} dw`, x: w, f: (ww) => conv2dForwardCpu(x, c.x, ww, wShape, b, c.p).data, analytic: g.dw });
+      if (b) checkGradient({ ...opts, label: `${c.name} db`, x: b, f: (bb) => conv2dForwardCpu(x, c.x, w, wShape, bb, c.p).data, analytic: g.db! });
+      expect(g.db === null).toBe(!c.bias);
+      expect(N).toBeGreaterThan(0);
+    });
+  }
+
+  it('matches a hand-computed 3x3 example', () => {
+    // x = 1..9 in a 3x3 map, w = [[1, 0], [0, -1]] (2x2), stride 1, no padding: y[i, j] = x[i, j] - x[i+1, j+1] = -4.
+    const y = conv2dForwardCpu([1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 1, 3, 3], [1, 0, 0, -1], [1, 1, 2, 2], [0.5], {});
+    expect(y.shape).toEqual([1, 1, 2, 2]);
+    expect(Array.from(y.data)).toEqual([-3.5, -3.5, -3.5, -3.5]);
+  });
+});
+
+type Impl = 'tiled' | 'direct';
+const KERNELS = {
+  tiled: { forward: conv2dForward, backwardInput: conv2dBackwardInput, backwardWeight: conv2dBackwardWeight },
+  direct: { forward: conv2dForwardDirect, backwardInput: conv2dBackwardInputDirect, backwardWeight: conv2dBackwardWeightDirect },
+};
+
+async function runAndRead(ctx: GpuContext, d: Dispatch[], t: Tensor): Promise<Float32Array> {
+  await ctx.run(d);
+  destroyDispatches(d);
+  return t.read();
+}
+
+describe('conv2d GPU vs CPU reference', async () => {
+  const ctx = await testContext();
+  afterAll(() => ctx.trimPool());
+  CASES.forEach((c, ci) => {
+    for (const impl of ['tiled', 'direct'] as Impl[]) {
+      // Alternate accumulate so each implementation sees both over the case list.
+      const accumulate = (ci + (impl === 'direct' ? 1 : 0)) % 2 === 1;
+      it(`${impl} ${c.name} x${c.x.join('x')} w${c.w.join('x')} bias=${c.bias} accumulate=${accumulate}`, async () => {
+        const k = KERNELS[impl];
+        const rng = new Rng(ci * 101 + 13);
+        const wShape = [c.w[0], c.x[1], c.w[1], c.w[2]];
+        const yShape = conv2dOutputShape(c.x, wShape, c.p);
+        const xData = rng.normals(size(c.x));
+        const wData = rng.normals(size(wShape), 0.5);
+        const bData = rng.normals(c.w[0]);
+        const dyData = rng.normals(size(yShape));
+        const x = ctx.tensor(c.x, xData, 'x');
+        const w = ctx.tensor(wShape, wData, 'w');
+        const b = c.bias ? ctx.tensor([c.w[0]], bData, 'b') : null;
+        const y = ctx.tensor(yShape, rng.normals(size(yShape)), 'y'); // garbage: forward must overwrite
+        const dy = ctx.tensor(yShape, dyData, 'dy');
+        const dxOld = rng.normals(size(c.x));
+        const dwOld = rng.normals(size(wShape));
+        const dbOld = rng.normals(c.w[0]);
+        const dx = ctx.tensor(c.x, dxOld, 'dx');
+        const dw = ctx.tensor(wShape, dwOld, 'dw');
+        const db = c.bias ? ctx.tensor([c.w[0]], dbOld, 'db') : null;
+
+        const ref = conv2dForwardCpu(xData, c.x, wData, wShape, c.bias ? bData : null, c.p);
+        const g = conv2dBackwardCpu(dyData, xData, c.x, wData, wShape, c.p, c.bias);
+        const plus = (r: Float64Array, old: Float32Array) => (accumulate ? r.map((v, i) => v + old[i]) : r);
+        // fp32 sums of at most a few hundred O(1) terms: errors ~1e-6 relative to the sum of |terms|.
+        const tol = { atol: 2e-4, rtol: 1e-4 };
+        expectClose(await runAndRead(ctx, k.forward(ctx, y, x, w, b, c.p), y), ref.data, { ...tol, label: `${impl} forward` });
+        expectClose(await runAndRead(ctx, k.backwardInput(ctx, dx, dy, w, { ...c.p, accumulate }), dx), plus(g.dx, dxOld), { ...tol, label: `${impl} dx` });
+        expectClose(await runAndRead(ctx, k.backwardWeight(ctx, dw, db, dy, x, { ...c.p, accumulate }), dw), plus(g.dw, dwOld), { ...tol, label: `${impl} dw` });
+        if (db) expectClose(await db.read(), plus(g.db!, dbOld), { ...tol, label: `${impl} db` });
+        for (const t of [x, w, b, y, dy, dx, dw, db]) t?.destroy();
+      });
+    }
+  });
+});
+
+describe('conv2d bad input', async () => {
+  const ctx = await testContext();
+  const make = (shape: number[]) => ctx.tensor(shape, undefined, 'bad');
+  it('rejects a weight of the wrong rank', () => {
+    const x = make([1, 3, 4, 4]);
+    const w = make([8, 3, 4]);
+    const y = make([1, 8, 2, 2]);
+    expect(() => conv2dForward(ctx, y, x, w, null, { stride: 2, padding: 1 })).toThrow(/conv2d\.forward: w rank .*expected 4, got 3/);
+    for (const t of [x, w, y]) t.destroy();
+  });
+  it('rejects an input-channel mismatch', () => {
+    const x = make([1, 3, 4, 4]);
+    const w = make([8, 5, 4, 4]);
+    const y = make([1, 8, 2, 2]);
+    expect(() => conv2dForward(ctx, y, x, w, null, { stride: 2, padding: 1 })).toThrow(/conv2d\.forward: w in-channels .*expected 3, got 5/);
+    for (const t of [x, w, y]) t.destroy();
+  });
+  it('rejects a wrong output shape', () => {
+    const x = make([1, 3, 4, 4]);
+    const w = make([8, 3, 4, 4]);
+    const y = make([1, 8, 4, 4]);
+    expect(() => conv2dForward(ctx, y, x, w, null, { stride: 2, padding: 1 })).toThrow(/conv2d\.forward: y 'bad' shape: expected \[1, 8, 2, 2\], got \[1, 8, 4, 4\]/);
+    for (const t of [x, w, y]) t.destroy();
+  });
+  it('rejects a wrong bias length and a wrong db length', () => {
+    const x = make([1, 3, 4, 4]);
+    const w = make([8, 3, 4, 4]);
+    const b = make([7]);
+    const y = make([1, 8, 2, 2]);
+    expect(() => conv2dForward(ctx, y, x, w, b, { stride: 2, padding: 1 })).toThrow(/conv2d\.forward: b 'bad' shape: expected \[8\], got \[7\]/);
+    expect(() => conv2dBackwardWeight(ctx, w, b, y, x, { stride: 2, padding: 1 })).toThrow(/conv2d\.backwardWeight: db 'bad' shape: expected \[8\], got \[7\]/);
+    for (const t of [x, w, b, y]) t.destroy();
+  });
+  it('rejects a dy that does not match dx and w', () => {
+    const dx = make([2, 3, 8, 8]);
+    const w = make([4, 3, 4, 4]);
+    const dy = make([2, 4, 3, 4]);
+    expect(() => conv2dBackwardInput(ctx, dx, dy, w, { stride: 2, padding: 1 })).toThrow(/conv2d\.backwardInput: dy 'bad' shape: expected \[2, 4, 4, 4\], got \[2, 4, 3, 4\]/);
+    expect(() => conv2dBackwardWeight(ctx, w, null, dy, dx, { stride: 2, padding: 1 })).toThrow(/conv2d\.backwardWeight: dy 'bad' shape: expected \[2, 4, 4, 4\], got \[2, 4, 3, 4\]/);
+    for (const t of [dx, w, dy]) t.destroy();
+  });
+  it('rejects a kernel larger than the padded input, and bad strides', () => {
+    const x = make([1, 3, 2, 2]);
+    const w = make([4, 3, 4, 4]);
+    const y = make([1, 4, 1, 1]);
+    expect(() => conv2dForward(ctx, y, x, w, null, {})).toThrow(/conv2d\.forward: output size .*expected >= 1x1, got -1x-1/);
+    expect(() => conv2dForward(ctx, y, x, w, null, { stride: 0, padding: 1 })).toThrow(/conv2d\.forward: stride: expected an integer >= 1, got 0/);
+    expect(() => conv2dForward(ctx, y, x, w, null, { stride: 2, padding: 1.5 })).toThrow(/conv2d\.forward: padding: expected an integer >= 0, got 1.5/);
+    for (const t of [x, w, y]) t.destroy();
+  });
+  it('rejects a destroyed tensor and an output aliasing an input', () => {
+    const x = make([1, 3, 4, 4]);
+    const w = make([3, 3, 3, 3]);
+    const y = make([1, 3, 4, 4]);
+    expect(() => conv2dForward(ctx, x, x, w, null, { padding: 1 })).toThrow(/conv2d\.forward: x and y share one buffer/);
+    w.destroy();
+    expect(() => conv2dForward(ctx, y, x, w, null, { padding: 1 })).toThrow(/conv2d\.forward: w 'bad' used after destroy\(\)/);
+    for (const t of [x, y]) t.destroy();
+  });
+  it('rejects a tensor of another context', async () => {
+    const { createContext } = await import('../../src/runtime/device.js');
+    const other = await createContext();
+    const x = make([1, 3, 4, 4]);
+    const w = other.tensor([3, 3, 3, 3], undefined, 'foreign');
+    const y = make([1, 3, 4, 4]);
+    expect(() => conv2dForward(ctx, y, x, w, null, { padding: 1 })).toThrow(/conv2d\.forward: w 'foreign' belongs to another device\/context/);
+    for (const t of [x, y, w]) t.destroy();
+    other.destroy();
+  });
+});
