@@ -9,3 +9,6 @@ export * from './runtime/errors.js';
 export { Rng, hashUniform, hashNormal, pcgHash } from './runtime/random.js';
 export { activationForward, activationBackward, activationBackwardNeeds, type Activation } from './kernels/activation.js';
 export { selfTest, type SelfTestReport, type SelfTestCase } from './selftest.js';
+export { type StateDict, type StateDictEntry, numelOf } from './io/state_dict.js';
+export { parseSafetensors, parseSafetensorsFile, serializeSafetensors, type SafetensorsFile } from './io/safetensors.js';
+export { loadPth, isPth } from './io/pth.js';

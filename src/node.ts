@@ -1,2 +1,4 @@
 /** Node-only helpers (file I/O through sharp, checkpoints on disk). Re-exports the core. */
 export * from './index.js';
+export { writeFileAtomic, readFileBytes, loadStateDictFile, saveSafetensorsFile } from './io/atomic_node.js';
+export { readImage, writePng, encodePng } from './data/image_node.js';
