@@ -15,7 +15,7 @@
 import type { Dispatch, GpuContext } from '../runtime/context.js';
 import { destroyDispatches } from '../runtime/context.js';
 import { createContext } from '../runtime/device.js';
-import type { Tensor } from '../runtime/tensor.js';
+import { Tensor } from '../runtime/tensor.js';
 import { Pix2PixError, ShapeError } from '../runtime/errors.js';
 import { imagesToTensorData, tensorDataToImages, type ImageF32 } from '../data/image.js';
 import { adamStep, updateAdam } from '../kernels/adam.js';
@@ -419,7 +419,7 @@ export class Pix2Pix {
   async translate(input: ImageF32 | readonly ImageF32[] | Tensor, opts: TranslateOptions = {}): Promise<ImageF32 | ImageF32[] | Tensor> {
     this.assertAlive('translate');
     const cIn = this.config.generator.inputChannels;
-    const isTensor = !Array.isArray(input) && 'buffer' in (input as object) && 'shape' in (input as object);
+    const isTensor = input instanceof Tensor;
     const data = isTensor
       ? { shape: [...(input as Tensor).shape], data: await (input as Tensor).read() }
       : imagesToTensorData(Array.isArray(input) ? input : [input as ImageF32]);
