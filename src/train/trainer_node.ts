@@ -1,0 +1,219 @@
+/**
+ * The training loop behind `pix2pix-webgpu train`, `study` and `demo` (Node): epochs over a paired dataset
+ * in a seeded order, the reference's preprocessing, atomic checkpoints, a JSONL loss log, one sample
+ * translation per epoch, the exact options used, Ctrl-C → save and stop, and an exact resume.
+ *
+ * Determinism: the data order of epoch e is a shuffle seeded by (seed, e), each pair's crop/flip by
+ * (seed, e, i), and the model derives dropout seeds from its step count. A resumed run therefore replays
+ * exactly what an uninterrupted one would have done.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../io/atomic_node.js';
+import { Pix2Pix, NonFiniteLossError, type Pix2PixLosses, type Pix2PixOptions } from '../gan/pix2pix.js';
+import { checkpointPaths, loadCheckpoint, saveCheckpoint } from '../gan/checkpoint_node.js';
+import { writePng } from '../data/image_node.js';
+import { createImage, type ImageF32 } from '../data/image.js';
+import type { GpuContext } from '../runtime/context.js';
+import { Pix2PixError } from '../runtime/errors.js';
+import { Rng, pcgHash } from '../runtime/random.js';
+import { preprocessPair, type PreprocessOptions } from './preprocess.js';
+
+/** One training pair, loaded lazily (a file pair, or an in-memory pair). */
+export interface PairSource {
+  name: string;
+  load(): Promise<{ a: ImageF32; b: ImageF32 }>;
+}
+
+/** Transforms a batch on the GPU-side or CPU-side before the step (on-the-fly augmentation hook). */
+export type BatchTransform = (a: ImageF32[], b: ImageF32[], sampleIndices: number[]) => Promise<{ a: ImageF32[]; b: ImageF32[] }>;
+
+export interface TrainerOptions {
+  /** Folder for checkpoints, the loss log, samples and the options file. */
+  out: string;
+  model: Pix2PixOptions;
+  preprocess: PreprocessOptions;
+  /** Save a tagged copy (`<epoch>_net_G...`) every this many epochs; `latest` is saved every epoch. */
+  saveEpochFreq?: number;
+  /** Continue from `out`'s latest checkpoint and train state. */
+  resume?: boolean;
+  /** Initialise from this checkpoint (folder of ours, or a G file such as the reference's latest_net_G.pth). */
+  init?: string | { G: string; D?: string };
+  /** Stop (after saving) when aborted, e.g. on Ctrl-C. */
+  signal?: AbortSignal;
+  /** Called after every step. */
+  onStep?: (info: StepInfo) => void;
+  /** Called after every epoch, with the epoch's mean losses. */
+  onEpoch?: (epoch: number, mean: Pix2PixLosses) => void;
+  /** Pair translated into samples/epoch_NNN.png each epoch (default: the first training pair). */
+  samplePair?: PairSource;
+  augment?: BatchTransform;
+  /** Stop after this many steps in total (tests; a kill simulation). */
+  maxSteps?: number;
+  ctx?: GpuContext;
+  /** Extra fields recorded in options.json (the CLI's raw flags). */
+  recordOptions?: Record<string, unknown>;
+}
+
+export interface StepInfo {
+  epoch: number;
+  iter: number;
+  step: number;
+  itersPerEpoch: number;
+  totalEpochs: number;
+  losses: Pix2PixLosses;
+  lr: number;
+}
+
+export interface TrainResult {
+  model: Pix2Pix;
+  epochsDone: number;
+  steps: number;
+  interrupted: boolean;
+  lastLosses: Pix2PixLosses | null;
+  checkpointDir: string;
+}
+
+interface TrainState {
+  /** Epoch in progress (1-based, counting from epochCount) and batches of it already done. */
+  epoch: number;
+  iter: number;
+  step: number;
+  finished: boolean;
+}
+
+const STATE_FILE = 'train_state.json';
+const LOG_FILE = 'loss_log.jsonl';
+
+function epochOrder(n: number, seed: number, epoch: number): number[] {
+  return new Rng(pcgHash(seed ^ pcgHash(epoch))).shuffle(Array.from({ length: n }, (_, i) => i));
+}
+
+function mixedSeed(...parts: number[]): number {
+  return parts.reduce((h, p) => pcgHash((h ^ (p >>> 0)) >>> 0), 0x9e3779b9);
+}
+
+/** Train a pix2pix model on `pairs`. Resolves when all epochs are done, or after saving when aborted. */
+export async function trainPix2Pix(pairs: readonly PairSource[], o: TrainerOptions): Promise<TrainResult> {
+  if (pairs.length === 0) throw new Pix2PixError('train', 'the training set is empty');
+  await mkdir(join(o.out, 'samples'), { recursive: true });
+  const batchSize = o.model.batchSize ?? 1;
+  const seed = (o.model.seed ?? 0) >>> 0;
+  const itersPerEpoch = Math.floor(pairs.length / batchSize) || 1;
+  const epochCount = o.model.epochCount ?? 1;
+  const totalEpochs = (o.model.nEpochs ?? 100) + (o.model.nEpochsDecay ?? 100);
+  const lastEpoch = epochCount + totalEpochs - 1;
+  if (pairs.length < batchSize) throw new Pix2PixError('train', `batch size ${batchSize} is larger than the training set (${pairs.length} pairs)`);
+
+  let model: Pix2Pix;
+  let state: TrainState = { epoch: epochCount, iter: 0, step: 0, finished: false };
+  const statePath = join(o.out, STATE_FILE);
+  const logPath = join(o.out, LOG_FILE);
+  if (o.resume && existsSync(statePath) && existsSync(checkpointPaths(o.out).optimizer)) {
+    state = JSON.parse(readFileSync(statePath, 'utf8')) as TrainState;
+    model = await loadCheckpoint(o.out, { ...o.model, ctx: o.ctx });
+    if (model.steps !== state.step) {
+      throw new Pix2PixError('train --resume', `checkpoint in ${o.out} is at step ${model.steps} but ${STATE_FILE} says ${state.step}`);
+    }
+    // Drop log lines written after the checkpoint (the run died between save points).
+    if (existsSync(logPath)) {
+      const kept = readFileSync(logPath, 'utf8')
+        .split('\n')
+        .filter((l) => l && (JSON.parse(l) as { step: number }).step <= state.step);
+      await writeFileAtomic(logPath, new TextEncoder().encode(kept.map((l) => `${l}\n`).join('')));
+    }
+  } else {
+    if (o.init) {
+      const src = typeof o.init === 'string' && !/\.(pth|pt|safetensors|bin)$/.test(o.init) ? o.init : typeof o.init === 'string' ? { G: o.init } : o.init;
+      model = await loadCheckpoint(src, { ...o.model, ctx: o.ctx });
+    } else {
+      model = await Pix2Pix.create({ ...o.model, ctx: o.ctx });
+    }
+    await writeFile(logPath, '');
+    await writeFileAtomic(
+      join(o.out, 'options.json'),
+      new TextEncoder().encode(JSON.stringify({ model: { ...o.model, ctx: undefined }, resolved: model.config, preprocess: o.preprocess, init: o.init ?? null, ...o.recordOptions }, null, 2)),
+    );
+  }
+  if (state.finished) return { model, epochsDone: totalEpochs, steps: state.step, interrupted: false, lastLosses: null, checkpointDir: o.out };
+
+  const save = async (tag?: string) => {
+    await saveCheckpoint(o.out, model, tag ? { tag } : {});
+    if (!tag) await writeFileAtomic(statePath, new TextEncoder().encode(JSON.stringify(state)));
+  };
+  const sample = o.samplePair ?? pairs[0];
+  let lastLosses: Pix2PixLosses | null = null;
+  let interrupted = false;
+
+  outer: for (let epoch = state.epoch; epoch <= lastEpoch; epoch++) {
+    model.setEpoch(epoch);
+    const order = epochOrder(pairs.length, seed, epoch);
+    const sums = { G_GAN: 0, G_L1: 0, D_real: 0, D_fake: 0 };
+    let count = 0;
+    for (let iter = epoch === state.epoch ? state.iter : 0; iter < itersPerEpoch; iter++) {
+      if (o.signal?.aborted || (o.maxSteps !== undefined && state.step >= o.maxSteps)) {
+        interrupted = true;
+        state = { ...state, epoch, iter };
+        await save();
+        break outer;
+      }
+      const idx = order.slice(iter * batchSize, (iter + 1) * batchSize);
+      let as: ImageF32[] = [];
+      let bs: ImageF32[] = [];
+      for (const i of idx) {
+        const { a, b } = await pairs[i].load();
+        const p = preprocessPair(a, b, o.preprocess, new Rng(mixedSeed(seed, epoch, i)));
+        as.push(p.a);
+        bs.push(p.b);
+      }
+      if (o.augment) ({ a: as, b: bs } = await o.augment(as, bs, idx.map((i) => epoch * pairs.length + i)));
+      let losses: Pix2PixLosses;
+      try {
+        losses = await model.trainStep({ a: as, b: bs });
+      } catch (e) {
+        if (e instanceof NonFiniteLossError) {
+          throw new Pix2PixError('train', `${e.message}; stopped at epoch ${epoch}, iteration ${iter + 1}. The last good checkpoint in ${o.out} was kept (use --resume after fixing the cause, e.g. a lower --lr).`);
+        }
+        throw e;
+      }
+      state = { epoch, iter: iter + 1, step: state.step + 1, finished: false };
+      lastLosses = losses;
+      for (const k of Object.keys(sums) as (keyof Pix2PixLosses)[]) sums[k] += losses[k];
+      count++;
+      const lr = model.lr;
+      await appendFile(logPath, `${JSON.stringify({ epoch, iter: iter + 1, step: state.step, ...losses, lr })}\n`);
+      o.onStep?.({ epoch, iter: iter + 1, step: state.step, itersPerEpoch, totalEpochs, losses, lr });
+    }
+    // End of epoch: sample, checkpoint (latest every epoch; a tagged copy every saveEpochFreq).
+    const { a, b } = await sample.load();
+    // A fixed crop (seed 0) and no flip, so the samples of successive epochs are comparable.
+    const pre = preprocessPair(a, b, { ...o.preprocess, flip: false }, new Rng(0));
+    const fake = await model.translate(pre.a, { seed: 1, pad: true });
+    await writePng(join(o.out, 'samples', `epoch_${String(epoch).padStart(3, '0')}.png`), sideBySide([pre.a, fake, pre.b]));
+    state = { epoch: epoch + 1, iter: 0, step: state.step, finished: epoch === lastEpoch };
+    await save();
+    if (o.saveEpochFreq && (epoch - epochCount + 1) % o.saveEpochFreq === 0) await save(String(epoch));
+    if (count) o.onEpoch?.(epoch, { G_GAN: sums.G_GAN / count, G_L1: sums.G_L1 / count, D_real: sums.D_real / count, D_fake: sums.D_fake / count });
+  }
+  return { model, epochsDone: Math.min(state.epoch - epochCount, totalEpochs), steps: state.step, interrupted, lastLosses, checkpointDir: o.out };
+}
+
+/** Images of equal height side by side, gray tiled to RGB where the others are RGB. */
+export function sideBySide(images: readonly ImageF32[]): ImageF32 {
+  const h = images[0].height;
+  const c = images.some((im) => im.channels === 3) ? 3 : 1;
+  const w = images.reduce((s, im) => s + im.width, 0);
+  const out = createImage(w, h, c);
+  let x0 = 0;
+  for (const im of images) {
+    for (let ch = 0; ch < c; ch++) {
+      const src = Math.min(ch, im.channels - 1);
+      for (let y = 0; y < Math.min(h, im.height); y++) {
+        for (let x = 0; x < im.width; x++) out.data[ch * w * h + y * w + x0 + x] = im.data[src * im.width * im.height + y * im.width + x];
+      }
+    }
+    x0 += im.width;
+  }
+  return out;
+}
