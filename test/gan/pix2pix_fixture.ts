@@ -40,6 +40,8 @@ export interface TrainFixture {
   recipeD: RecipeEntry[];
   losses: { G_GAN: number; G_L1: number; D_real: number; D_fake: number }[];
   checks: Record<string, number>;
+  /** Step-1 gradient of every parameter ('G.model.model.0.weight'): L2 norm and the first 16 values. */
+  grads: Record<string, { norm: number; head: number[] }>;
   file: string;
 }
 
