@@ -6,8 +6,8 @@
 //   conv2d grad input:        src = dy, wgt = w [Cout, Cin, KH, KW], dst = dx (M = Cin,  C = Cout)
 // `accumulate` = 1 adds into dst (shared gradients), 0 overwrites.
 //
-// `direct`: one thread per output element, looping over (c, kh, kw) and skipping taps whose input
-//   coordinate is fractional. The readable reference path; 2-D grid of 1-D workgroups.
+// `direct`: one thread per output element, looping over c and the taps (kh, kw) whose input coordinate
+//   is whole (every sh-th kh from (oh + ph) mod sh). The readable reference path; 2-D grid of 1-D workgroups.
 //
 // `tiled`: implicit GEMM split by output phase. For stride s only the taps kh = rh + s*jh with
 //   rh = (oh + ph) mod s can hit an integer input row, and then ih = a - jh where oh = rh - ph + s*a.
@@ -62,21 +62,20 @@ fn direct(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
   let oh = (idx / p.outW) % p.outH;
   let m = (idx / outHW) % p.M;
   let n = idx / (outHW * p.M);
+  // Only taps with kh = (oh + ph) mod sh (+ multiples of sh) land on a whole input row ih = (oh + ph - kh) / sh.
+  let rh = (oh + p.ph) % p.sh;
+  let rw = (ow + p.pw) % p.sw;
   var sum = 0.0;
   for (var c = 0u; c < p.C; c++) {
     let srcPlane = (n * p.C + c) * p.inH * p.inW;
     let wgtPlane = (c * p.M + m) * p.KH * p.KW;
-    for (var kh = 0u; kh < p.KH; kh++) {
-      let th = i32(oh + p.ph) - i32(kh);  // = sh * ih when this tap lands on input row ih
-      if (th < 0 || th % i32(p.sh) != 0) { continue; }
-      let ih = u32(th) / p.sh;
-      if (ih >= p.inH) { continue; }
-      for (var kw = 0u; kw < p.KW; kw++) {
-        let tw = i32(ow + p.pw) - i32(kw);
-        if (tw < 0 || tw % i32(p.sw) != 0) { continue; }
-        let iw = u32(tw) / p.sw;
-        if (iw >= p.inW) { continue; }
-        sum += wgt[wgtPlane + kh * p.KW + kw] * src[srcPlane + ih * p.inW + iw];
+    for (var kh = rh; kh < p.KH; kh += p.sh) {
+      let ih = (i32(oh + p.ph) - i32(kh)) / i32(p.sh);  // exact division: kh = oh + ph (mod sh)
+      if (ih < 0 || ih >= i32(p.inH)) { continue; }
+      for (var kw = rw; kw < p.KW; kw += p.sw) {
+        let iw = (i32(ow + p.pw) - i32(kw)) / i32(p.sw);
+        if (iw < 0 || iw >= i32(p.inW)) { continue; }
+        sum += wgt[wgtPlane + kh * p.KW + kw] * src[srcPlane + u32(ih) * p.inW + u32(iw)];
       }
     }
   }

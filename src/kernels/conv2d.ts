@@ -15,6 +15,8 @@ export interface Conv2dParams {
   stride?: Pair;
   /** Zero padding on each side; default 0. */
   padding?: Pair;
+  /** Kernel family; default 'auto' (see the measurements in conv2d.ts). For tests and benchmarks. */
+  impl?: ConvImpl | 'auto';
 }
 
 /** Backward options: `accumulate: true` adds into the gradient buffers instead of overwriting them. */
@@ -100,14 +102,30 @@ function tileGrid(ctx: GpuContext, tiles: number): [number, number] {
 }
 
 /**
- * Kernel choice. Measured on Mesa lavapipe (2 CPU cores, the only device here), see
- * test/kernels/conv2d.test.ts 'timing' for the harness:
- *   conv2d forward N1 C64->128 64x64 k4 s2 p1 (M=128, N=1024, K=1024, 268 MFLOP):
- *     direct ...; tiled ...
- * The tiled kernels are the default everywhere; 'direct' stays available as the reference path.
+ * Kernel choice for the public ops ('auto'). The 64x64 tiles waste most of their multiply-adds when the GEMM has
+ * few rows (M = output channels: the generator's RGB output, the PatchGAN's 1-channel map), where the direct
+ * kernel wins. Measured on Mesa lavapipe (2 CPU cores, the only device here; bench via bench/harness.ts
+ * timeDispatches, median of 3):
+ *   N1 C64->128 64x64 k4 s2 p1 (M=128, 268 MFLOP per op)     direct              tiled
+ *     conv2d forward                                      375 ms  0.72 GFLOP/s   120 ms  2.24 GFLOP/s
+ *     conv2d grad input                                  4002 ms  0.07 GFLOP/s   176 ms  1.52 GFLOP/s
+ *       (direct before skipping the fractional taps; after, it is about 4x faster, still far behind)
+ *     conv2d grad weight                                  573 ms  0.47 GFLOP/s   199 ms  1.35 GFLOP/s
+ *     conv_transpose2d forward (C128->64 32->64)         2053 ms  0.13 GFLOP/s   141 ms  1.90 GFLOP/s
+ *   N1 C64->M 32x32 k4 s2 p1, direct / tiled ms:
+ *     M =               1          3          8          16          32
+ *     conv2d forward    1.4/19.5   3.5/23.8   6.5/16.3   12.4/19.7   35.8/21.7
+ *     conv2d dw         1.3/19.5   2.7/17.3   6.1/17.1   12.2/20.6   31.0/22.8
+ *     convT forward     2.5/25.7   7.0/22.2  17.7/20.1   38.8/26.5   75.6/20.3   (x 16x16 -> 32x32)
+ * Hence direct for M <= 16 (gather, weight grad) and M <= 8 (transposed gather), tiled otherwise. On a
+ * discrete GPU the crossover will sit elsewhere; re-measure there before tuning these two numbers.
  */
-function chooseImpl(impl: ConvImpl | undefined): ConvImpl {
-  return impl ?? 'tiled';
+const DIRECT_MAX_ROWS = { gather: 16, transposed: 8, weightGrad: 16 } as const;
+
+function resolveImpl(impl: ConvImpl | 'auto', kind: keyof typeof DIRECT_MAX_ROWS, g: ConvGeometry, op: string): ConvImpl {
+  if (impl !== 'auto' && impl !== 'tiled' && impl !== 'direct') throw new ShapeError(op, 'impl', "'auto', 'tiled' or 'direct'", String(impl));
+  if (impl !== 'auto') return impl;
+  return g.M <= DIRECT_MAX_ROWS[kind] ? 'direct' : 'tiled';
 }
 
 /** dst (+)= bias + gather-convolution(src, wgt). */
@@ -120,7 +138,7 @@ export function encodeGather(
   bias: Tensor | null,
   g: ConvGeometry,
   accumulate: boolean,
-  impl: ConvImpl,
+  implChoice: ConvImpl | 'auto',
 ): Dispatch {
   const bindings = [
     { tensor: src, access: 'read' as const },
@@ -129,7 +147,7 @@ export function encodeGather(
     { tensor: dst, access: 'rw' as const },
   ];
   const u32 = geometryU32(g, bias ? 1 : 0, accumulate ? 1 : 0, 0);
-  if (impl === 'direct') {
+  if (resolveImpl(implChoice, 'gather', g, op) === 'direct') {
     return ctx.kernel({ op, shader: gatherShader, entryPoint: 'direct', constants: { WG }, u32, bindings, workgroups: ctx.grid(dst.size, WG) });
   }
   const colTiles = Math.ceil((g.batch * g.outH * g.outW) / TILE);
@@ -147,7 +165,7 @@ export function encodeTransposedGather(
   bias: Tensor | null,
   g: ConvGeometry,
   accumulate: boolean,
-  impl: ConvImpl,
+  implChoice: ConvImpl | 'auto',
 ): Dispatch {
   const bindings = [
     { tensor: src, access: 'read' as const },
@@ -156,7 +174,7 @@ export function encodeTransposedGather(
     { tensor: dst, access: 'rw' as const },
   ];
   const u32 = geometryU32(g, bias ? 1 : 0, accumulate ? 1 : 0, 0);
-  if (impl === 'direct') {
+  if (resolveImpl(implChoice, 'transposed', g, op) === 'direct') {
     return ctx.kernel({ op, shader: transposedShader, entryPoint: 'direct', constants: { WG }, u32, bindings, workgroups: ctx.grid(dst.size, WG) });
   }
   // Each output phase (oh + ph) mod sh has at most ceil(outH / sh) rows; size the grid for the largest.
@@ -188,10 +206,10 @@ export function encodeWeightGrad(
   src: Tensor,
   g: ConvGeometry,
   accumulate: boolean,
-  impl: ConvImpl,
+  implChoice: ConvImpl | 'auto',
 ): Dispatch[] {
   const K = g.C * g.KH * g.KW;
-  if (impl === 'direct') {
+  if (resolveImpl(implChoice, 'weightGrad', g, op) === 'direct') {
     return [ctx.kernel({
       op,
       shader: weightGradShader,
@@ -278,7 +296,7 @@ function forwardGeometry(xShape: readonly number[], wShape: readonly number[], y
   return { batch: xShape[0], M: wShape[0], C: wShape[1], inH: xShape[2], inW: xShape[3], outH: yShape[2], outW: yShape[3], KH: wShape[2], KW: wShape[3], sh, sw, ph, pw };
 }
 
-function conv2dForwardImpl(ctx: GpuContext, y: Tensor, x: Tensor, w: Tensor, b: Tensor | null, p: Conv2dParams, impl: ConvImpl): Dispatch[] {
+function conv2dForwardImpl(ctx: GpuContext, y: Tensor, x: Tensor, w: Tensor, b: Tensor | null, p: Conv2dParams, impl: ConvImpl | 'auto'): Dispatch[] {
   const op = 'conv2d.forward';
   checkLive(ctx, op, { y, x, w, b });
   const yShape = conv2dOutputShape(x.shape, w.shape, p, op);
@@ -290,10 +308,10 @@ function conv2dForwardImpl(ctx: GpuContext, y: Tensor, x: Tensor, w: Tensor, b: 
 
 /**
  * y = conv2d(x, w) + b, PyTorch semantics. x [N, Cin, H, W], w [Cout, Cin, KH, KW], b [Cout] or null,
- * y [N, Cout, Ho, Wo] (see {@link conv2dOutputShape}). Tiled implicit GEMM.
+ * y [N, Cout, Ho, Wo] (see {@link conv2dOutputShape}). Tiled implicit GEMM (direct kernel for Cout <= 16).
  */
 export function conv2dForward(ctx: GpuContext, y: Tensor, x: Tensor, w: Tensor, b: Tensor | null, p: Conv2dParams = {}): Dispatch[] {
-  return conv2dForwardImpl(ctx, y, x, w, b, p, chooseImpl(undefined));
+  return conv2dForwardImpl(ctx, y, x, w, b, p, p.impl ?? 'auto');
 }
 
 /** {@link conv2dForward} with the direct kernel (one thread per output): the readable reference path. */
@@ -301,7 +319,7 @@ export function conv2dForwardDirect(ctx: GpuContext, y: Tensor, x: Tensor, w: Te
   return conv2dForwardImpl(ctx, y, x, w, b, p, 'direct');
 }
 
-function conv2dBackwardInputImpl(ctx: GpuContext, dx: Tensor, dy: Tensor, w: Tensor, p: Conv2dParams & ConvBackwardOptions, impl: ConvImpl): Dispatch[] {
+function conv2dBackwardInputImpl(ctx: GpuContext, dx: Tensor, dy: Tensor, w: Tensor, p: Conv2dParams & ConvBackwardOptions, impl: ConvImpl | 'auto'): Dispatch[] {
   const op = 'conv2d.backwardInput';
   checkLive(ctx, op, { dx, dy, w });
   const yShape = conv2dOutputShape(dx.shape, w.shape, p, op);
@@ -318,9 +336,9 @@ function conv2dBackwardInputImpl(ctx: GpuContext, dx: Tensor, dy: Tensor, w: Ten
   return [encodeTransposedGather(ctx, op, dx, dy, w, null, g, !!p.accumulate, impl)];
 }
 
-/** dx (+)= dL/dx of conv2d given dy; dx has x's shape [N, Cin, H, W]. Phase-split tiled gather (no atomics). */
+/** dx (+)= dL/dx of conv2d given dy; dx has x's shape [N, Cin, H, W]. Phase-split tiled gather, no atomics (direct for Cin <= 8). */
 export function conv2dBackwardInput(ctx: GpuContext, dx: Tensor, dy: Tensor, w: Tensor, p: Conv2dParams & ConvBackwardOptions = {}): Dispatch[] {
-  return conv2dBackwardInputImpl(ctx, dx, dy, w, p, chooseImpl(undefined));
+  return conv2dBackwardInputImpl(ctx, dx, dy, w, p, p.impl ?? 'auto');
 }
 
 /** {@link conv2dBackwardInput} with the direct kernel. */
@@ -335,7 +353,7 @@ function conv2dBackwardWeightImpl(
   dy: Tensor,
   x: Tensor,
   p: Conv2dParams & ConvBackwardOptions,
-  impl: ConvImpl,
+  impl: ConvImpl | 'auto',
 ): Dispatch[] {
   const op = 'conv2d.backwardWeight';
   checkLive(ctx, op, { dw, db, dy, x });
@@ -352,7 +370,7 @@ function conv2dBackwardWeightImpl(
 
 /**
  * dw (+)= dL/dw and db (+)= dL/db of conv2d, from dy and the forward input x. dw [Cout, Cin, KH, KW]
- * (its KH, KW define the kernel), db [Cout] or null. Tiled GEMM with split-K over N*Ho*Wo.
+ * (its KH, KW define the kernel), db [Cout] or null. Tiled GEMM with split-K over N*Ho*Wo (direct for Cout <= 16).
  */
 export function conv2dBackwardWeight(
   ctx: GpuContext,
@@ -362,7 +380,7 @@ export function conv2dBackwardWeight(
   x: Tensor,
   p: Conv2dParams & ConvBackwardOptions = {},
 ): Dispatch[] {
-  return conv2dBackwardWeightImpl(ctx, dw, db, dy, x, p, chooseImpl(undefined));
+  return conv2dBackwardWeightImpl(ctx, dw, db, dy, x, p, p.impl ?? 'auto');
 }
 
 /** {@link conv2dBackwardWeight} with the direct kernel (one thread per weight). */

@@ -27,6 +27,8 @@ export interface ConvTranspose2dParams {
   padding?: Pair;
   /** Default 0: extra rows/columns on the bottom/right; must be < stride (PyTorch's rule). */
   outputPadding?: Pair;
+  /** Kernel family; default 'auto' (see the measurements in conv2d.ts). For tests and benchmarks. */
+  impl?: ConvImpl | 'auto';
 }
 
 function check4d(shape: readonly number[], op: string, name: string): void {
@@ -74,7 +76,7 @@ function swapped(g: ConvGeometry): ConvGeometry {
   return { ...g, M: g.C, C: g.M, inH: g.outH, inW: g.outW, outH: g.inH, outW: g.inW };
 }
 
-function forwardImpl(ctx: GpuContext, y: Tensor, x: Tensor, w: Tensor, b: Tensor | null, p: ConvTranspose2dParams, impl: ConvImpl): Dispatch[] {
+function forwardImpl(ctx: GpuContext, y: Tensor, x: Tensor, w: Tensor, b: Tensor | null, p: ConvTranspose2dParams, impl: ConvImpl | 'auto'): Dispatch[] {
   const op = 'convTranspose2d.forward';
   for (const [name, t] of Object.entries({ y, x, w, b })) if (t) ctx.checkTensor(t, op, undefined, name);
   const yShape = convTranspose2dOutputShape(x.shape, w.shape, p, op);
@@ -86,10 +88,11 @@ function forwardImpl(ctx: GpuContext, y: Tensor, x: Tensor, w: Tensor, b: Tensor
 
 /**
  * y = conv_transpose2d(x, w) + b, PyTorch semantics. x [N, Cin, H, W], w [Cin, Cout, KH, KW] (PyTorch
- * layout), b [Cout] or null, y per {@link convTranspose2dOutputShape}. Phase-split tiled gather (no atomics).
+ * layout), b [Cout] or null, y per {@link convTranspose2dOutputShape}. Phase-split tiled gather, no atomics
+ * (direct kernel for Cout <= 8).
  */
 export function convTranspose2dForward(ctx: GpuContext, y: Tensor, x: Tensor, w: Tensor, b: Tensor | null, p: ConvTranspose2dParams = {}): Dispatch[] {
-  return forwardImpl(ctx, y, x, w, b, p, 'tiled');
+  return forwardImpl(ctx, y, x, w, b, p, p.impl ?? 'auto');
 }
 
 /** {@link convTranspose2dForward} with the direct kernel (one thread per output): the readable reference path. */
@@ -97,7 +100,7 @@ export function convTranspose2dForwardDirect(ctx: GpuContext, y: Tensor, x: Tens
   return forwardImpl(ctx, y, x, w, b, p, 'direct');
 }
 
-function backwardInputImpl(ctx: GpuContext, dx: Tensor, dy: Tensor, w: Tensor, p: ConvTranspose2dParams & ConvBackwardOptions, impl: ConvImpl): Dispatch[] {
+function backwardInputImpl(ctx: GpuContext, dx: Tensor, dy: Tensor, w: Tensor, p: ConvTranspose2dParams & ConvBackwardOptions, impl: ConvImpl | 'auto'): Dispatch[] {
   const op = 'convTranspose2d.backwardInput';
   for (const [name, t] of Object.entries({ dx, dy, w })) ctx.checkTensor(t, op, undefined, name);
   const yShape = convTranspose2dOutputShape(dx.shape, w.shape, p, op);
@@ -109,9 +112,9 @@ function backwardInputImpl(ctx: GpuContext, dx: Tensor, dy: Tensor, w: Tensor, p
   return [encodeGather(ctx, op, dx, dy, w, null, g, !!p.accumulate, impl)];
 }
 
-/** dx (+)= dL/dx of conv_transpose2d given dy; dx has x's shape. Tiled implicit GEMM. */
+/** dx (+)= dL/dx of conv_transpose2d given dy; dx has x's shape. Tiled implicit GEMM (direct for Cin <= 16). */
 export function convTranspose2dBackwardInput(ctx: GpuContext, dx: Tensor, dy: Tensor, w: Tensor, p: ConvTranspose2dParams & ConvBackwardOptions = {}): Dispatch[] {
-  return backwardInputImpl(ctx, dx, dy, w, p, 'tiled');
+  return backwardInputImpl(ctx, dx, dy, w, p, p.impl ?? 'auto');
 }
 
 /** {@link convTranspose2dBackwardInput} with the direct kernel. */
@@ -132,7 +135,7 @@ function backwardWeightImpl(
   dy: Tensor,
   x: Tensor,
   p: ConvTranspose2dParams & ConvBackwardOptions,
-  impl: ConvImpl,
+  impl: ConvImpl | 'auto',
 ): Dispatch[] {
   const op = 'convTranspose2d.backwardWeight';
   for (const [name, t] of Object.entries({ dw, db, dy, x })) if (t) ctx.checkTensor(t, op, undefined, name);
@@ -150,7 +153,7 @@ function backwardWeightImpl(
 
 /**
  * dw (+)= dL/dw and db (+)= dL/db of conv_transpose2d, from dy and the forward input x.
- * dw [Cin, Cout, KH, KW], db [Cout] or null. Tiled GEMM with split-K over N*H*W.
+ * dw [Cin, Cout, KH, KW], db [Cout] or null. Tiled GEMM with split-K over N*H*W (direct for Cin <= 16).
  */
 export function convTranspose2dBackwardWeight(
   ctx: GpuContext,
@@ -160,7 +163,7 @@ export function convTranspose2dBackwardWeight(
   x: Tensor,
   p: ConvTranspose2dParams & ConvBackwardOptions = {},
 ): Dispatch[] {
-  return backwardWeightImpl(ctx, dw, db, dy, x, p, 'tiled');
+  return backwardWeightImpl(ctx, dw, db, dy, x, p, p.impl ?? 'auto');
 }
 
 /** {@link convTranspose2dBackwardWeight} with the direct kernel (one thread per weight). */

@@ -104,6 +104,8 @@ describe('conv2d GPU vs CPU reference', async () => {
       const accumulate = (ci + (impl === 'direct' ? 1 : 0)) % 2 === 1;
       it(`${impl} ${c.name} x${c.x.join('x')} w${c.w.join('x')} bias=${c.bias} accumulate=${accumulate}`, async () => {
         const k = KERNELS[impl];
+        // The public ops pick a kernel by shape ('auto'); force each family so both see every shape.
+        const cp = { ...c.p, impl };
         const rng = new Rng(ci * 101 + 13);
         const wShape = [c.w[0], c.x[1], c.w[1], c.w[2]];
         const yShape = conv2dOutputShape(c.x, wShape, c.p);
@@ -128,13 +130,32 @@ describe('conv2d GPU vs CPU reference', async () => {
         const plus = (r: Float64Array, old: Float32Array) => (accumulate ? r.map((v, i) => v + old[i]) : r);
         // fp32 sums of at most a few hundred O(1) terms: errors ~1e-6 relative to the sum of |terms|.
         const tol = { atol: 2e-4, rtol: 1e-4 };
-        expectClose(await runAndRead(ctx, k.forward(ctx, y, x, w, b, c.p), y), ref.data, { ...tol, label: `${impl} forward` });
-        expectClose(await runAndRead(ctx, k.backwardInput(ctx, dx, dy, w, { ...c.p, accumulate }), dx), plus(g.dx, dxOld), { ...tol, label: `${impl} dx` });
-        expectClose(await runAndRead(ctx, k.backwardWeight(ctx, dw, db, dy, x, { ...c.p, accumulate }), dw), plus(g.dw, dwOld), { ...tol, label: `${impl} dw` });
+        expectClose(await runAndRead(ctx, k.forward(ctx, y, x, w, b, cp), y), ref.data, { ...tol, label: `${impl} forward` });
+        expectClose(await runAndRead(ctx, k.backwardInput(ctx, dx, dy, w, { ...cp, accumulate }), dx), plus(g.dx, dxOld), { ...tol, label: `${impl} dx` });
+        expectClose(await runAndRead(ctx, k.backwardWeight(ctx, dw, db, dy, x, { ...cp, accumulate }), dw), plus(g.dw, dwOld), { ...tol, label: `${impl} dw` });
         if (db) expectClose(await db.read(), plus(g.db!, dbOld), { ...tol, label: `${impl} db` });
         for (const t of [x, w, b, y, dy, dx, dw, db]) t?.destroy();
       });
     }
+  });
+});
+
+describe('conv2d kernel choice', async () => {
+  const ctx = await testContext();
+  it("'auto' runs the direct kernel for few output channels and the tiled one otherwise", () => {
+    const x = ctx.tensor([1, 4, 8, 8], undefined, 'x');
+    const wSmall = ctx.tensor([3, 4, 3, 3], undefined, 'wSmall');
+    const wBig = ctx.tensor([32, 4, 3, 3], undefined, 'wBig');
+    const ySmall = ctx.tensor([1, 3, 8, 8], undefined, 'ySmall');
+    const yBig = ctx.tensor([1, 32, 8, 8], undefined, 'yBig');
+    const small = conv2dForward(ctx, ySmall, x, wSmall, null, { padding: 1 });
+    const big = conv2dForward(ctx, yBig, x, wBig, null, { padding: 1 });
+    const forced = conv2dForward(ctx, ySmall, x, wSmall, null, { padding: 1, impl: 'tiled' });
+    expect(small[0].pipeline.label).toBe('conv2d.forward.direct.pipeline');
+    expect(big[0].pipeline.label).toBe('conv2d.forward.tiled.pipeline');
+    expect(forced[0].pipeline.label).toBe('conv2d.forward.tiled.pipeline');
+    destroyDispatches([...small, ...big, ...forced]);
+    for (const t of [x, wSmall, wBig, ySmall, yBig]) t.destroy();
   });
 });
 
@@ -186,6 +207,11 @@ describe('conv2d bad input', async () => {
     expect(() => conv2dForward(ctx, y, x, w, null, {})).toThrow(/conv2d\.forward: output size .*expected >= 1x1, got -1x-1/);
     expect(() => conv2dForward(ctx, y, x, w, null, { stride: 0, padding: 1 })).toThrow(/conv2d\.forward: stride: expected an integer >= 1, got 0/);
     expect(() => conv2dForward(ctx, y, x, w, null, { stride: 2, padding: 1.5 })).toThrow(/conv2d\.forward: padding: expected an integer >= 0, got 1.5/);
+    const x4 = make([1, 3, 4, 4]);
+    const y2 = make([1, 4, 2, 2]);
+    expect(() => conv2dForward(ctx, y2, x4, w, null, { stride: 2, padding: 1, impl: 'fast' as 'tiled' })).toThrow(/conv2d\.forward: impl: expected 'auto', 'tiled' or 'direct', got fast/);
+    x4.destroy();
+    y2.destroy();
     for (const t of [x, w, y]) t.destroy();
   });
   it('rejects a destroyed tensor and an output aliasing an input', () => {

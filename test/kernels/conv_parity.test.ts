@@ -62,6 +62,7 @@ describe(`conv parity with PyTorch ${fixture.torch}`, async () => {
     for (const impl of ['tiled', 'direct'] as const) {
       it(`${c.op} ${name}: GPU ${impl}`, async () => {
         const [fwd, bwdInput, bwdWeight] = k[impl];
+        const params = { ...c.params, impl };
         const t = (f: FixtureTensor, label: string) => ctx.tensor(f.shape, f.data, label);
         const x = t(c.x, 'x');
         const w = t(c.w, 'w');
@@ -71,7 +72,7 @@ describe(`conv parity with PyTorch ${fixture.torch}`, async () => {
         const dx = ctx.tensor(c.x.shape, undefined, 'dx');
         const dw = ctx.tensor(c.w.shape, undefined, 'dw');
         const db = c.b ? ctx.tensor(c.b.shape, undefined, 'db') : null;
-        const d = [...fwd(ctx, y, x, w, b, c.params), ...bwdInput(ctx, dx, dy, w, c.params), ...bwdWeight(ctx, dw, db, dy, x, c.params)];
+        const d = [...fwd(ctx, y, x, w, b, params), ...bwdInput(ctx, dx, dy, w, params), ...bwdWeight(ctx, dw, db, dy, x, params)];
         await ctx.run(d);
         destroyDispatches(d);
         // fp32 inputs (rounded from float64, rel 6e-8) and fp32 sums of <= 150 terms of size ~1: errors ~1e-6.
