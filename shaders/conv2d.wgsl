@@ -82,8 +82,11 @@ fn direct(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
 const TILE = 64u;    // rows and columns of the dst tile
 const TILE_K = 16u;  // reduction depth staged per step
 const VEC = 16u;     // TILE / 4: vec4s per row of a staged slice
+// tileA is filled by threads that walk k fastest (coalesced global reads); without the padding the 16
+// threads writing one m would hit one memory bank (stride 64 floats), with it they spread over 8 banks.
+const ROW_A = 17u;
 
-var<workgroup> tileA: array<vec4f, 256>;  // [TILE_K][TILE / 4]: tileA[k*VEC + m/4][m%4] = A[m0 + m, k0 + k]
+var<workgroup> tileA: array<vec4f, 272>;  // [TILE_K][TILE / 4 + 1]: tileA[k*ROW_A + m/4][m%4] = A[m0 + m, k0 + k]
 var<workgroup> tileB: array<vec4f, 256>;  // [TILE_K][TILE / 4]: tileB[k*VEC + j/4][j%4] = B[k0 + k, col0 + j]
 
 @compute @workgroup_size(16, 16)
@@ -124,7 +127,7 @@ fn tiled(
       let m = am + 16u * i;
       var v = 0.0;
       if (m0 + m < p.M && ka < K) { v = wgt[(m0 + m) * K + ka]; }
-      tileA[ak * VEC + m / 4u][m % 4u] = v;
+      tileA[ak * ROW_A + m / 4u][m % 4u] = v;
     }
     for (var i = 0u; i < 4u; i++) {
       let kr = bk + 4u * i;
@@ -143,7 +146,7 @@ fn tiled(
     }
     workgroupBarrier();
     for (var kk = 0u; kk < TILE_K; kk++) {
-      let a = tileA[kk * VEC + lid.y];
+      let a = tileA[kk * ROW_A + lid.y];
       let b = tileB[kk * VEC + lid.x];
       acc[0] += a.x * b;
       acc[1] += a.y * b;

@@ -72,8 +72,11 @@ fn direct(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
 const TILE = 64u;
 const TILE_K = 16u;
 const VEC = 16u;
+// tileA is filled by threads that walk k fastest (coalesced global reads); without the padding the 16
+// threads writing one m would hit one memory bank (stride 64 floats), with it they spread over 8 banks.
+const ROW_A = 17u;
 
-var<workgroup> tileA: array<vec4f, 256>;  // [TILE_K][TILE / 4]: grad rows
+var<workgroup> tileA: array<vec4f, 272>;  // [TILE_K][TILE / 4 + 1]: rows padded by one vec4 (see ROW_A)
 var<workgroup> tileB: array<vec4f, 256>;  // [TILE_K][TILE / 4]: im2col columns
 
 @compute @workgroup_size(16, 16)
@@ -113,7 +116,7 @@ fn tiled(
       let m = am + 16u * i;
       var v = 0.0;
       if (jaValid && m0 + m < p.M) { v = grad[gradImage + (m0 + m) * outHW]; }
-      tileA[aj * VEC + m / 4u][m % 4u] = v;
+      tileA[aj * ROW_A + m / 4u][m % 4u] = v;
     }
     for (var i = 0u; i < 4u; i++) {
       let jr = bj + 4u * i;
@@ -132,7 +135,7 @@ fn tiled(
     }
     workgroupBarrier();
     for (var jj = 0u; jj < TILE_K; jj++) {
-      let a = tileA[jj * VEC + lid.y];
+      let a = tileA[jj * ROW_A + lid.y];
       let b = tileB[jj * VEC + lid.x];
       acc[0] += a.x * b;
       acc[1] += a.y * b;

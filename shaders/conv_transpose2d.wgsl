@@ -85,8 +85,11 @@ fn direct(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
 const TILE = 64u;
 const TILE_K = 16u;
 const VEC = 16u;
+// tileA is filled by threads that walk k fastest (coalesced global reads); without the padding the 16
+// threads writing one m would hit one memory bank (stride 64 floats), with it they spread over 8 banks.
+const ROW_A = 17u;
 
-var<workgroup> tileA: array<vec4f, 256>;  // [TILE_K][TILE / 4]
+var<workgroup> tileA: array<vec4f, 272>;  // [TILE_K][TILE / 4 + 1]: rows padded by one vec4 (see ROW_A)
 var<workgroup> tileB: array<vec4f, 256>;  // [TILE_K][TILE / 4]
 
 // Outputs o = r - pad + s*a of phase r inside [0, out): returns (first a, number of a's).
@@ -152,12 +155,12 @@ fn tiled(
         let m = am + 16u * i;
         var v = 0.0;
         if (m0 + m < p.M) { v = wgt[((c * p.M + m0 + m) * p.KH + kh) * p.KW + kw]; }
-        tileA[ak * VEC + m / 4u][m % 4u] = v;
+        tileA[ak * ROW_A + m / 4u][m % 4u] = v;
       }
     } else {
       for (var i = 0u; i < 4u; i++) {
         let m = am + 16u * i;
-        tileA[ak * VEC + m / 4u][m % 4u] = 0.0;
+        tileA[ak * ROW_A + m / 4u][m % 4u] = 0.0;
       }
     }
     for (var i = 0u; i < 4u; i++) {
@@ -177,7 +180,7 @@ fn tiled(
     }
     workgroupBarrier();
     for (var kk = 0u; kk < TILE_K; kk++) {
-      let av = tileA[kk * VEC + lid.y];
+      let av = tileA[kk * ROW_A + lid.y];
       let bv = tileB[kk * VEC + lid.x];
       acc[0] += av.x * bv;
       acc[1] += av.y * bv;

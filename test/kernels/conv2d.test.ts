@@ -46,6 +46,7 @@ const CASES: Case[] = [
   { name: 'PatchGAN k4s1p1', x: [1, 9, 5, 6], w: [1, 4, 4], p: { stride: 1, padding: 1 }, bias: true },
   { name: 'wide: Cout 70, K 144, 2 tiles each way', x: [2, 9, 9, 9], w: [70, 4, 4], p: { stride: 2, padding: 1 }, bias: true },
   { name: 'long reduction (split-K)', x: [2, 3, 24, 22], w: [5, 3, 3], p: { stride: 1, padding: 1 }, bias: true },
+  { name: 'long reduction k1 s2 (split-K)', x: [3, 5, 20, 17], w: [6, 1, 1], p: { stride: 2 }, bias: false },
 ];
 
 describe('conv2d CPU reference', () => {
@@ -134,6 +135,12 @@ describe('conv2d GPU vs CPU reference', async () => {
         expectClose(await runAndRead(ctx, k.backwardInput(ctx, dx, dy, w, { ...cp, accumulate }), dx), plus(g.dx, dxOld), { ...tol, label: `${impl} dx` });
         expectClose(await runAndRead(ctx, k.backwardWeight(ctx, dw, db, dy, x, { ...cp, accumulate }), dw), plus(g.dw, dwOld), { ...tol, label: `${impl} dw` });
         if (db) expectClose(await db.read(), plus(g.db!, dbOld), { ...tol, label: `${impl} db` });
+        if (impl === 'tiled' && c.name.includes('split-K')) {
+          // Proves the two-pass path ran: partial sums, then their reduction (then the bias gradient).
+          const d = k.backwardWeight(ctx, dw, null, dy, x, cp);
+          expect(d.map((e) => e.pipeline.label)).toEqual(['conv2d.backwardWeight.tiled.pipeline', 'conv2d.backwardWeight.sum_splits.pipeline']);
+          destroyDispatches(d);
+        }
         for (const t of [x, w, b, y, dy, dx, dw, db]) t?.destroy();
       });
     }
@@ -213,6 +220,18 @@ describe('conv2d bad input', async () => {
     x4.destroy();
     y2.destroy();
     for (const t of [x, w, y]) t.destroy();
+  });
+  it('rejects a grid beyond the device limit (more channels than workgroups per dimension)', () => {
+    const limit = ctx.limits.maxComputeWorkgroupsPerDimension;
+    const C = limit + 5;
+    const x = make([1, 1, 1, 1]);
+    const dw = make([C, 1, 1, 1]);
+    const db = make([C]);
+    const dy = make([1, C, 1, 1]);
+    expect(() => conv2dBackwardWeight(ctx, dw, db, dy, x, {})).toThrow(
+      new RegExp(`conv2d\\.backwardWeight: workgroups per dimension is ${C}, beyond this device's limit of ${limit}`),
+    );
+    for (const t of [x, dw, db, dy]) t.destroy();
   });
   it('rejects a destroyed tensor and an output aliasing an input', () => {
     const x = make([1, 3, 4, 4]);

@@ -52,6 +52,7 @@ const CASES: Case[] = [
   { name: 'stride (2,1) k(3,4) p(1,2) op(1,0)', x: [2, 3, 4, 5], w: [5, 3, 4], p: { stride: [2, 1], padding: [1, 2], outputPadding: [1, 0] }, bias: true },
   { name: 'wide: Cout 70, Cin 9, k4s2p1', x: [2, 9, 5, 5], w: [70, 4, 4], p: { stride: 2, padding: 1 }, bias: true },
   { name: 'long reduction (split-K)', x: [2, 3, 16, 15], w: [5, 3, 3], p: { padding: 1 }, bias: true },
+  { name: 'long reduction k4s2p1 (split-K)', x: [2, 5, 12, 13], w: [3, 4, 4], p: { stride: 2, padding: 1 }, bias: false },
 ];
 
 describe('conv_transpose2d CPU reference', () => {
