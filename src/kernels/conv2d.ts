@@ -104,19 +104,22 @@ function tileGrid(ctx: GpuContext, tiles: number): [number, number] {
 /**
  * Kernel choice for the public ops ('auto'). The 64x64 tiles waste most of their multiply-adds when the GEMM has
  * few rows (M = output channels: the generator's RGB output, the PatchGAN's 1-channel map), where the direct
- * kernel wins. Measured on Mesa lavapipe (2 CPU cores, the only device here; bench via bench/harness.ts
- * timeDispatches, median of 3):
+ * kernel wins. Measured on Mesa lavapipe (2 shared CPU cores, the only device here), timed with
+ * bench/harness.ts timeDispatches (1 warm-up, median of 3):
  *   N1 C64->128 64x64 k4 s2 p1 (M=128, 268 MFLOP per op)     direct              tiled
- *     conv2d forward                                      375 ms  0.72 GFLOP/s   120 ms  2.24 GFLOP/s
- *     conv2d grad input                                  4002 ms  0.07 GFLOP/s   176 ms  1.52 GFLOP/s
- *       (direct before skipping the fractional taps; after, it is about 4x faster, still far behind)
- *     conv2d grad weight                                  573 ms  0.47 GFLOP/s   199 ms  1.35 GFLOP/s
- *     conv_transpose2d forward (C128->64 32->64)         2053 ms  0.13 GFLOP/s   141 ms  1.90 GFLOP/s
+ *     conv2d forward                                      480 ms  0.56 GFLOP/s   136 ms  1.97 GFLOP/s
+ *     conv2d grad input                                  1094 ms  0.25 GFLOP/s   159 ms  1.69 GFLOP/s
+ *     conv2d grad weight (+ bias)                         350 ms  0.77 GFLOP/s   189 ms  1.42 GFLOP/s
+ *     conv_transpose2d forward (C128->64, 32 -> 64)      1018 ms  0.26 GFLOP/s   196 ms  1.37 GFLOP/s
+ *     conv_transpose2d grad input                         411 ms  0.65 GFLOP/s   139 ms  1.94 GFLOP/s
+ *     conv_transpose2d grad weight                        329 ms  0.82 GFLOP/s   192 ms  1.40 GFLOP/s
+ *   (the machine's two cores are shared, so single runs vary by about 20%)
  *   N1 C64->M 32x32 k4 s2 p1, direct / tiled ms:
  *     M =               1          3          8          16          32
  *     conv2d forward    1.4/19.5   3.5/23.8   6.5/16.3   12.4/19.7   35.8/21.7
  *     conv2d dw         1.3/19.5   2.7/17.3   6.1/17.1   12.2/20.6   31.0/22.8
- *     convT forward     2.5/25.7   7.0/22.2  17.7/20.1   38.8/26.5   75.6/20.3   (x 16x16 -> 32x32)
+ *     convT forward     2.5/34.9  12.5/31.5  28.2/38.9   67.6/42.4   80.6/21.4   (C64->M, 16x16 -> 32x32)
+ *     conv2d dx         2.5/32.0  12.2/32.7  32.4/44.0   80.4/20.9   75.0/31.2   (dx has M channels)
  * Hence direct for M <= 16 (gather, weight grad) and M <= 8 (transposed gather), tiled otherwise. On a
  * discrete GPU the crossover will sit elsewhere; re-measure there before tuning these two numbers.
  */
