@@ -120,7 +120,7 @@ class Reader {
   num(param: string, def: number | undefined, o: { min?: number; max?: number; int?: boolean; gt?: number } = {}): number {
     const v = this.raw(param) ?? def;
     const want = describeNum(o);
-    if (v === undefined) this.fail(param, `${want} (required)`, 'nothing');
+    if (v === undefined) throw new AugmentSpecError(this.transform, `${this.path}.${param}`, `${want} (required)`, 'nothing');
     if (typeof v !== 'number' || !Number.isFinite(v)) this.fail(param, want, v);
     if ((o.int && !Number.isInteger(v)) || (o.min !== undefined && v < o.min) || (o.max !== undefined && v > o.max) || (o.gt !== undefined && v <= o.gt)) {
       this.fail(param, want, v);
@@ -365,7 +365,7 @@ function checkSizeChanging(list: readonly TransformSpec[], path: string, always:
 }
 
 /**
- * Parse and validate a pipeline: `{"transforms": [...], "p"?: 1}` (a JSON string or an object), or a bare array of
+ * Parse and validate a pipeline: `{"transforms": [...], "p"?: 1, "description"?: "..."}` (a JSON string or an object), or a bare array of
  * transforms. Fills in Albumentations' defaults; throws {@link AugmentSpecError} naming the transform and parameter.
  */
 export function parseAugmentSpec(json: string | unknown): AugmentSpec {
@@ -379,7 +379,10 @@ export function parseAugmentSpec(json: string | unknown): AugmentSpec {
   }
   if (Array.isArray(v)) v = { transforms: v };
   if (typeof v !== 'object' || v === null) throw new AugmentSpecError('parseAugmentSpec', 'spec', '{"transforms": [...]}', show(v));
-  const obj = v as Json;
+  const obj = { ...(v as Json) };
+  // A top-level "description" documents the spec (JSON has no comments); it is not a parameter.
+  if (obj.description !== undefined && typeof obj.description !== 'string') throw new AugmentSpecError('parseAugmentSpec', 'spec.description', 'a string', show(obj.description));
+  delete obj.description;
   const top = parseTransform({ ...obj, name: 'Compose' }, 'spec');
   const spec = { transforms: (top as ComposeSpec).transforms, p: top.p };
   checkSizeChanging(spec.transforms, 'spec', spec.p === 1);
