@@ -92,8 +92,12 @@ export interface ConvGeometry {
 const WG = 256;
 const TILE = 64;
 
-function geometryU32(g: ConvGeometry, a: number, b: number, c: number): number[] {
-  return [g.batch, g.M, g.C, g.inH, g.inW, g.outH, g.outW, g.KH, g.KW, g.sh, g.sw, g.ph, g.pw, a, b, c];
+/**
+ * The shaders' uniform struct: the geometry, then three fields whose meaning depends on the shader:
+ * (hasBias, accumulate, unused) for the gathers, (chunk, accumulate, splits) for the weight gradient.
+ */
+function geometryU32(g: ConvGeometry, field13: number, accumulate: boolean, field15: number): number[] {
+  return [g.batch, g.M, g.C, g.inH, g.inW, g.outH, g.outW, g.KH, g.KW, g.sh, g.sw, g.ph, g.pw, field13, accumulate ? 1 : 0, field15];
 }
 
 /** A 2-D workgroup grid holding `tiles` column tiles (one dimension holds at most 65535 groups). */
@@ -149,7 +153,7 @@ export function encodeGather(
     { tensor: bias ?? wgt, access: 'read' as const },
     { tensor: dst, access: 'rw' as const },
   ];
-  const u32 = geometryU32(g, bias ? 1 : 0, accumulate ? 1 : 0, 0);
+  const u32 = geometryU32(g, bias ? 1 : 0, accumulate, 0);
   if (resolveImpl(implChoice, 'gather', g, op) === 'direct') {
     return ctx.kernel({ op, shader: gatherShader, entryPoint: 'direct', constants: { WG }, u32, bindings, workgroups: ctx.grid(dst.size, WG) });
   }
@@ -176,7 +180,7 @@ export function encodeTransposedGather(
     { tensor: bias ?? wgt, access: 'read' as const },
     { tensor: dst, access: 'rw' as const },
   ];
-  const u32 = geometryU32(g, bias ? 1 : 0, accumulate ? 1 : 0, 0);
+  const u32 = geometryU32(g, bias ? 1 : 0, accumulate, 0);
   if (resolveImpl(implChoice, 'transposed', g, op) === 'direct') {
     return ctx.kernel({ op, shader: transposedShader, entryPoint: 'direct', constants: { WG }, u32, bindings, workgroups: ctx.grid(dst.size, WG) });
   }
@@ -218,7 +222,7 @@ export function encodeWeightGrad(
       shader: weightGradShader,
       entryPoint: 'direct',
       constants: { WG },
-      u32: geometryU32(g, 0, accumulate ? 1 : 0, 1),
+      u32: geometryU32(g, 0, accumulate, 1),
       bindings: [{ tensor: grad, access: 'read' }, { tensor: src, access: 'read' }, { tensor: dst, access: 'rw' }],
       workgroups: ctx.grid(dst.size, WG),
     })];
@@ -233,7 +237,7 @@ export function encodeWeightGrad(
       op,
       shader: weightGradShader,
       entryPoint: 'tiled',
-      u32: geometryU32(g, chunk, accumulate ? 1 : 0, 1),
+      u32: geometryU32(g, chunk, accumulate, 1),
       bindings: [{ tensor: grad, access: 'read' }, { tensor: src, access: 'read' }, { tensor: dst, access: 'rw' }],
       workgroups,
     })];
@@ -243,7 +247,7 @@ export function encodeWeightGrad(
     op,
     shader: weightGradShader,
     entryPoint: 'tiled',
-    u32: geometryU32(g, chunk, 0, splits),
+    u32: geometryU32(g, chunk, false, splits),
     bindings: [{ tensor: grad, access: 'read' }, { tensor: src, access: 'read' }, { tensor: partials, access: 'rw' }],
     workgroups,
   });
