@@ -98,7 +98,13 @@ async function runAndRead(ctx: GpuContext, d: Dispatch[], t: Tensor): Promise<Fl
 
 describe('conv2d GPU vs CPU reference', async () => {
   const ctx = await testContext();
-  afterAll(() => ctx.trimPool());
+  // Largest abs error per kernel over all cases, printed at the end (the numbers quoted in reports).
+  const worst: Record<string, number> = {};
+  const note = (key: string, err: number) => (worst[key] = Math.max(worst[key] ?? 0, err));
+  afterAll(() => {
+    ctx.trimPool();
+    console.log(`conv2d max abs error vs float64 CPU reference: ${Object.entries(worst).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);
+  });
   CASES.forEach((c, ci) => {
     for (const impl of ['tiled', 'direct'] as Impl[]) {
       // Alternate accumulate so each implementation sees both over the case list.
@@ -131,10 +137,10 @@ describe('conv2d GPU vs CPU reference', async () => {
         const plus = (r: Float64Array, old: Float32Array) => (accumulate ? r.map((v, i) => v + old[i]) : r);
         // fp32 sums of at most a few hundred O(1) terms: errors ~1e-6 relative to the sum of |terms|.
         const tol = { atol: 2e-4, rtol: 1e-4 };
-        expectClose(await runAndRead(ctx, k.forward(ctx, y, x, w, b, cp), y), ref.data, { ...tol, label: `${impl} forward` });
-        expectClose(await runAndRead(ctx, k.backwardInput(ctx, dx, dy, w, { ...cp, accumulate }), dx), plus(g.dx, dxOld), { ...tol, label: `${impl} dx` });
-        expectClose(await runAndRead(ctx, k.backwardWeight(ctx, dw, db, dy, x, { ...cp, accumulate }), dw), plus(g.dw, dwOld), { ...tol, label: `${impl} dw` });
-        if (db) expectClose(await db.read(), plus(g.db!, dbOld), { ...tol, label: `${impl} db` });
+        note(`${impl} y`, expectClose(await runAndRead(ctx, k.forward(ctx, y, x, w, b, cp), y), ref.data, { ...tol, label: `${impl} forward` }));
+        note(`${impl} dx`, expectClose(await runAndRead(ctx, k.backwardInput(ctx, dx, dy, w, { ...cp, accumulate }), dx), plus(g.dx, dxOld), { ...tol, label: `${impl} dx` }));
+        note(`${impl} dw`, expectClose(await runAndRead(ctx, k.backwardWeight(ctx, dw, db, dy, x, { ...cp, accumulate }), dw), plus(g.dw, dwOld), { ...tol, label: `${impl} dw` }));
+        if (db) note(`${impl} db`, expectClose(await db.read(), plus(g.db!, dbOld), { ...tol, label: `${impl} db` }));
         if (impl === 'tiled' && c.name.includes('split-K')) {
           // Proves the two-pass path ran: partial sums, then their reduction (then the bias gradient).
           const d = k.backwardWeight(ctx, dw, null, dy, x, cp);

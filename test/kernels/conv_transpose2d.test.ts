@@ -116,7 +116,13 @@ async function runAndRead(ctx: GpuContext, d: Dispatch[], t: Tensor): Promise<Fl
 
 describe('conv_transpose2d GPU vs CPU reference', async () => {
   const ctx = await testContext();
-  afterAll(() => ctx.trimPool());
+  // Largest abs error per kernel over all cases, printed at the end (the numbers quoted in reports).
+  const worst: Record<string, number> = {};
+  const note = (key: string, err: number) => (worst[key] = Math.max(worst[key] ?? 0, err));
+  afterAll(() => {
+    ctx.trimPool();
+    console.log(`conv_transpose2d max abs error vs float64 CPU reference: ${Object.entries(worst).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);
+  });
   CASES.forEach((c, ci) => {
     for (const impl of ['tiled', 'direct'] as Impl[]) {
       const accumulate = (ci + (impl === 'direct' ? 1 : 0)) % 2 === 1;
@@ -148,10 +154,10 @@ describe('conv_transpose2d GPU vs CPU reference', async () => {
         const plus = (r: Float64Array, old: Float32Array) => (accumulate ? r.map((v, i) => v + old[i]) : r);
         // fp32 sums of at most a few hundred O(1) terms.
         const tol = { atol: 2e-4, rtol: 1e-4 };
-        expectClose(await runAndRead(ctx, k.forward(ctx, y, x, w, b, cp), y), ref.data, { ...tol, label: `${impl} forward` });
-        expectClose(await runAndRead(ctx, k.backwardInput(ctx, dx, dy, w, { ...cp, accumulate }), dx), plus(g.dx, dxOld), { ...tol, label: `${impl} dx` });
-        expectClose(await runAndRead(ctx, k.backwardWeight(ctx, dw, db, dy, x, { ...cp, accumulate }), dw), plus(g.dw, dwOld), { ...tol, label: `${impl} dw` });
-        if (db) expectClose(await db.read(), plus(g.db!, dbOld), { ...tol, label: `${impl} db` });
+        note(`${impl} y`, expectClose(await runAndRead(ctx, k.forward(ctx, y, x, w, b, cp), y), ref.data, { ...tol, label: `${impl} forward` }));
+        note(`${impl} dx`, expectClose(await runAndRead(ctx, k.backwardInput(ctx, dx, dy, w, { ...cp, accumulate }), dx), plus(g.dx, dxOld), { ...tol, label: `${impl} dx` }));
+        note(`${impl} dw`, expectClose(await runAndRead(ctx, k.backwardWeight(ctx, dw, db, dy, x, { ...cp, accumulate }), dw), plus(g.dw, dwOld), { ...tol, label: `${impl} dw` }));
+        if (db) note(`${impl} db`, expectClose(await db.read(), plus(g.db!, dbOld), { ...tol, label: `${impl} db` }));
         for (const t of [x, w, b, y, dy, dx, dw, db]) t?.destroy();
       });
     }
