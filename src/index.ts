@@ -12,3 +12,25 @@ export { selfTest, type SelfTestReport, type SelfTestCase } from './selftest.js'
 export { type StateDict, type StateDictEntry, numelOf } from './io/state_dict.js';
 export { parseSafetensors, parseSafetensorsFile, serializeSafetensors, type SafetensorsFile } from './io/safetensors.js';
 export { loadPth, isPth } from './io/pth.js';
+export {
+  conv2dForward,
+  conv2dForwardDirect,
+  conv2dBackwardInput,
+  conv2dBackwardInputDirect,
+  conv2dBackwardWeight,
+  conv2dBackwardWeightDirect,
+  conv2dOutputShape,
+  type Conv2dParams,
+  type ConvBackwardOptions,
+  type ConvImpl,
+} from './kernels/conv2d.js';
+export {
+  convTranspose2dForward,
+  convTranspose2dForwardDirect,
+  convTranspose2dBackwardInput,
+  convTranspose2dBackwardInputDirect,
+  convTranspose2dBackwardWeight,
+  convTranspose2dBackwardWeightDirect,
+  convTranspose2dOutputShape,
+  type ConvTranspose2dParams,
+} from './kernels/conv_transpose2d.js';
