@@ -376,18 +376,21 @@ export function drawSample(spec: AugmentSpec, seed: number, sampleIndex: number,
 
   const visit = (t: TransformSpec, path: string, mode: 'draw' | 'force' | 'skip') => {
     if (t.name === 'Compose' || t.name === 'OneOf') {
-      let run = mode === 'force' || (mode === 'draw' && rng.next() < t.p);
+      // Albumentations: `force_apply or random.random() < self.p` (a forced group draws nothing).
+      const run = mode === 'force' || (mode === 'draw' && rng.next() < t.p);
       if (t.name === 'Compose') {
+        // Compose does not force its children: each draws its own p.
         t.transforms.forEach((c, i) => visit(c, `${path}.transforms[${i}]`, run ? 'draw' : 'skip'));
         return;
       }
+      // OneOf: pick one child with probability p_i / sum(p) and force it.
       let chosen = -1;
-      if (run) {
+      if (run && t.transforms.length > 0) {
         const total = t.transforms.reduce((a, c) => a + c.p, 0);
         let u = rng.next() * total;
-        chosen = t.transforms.findIndex((c) => (u -= c.p) < 0 && c.p > 0);
-        if (chosen < 0) chosen = t.transforms.length - 1 - [...t.transforms].reverse().findIndex((c) => c.p > 0);
-        run = chosen >= 0;
+        chosen = t.transforms.findIndex((c) => c.p > 0 && (u -= c.p) < 0);
+        // Rounding can leave u >= 0 after the last child: take the last child with weight.
+        if (chosen < 0) chosen = t.transforms.map((c) => c.p > 0).lastIndexOf(true);
       }
       t.transforms.forEach((c, i) => visit(c, `${path}.transforms[${i}]`, i === chosen ? 'force' : 'skip'));
       return;

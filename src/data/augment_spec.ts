@@ -179,7 +179,8 @@ class Reader {
   finish(): void {
     for (const k of Object.keys(this.obj)) {
       if (!this.used.has(k)) {
-        this.fail(k, `no such parameter; ${this.transform} takes ${[...this.used].filter((u) => u !== 'name').join(', ')}`, this.obj[k]);
+        const known = ['p', ...[...this.used].filter((u) => !['name', 'p', 'always_apply'].includes(u))];
+        this.fail(k, `a known parameter (${this.transform} takes ${[...known, 'always_apply'].join(', ')})`, this.obj[k]);
       }
     }
   }

@@ -43,7 +43,7 @@ describe('parseAugmentSpec', () => {
 
   const bad: [string, unknown, RegExp][] = [
     ['unknown transform', [{ name: 'RandomFog' }], /parseAugmentSpec: spec\.transforms\[0\]\.name: expected one of HorizontalFlip, .*GaussianBlur, OneOf, Compose, got "RandomFog"/],
-    ['unknown parameter', [{ name: 'ShiftScaleRotate', rotate_limt: 10 }], /ShiftScaleRotate: spec\.transforms\[0\]\.rotate_limt: expected no such parameter; ShiftScaleRotate takes .*rotate_limit.*, got 10/],
+    ['unknown parameter', [{ name: 'ShiftScaleRotate', rotate_limt: 10 }], /ShiftScaleRotate: spec\.transforms\[0\]\.rotate_limt: expected a known parameter \(ShiftScaleRotate takes p, .*rotate_limit.*\), got 10/],
     ['p above 1', [{ name: 'HorizontalFlip', p: 1.5 }], /HorizontalFlip: spec\.transforms\[0\]\.p: expected a number >= 0 and <= 1, got 1\.5/],
     ['reversed range', [{ name: 'Rotate', limit: [10, -10] }], /Rotate: spec\.transforms\[0\]\.limit: expected a number x \(for \[-x, x\]\) or \[lo, hi\] with lo <= hi.*, got \[10,-10\]/],
     ['negative scalar limit', [{ name: 'Rotate', limit: -5 }], /Rotate: spec\.transforms\[0\]\.limit: .*got -5/],
