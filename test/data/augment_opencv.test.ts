@@ -56,7 +56,7 @@ describe('CPU reference vs OpenCV 4.6', () => {
   for (const border of ['constant', 'replicate', 'reflect', 'wrap', 'reflect_101'] as BorderMode[]) {
     it(`cv2.warpAffine INTER_LINEAR, BORDER_${border.toUpperCase()}`, () => {
       const M = CV2.M.flat() as Affine;
-      const want = (CV2 as Record<string, number[]>)[`warp_${border}`];
+      const want = (CV2 as unknown as Record<string, number[]>)[`warp_${border}`];
       expectClose(quantised(M, border), want, { atol: 2e-6, rtol: 0, label: `warp ${border} (OpenCV's 1/32 px positions)` });
       const op: WarpOp = { kind: 'warp', matrix: M, inverse: invertAffine(M), window: [0, 0, W, H], border, fillA: [0.25], fillB: [0.25] };
       // Exact positions: the steepest step (image to fill, or a wrap seam) is about 0.6, and 0.6 / 64 < 1e-2.
