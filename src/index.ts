@@ -34,3 +34,17 @@ export {
   convTranspose2dOutputShape,
   type ConvTranspose2dParams,
 } from './kernels/conv_transpose2d.js';
+export {
+  parseAugmentSpec,
+  outputSize as augmentOutputSize,
+  AugmentSpecError,
+  GEOMETRIC_TRANSFORMS,
+  PHOTOMETRIC_TRANSFORMS,
+  type AugmentSpec,
+  type TransformSpec,
+  type LeafSpec,
+  type BorderMode,
+} from './data/augment_spec.js';
+export { createAugmenter, Augmenter, AugmentPlan, type AugmenterOptions, type AugmentRunOptions } from './data/augment.js';
+export { augmentPairCpu } from './data/augment_cpu.js';
+export { type ImageF32, createImage, imagesToTensorData, tensorDataToImages, cropImage, convertChannels } from './data/image.js';

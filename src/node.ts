@@ -2,3 +2,4 @@
 export * from './index.js';
 export { writeFileAtomic, readFileBytes, loadStateDictFile, saveSafetensorsFile } from './io/atomic_node.js';
 export { readImage, writePng, encodePng } from './data/image_node.js';
+export { expandDataset, copiesPerFile, type ExpandOptions, type ExpandResult } from './data/augment_node.js';
