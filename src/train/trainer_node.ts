@@ -19,6 +19,10 @@ import type { GpuContext } from '../runtime/context.js';
 import { Pix2PixError } from '../runtime/errors.js';
 import { Rng, pcgHash } from '../runtime/random.js';
 import { preprocessPair, type PreprocessOptions } from './preprocess.js';
+import { createAugmenter, type AugmentPlan } from '../data/augment.js';
+import type { AugmentSpec } from '../data/augment_spec.js';
+import type { Tensor } from '../runtime/tensor.js';
+import { imagesToTensorData } from '../data/image.js';
 
 /** One training pair, loaded lazily (a file pair, or an in-memory pair). */
 export interface PairSource {
@@ -26,8 +30,6 @@ export interface PairSource {
   load(): Promise<{ a: ImageF32; b: ImageF32 }>;
 }
 
-/** Transforms a batch on the GPU-side or CPU-side before the step (on-the-fly augmentation hook). */
-export type BatchTransform = (a: ImageF32[], b: ImageF32[], sampleIndices: number[]) => Promise<{ a: ImageF32[]; b: ImageF32[] }>;
 
 export interface TrainerOptions {
   /** Folder for checkpoints, the loss log, samples and the options file. */
@@ -48,7 +50,8 @@ export interface TrainerOptions {
   onEpoch?: (epoch: number, mean: Pix2PixLosses) => void;
   /** Pair translated into samples/epoch_NNN.png each epoch (default: the first training pair). */
   samplePair?: PairSource;
-  augment?: BatchTransform;
+  /** On-the-fly paired augmentation on the GPU (Albumentations-style spec, see docs/augment-example.json). */
+  augment?: { spec: AugmentSpec | object; seed?: number };
   /** Stop after this many steps in total (tests; a kill simulation). */
   maxSteps?: number;
   ctx?: GpuContext;
@@ -143,6 +146,36 @@ export async function trainPix2Pix(pairs: readonly PairSource[], o: TrainerOptio
     if (!tag) await writeFileAtomic(statePath, new TextEncoder().encode(JSON.stringify(state)));
   };
   const sample = o.samplePair ?? pairs[0];
+  // GPU augmentation: the batch is uploaded once, warped/recoloured into a second pair of tensors by a
+  // plan recorded once per batch shape, and those tensors feed the training step.
+  const augmenter = o.augment ? createAugmenter(model.ctx, o.augment.spec, { seed: o.augment.seed ?? seed }) : null;
+  let aug: { key: string; inA: Tensor; inB: Tensor; outA: Tensor; outB: Tensor; plan: AugmentPlan } | null = null;
+  const releaseAugment = () => {
+    if (!aug) return;
+    for (const t of [aug.inA, aug.inB, aug.outA, aug.outB]) t.destroy();
+    aug.plan.destroy();
+    aug = null;
+  };
+  const augmentBatch = async (as: ImageF32[], bs: ImageF32[], indices: number[], epoch: number) => {
+    const A = imagesToTensorData(as);
+    const B = imagesToTensorData(bs);
+    const key = `${A.shape.join('x')}|${B.shape.join('x')}`;
+    if (!aug || aug.key !== key) {
+      releaseAugment();
+      const out = augmenter!.outputSize(A.shape[2], A.shape[3]);
+      const ctx = model.ctx;
+      const inA = ctx.tensor(A.shape, undefined, 'augment.inA');
+      const inB = ctx.tensor(B.shape, undefined, 'augment.inB');
+      const outA = ctx.tensor([A.shape[0], A.shape[1], out.height, out.width], undefined, 'augment.outA');
+      const outB = ctx.tensor([B.shape[0], B.shape[1], out.height, out.width], undefined, 'augment.outB');
+      aug = { key, inA, inB, outA, outB, plan: augmenter!.plan(inA, inB, outA, outB) };
+    }
+    aug.inA.write(A.data);
+    aug.inB.write(B.data);
+    aug.plan.update({ sampleIndex: indices, epoch });
+    await model.ctx.run(aug.plan.dispatches, 'train.augment');
+    return { a: aug.outA, b: aug.outB };
+  };
   let lastLosses: Pix2PixLosses | null = null;
   let interrupted = false;
 
@@ -159,18 +192,18 @@ export async function trainPix2Pix(pairs: readonly PairSource[], o: TrainerOptio
         break outer;
       }
       const idx = order.slice(iter * batchSize, (iter + 1) * batchSize);
-      let as: ImageF32[] = [];
-      let bs: ImageF32[] = [];
+      const as: ImageF32[] = [];
+      const bs: ImageF32[] = [];
       for (const i of idx) {
         const { a, b } = await pairs[i].load();
         const p = preprocessPair(a, b, o.preprocess, new Rng(mixedSeed(seed, epoch, i)));
         as.push(p.a);
         bs.push(p.b);
       }
-      if (o.augment) ({ a: as, b: bs } = await o.augment(as, bs, idx.map((i) => epoch * pairs.length + i)));
+      const batch = augmenter ? await augmentBatch(as, bs, idx, epoch) : { a: as, b: bs };
       let losses: Pix2PixLosses;
       try {
-        losses = await model.trainStep({ a: as, b: bs });
+        losses = await model.trainStep(batch);
       } catch (e) {
         if (e instanceof NonFiniteLossError) {
           throw new Pix2PixError('train', `${e.message}; stopped at epoch ${epoch}, iteration ${iter + 1}. The last good checkpoint in ${o.out} was kept (use --resume after fixing the cause, e.g. a lower --lr).`);
@@ -196,6 +229,7 @@ export async function trainPix2Pix(pairs: readonly PairSource[], o: TrainerOptio
     if (o.saveEpochFreq && (epoch - epochCount + 1) % o.saveEpochFreq === 0) await save(String(epoch));
     if (count) o.onEpoch?.(epoch, { G_GAN: sums.G_GAN / count, G_L1: sums.G_L1 / count, D_real: sums.D_real / count, D_fake: sums.D_fake / count });
   }
+  releaseAugment();
   return { model, epochsDone: Math.min(state.epoch - epochCount, totalEpochs), steps: state.step, interrupted, lastLosses, checkpointDir: o.out };
 }
 
