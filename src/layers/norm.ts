@@ -88,7 +88,8 @@ export class BatchNorm2d {
     const training = mode.batchStats;
     const update = training && mode.updateStats;
     const forward = res.own(
-      batchNormForward(this.ctx, output, mean, rstd, x, this.weight.value, this.bias.value, update ? this.runningMean : null, update ? this.runningVar : null, {
+      // Eval normalises with the running statistics; training passes them only when they should move.
+      batchNormForward(this.ctx, output, mean, rstd, x, this.weight.value, this.bias.value, update || !training ? this.runningMean : null, update || !training ? this.runningVar : null, {
         training,
         eps: NORM_EPS,
         momentum: BN_MOMENTUM,

@@ -15,6 +15,9 @@ export type Access = 'read' | 'rw';
 export interface Binding {
   tensor: Tensor | GPUBuffer;
   access: Access;
+  /** WGSL @binding number; defaults to the position in the list + 1. Set it when one shader's entry
+   * points use different subsets of its buffers (gaps are fine: the layout lists only what is bound). */
+  binding?: number;
 }
 
 /** What a kernel needs to record one compute dispatch. */
@@ -241,7 +244,7 @@ export class GpuContext {
     spec.bindings.forEach((b, i) => {
       if (b.tensor instanceof Tensor) this.checkTensor(b.tensor, spec.op, undefined, `binding ${i + 1}`);
     });
-    const layoutKey = spec.bindings.map((b) => b.access).join(',') + (hasUniforms(spec) ? '|u' : '');
+    const layoutKey = spec.bindings.map((b, i) => `${b.binding ?? i + 1}${b.access}`).join(',') + (hasUniforms(spec) ? '|u' : '');
     const layout = this.layout(layoutKey, spec.bindings, hasUniforms(spec));
     const pipeline = this.pipeline(spec, layoutKey, layout);
     let uniform: GPUBuffer | null = null;
@@ -257,7 +260,7 @@ export class GpuContext {
     }
     spec.bindings.forEach((b, i) => {
       const buffer = b.tensor instanceof Tensor ? b.tensor.buffer : b.tensor;
-      entries.push({ binding: i + 1, resource: { buffer } });
+      entries.push({ binding: b.binding ?? i + 1, resource: { buffer } });
     });
     const bindGroup = this.device.createBindGroup({ label: `${spec.op}.bindgroup`, layout, entries });
     const [x, y = 1, z = 1] = spec.workgroups;
@@ -362,7 +365,7 @@ export class GpuContext {
     const entries: GPUBindGroupLayoutEntry[] = [];
     if (uniforms) entries.push({ binding: 0, visibility: SHADER_STAGE_COMPUTE, buffer: { type: 'uniform' } });
     bindings.forEach((b, i) =>
-      entries.push({ binding: i + 1, visibility: SHADER_STAGE_COMPUTE, buffer: { type: b.access === 'read' ? 'read-only-storage' : 'storage' } }),
+      entries.push({ binding: b.binding ?? i + 1, visibility: SHADER_STAGE_COMPUTE, buffer: { type: b.access === 'read' ? 'read-only-storage' : 'storage' } }),
     );
     l = this.device.createBindGroupLayout({ label: `layout(${key})`, entries });
     this.layouts.set(key, l);

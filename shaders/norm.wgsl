@@ -1,0 +1,214 @@
+// Instance norm and batch norm share this shader: both normalise "groups" of elements of an NCHW tensor.
+//   instance norm: a group is one (n, c) row of H*W values        (G = N*C, S = 1, segStride = 0)
+//   batch norm:    a group is channel c over all n, i.e. N rows    (G = C,   S = N, segStride = C)
+// Group g covers rows s * segStride + g for s < S, each row H*W contiguous floats.
+//
+// Work split:
+//   stats, grad_sums: one workgroup per group; threads stride over the group's M = S*H*W elements and
+//     tree-reduce in workgroup memory. Statistics are two-pass (mean first, then mean of squared
+//     deviations) because E[x²] - mean² cancels catastrophically in fp32 when |mean| >> std.
+//   normalize, input_grad: one thread per element (2-D grid of 1-D workgroups).
+//   running_update, eval_stats, param_grads: one thread per channel.
+// Backward (training statistics), with xhat = (x - mean) * rstd and g = gamma * dy:
+//   dx = rstd * gamma * (dy - mean(dy) - xhat * mean(dy * xhat))    (means over the group)
+//   dgamma[c] = Σ dy * xhat,  dbeta[c] = Σ dy   (over every group of channel c)
+// With running statistics (eval), mean/rstd are constants: dx = rstd * gamma * dy.
+
+override WG: u32 = 256;
+override BATCH_STATS: u32 = 1; // input_grad: 1 statistics came from the batch (they depend on x), 0 running
+
+struct Params {
+  hw: u32,
+  channels: u32,
+  groups: u32,
+  segments: u32,
+  seg_stride: u32,
+  instance: u32,      // 1: group of row r is r (instance norm); 0: r % C (batch norm)
+  n: u32,             // total elements
+  accumulate: u32,
+  param_repeat: u32,  // groups per channel for param_grads (N for instance norm, 1 for batch norm)
+  eps: f32,
+  momentum: f32,
+  unbias: f32,        // M / (M - 1): torch updates running_var with the unbiased variance
+}
+
+@group(0) @binding(0) var<uniform> u: Params;
+// Statistics (per group).
+@group(0) @binding(1) var<storage, read_write> mean_out: array<f32>;
+@group(0) @binding(2) var<storage, read_write> rstd_out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> var_out: array<f32>;
+@group(0) @binding(4) var<storage, read> x: array<f32>;
+// Running statistics (per channel).
+@group(0) @binding(5) var<storage, read_write> running_mean: array<f32>;
+@group(0) @binding(6) var<storage, read_write> running_var: array<f32>;
+@group(0) @binding(7) var<storage, read> mean_in: array<f32>;
+@group(0) @binding(8) var<storage, read> var_in: array<f32>;
+@group(0) @binding(9) var<storage, read> rstd_in: array<f32>;
+// Normalise.
+@group(0) @binding(10) var<storage, read_write> y: array<f32>;
+@group(0) @binding(11) var<storage, read> gamma: array<f32>;
+@group(0) @binding(12) var<storage, read> beta: array<f32>;
+// Backward.
+@group(0) @binding(13) var<storage, read> dy: array<f32>;
+@group(0) @binding(14) var<storage, read_write> sums: array<f32>;   // [2G]: Σ dy, Σ dy*xhat
+@group(0) @binding(15) var<storage, read> sums_in: array<f32>;
+@group(0) @binding(16) var<storage, read_write> dgamma: array<f32>;
+@group(0) @binding(17) var<storage, read_write> dbeta: array<f32>;
+@group(0) @binding(18) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(19) var<storage, read> running_mean_in: array<f32>;
+@group(0) @binding(20) var<storage, read> running_var_in: array<f32>;
+
+var<workgroup> red0: array<f32, WG>;
+var<workgroup> red1: array<f32, WG>;
+
+fn group_size() -> u32 { return u.segments * u.hw; }
+
+// Flat index of the k-th element of group g.
+fn element(g: u32, k: u32) -> u32 {
+  let s = k / u.hw;
+  return (s * u.seg_stride + g) * u.hw + (k - s * u.hw);
+}
+
+fn group_of(i: u32) -> u32 {
+  let row = i / u.hw;
+  return select(row % u.channels, row, u.instance == 1u);
+}
+
+fn channel_of(i: u32) -> u32 { return (i / u.hw) % u.channels; }
+
+fn reduce2(lid: u32, a: f32, b: f32) -> vec2f {
+  red0[lid] = a;
+  red1[lid] = b;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+    if (lid < stride) {
+      red0[lid] += red0[lid + stride];
+      red1[lid] += red1[lid + stride];
+    }
+    workgroupBarrier();
+  }
+  let r = vec2f(red0[0], red1[0]);
+  workgroupBarrier(); // everyone has read the result before the scratch is reused
+  return r;
+}
+
+fn group_id(wid: vec3u, nwg: vec3u) -> u32 { return wid.x + wid.y * nwg.x; }
+
+@compute @workgroup_size(WG)
+fn stats(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let g = group_id(wid, nwg);
+  if (g >= u.groups) { return; }
+  let m = group_size();
+  var s = 0.0;
+  for (var k = lid; k < m; k += WG) { s += x[element(g, k)]; }
+  let mean = reduce2(lid, s, 0.0).x / f32(m);
+  var q = 0.0;
+  for (var k = lid; k < m; k += WG) {
+    let d = x[element(g, k)] - mean;
+    q += d * d;
+  }
+  let variance = reduce2(lid, q, 0.0).x / f32(m); // biased, used to normalise (as torch)
+  if (lid == 0u) {
+    mean_out[g] = mean;
+    var_out[g] = variance;
+    rstd_out[g] = inverseSqrt(variance + u.eps);
+  }
+}
+
+// torch: running = (1 - momentum) * running + momentum * batch, with the unbiased batch variance.
+@compute @workgroup_size(WG)
+fn running_update(@builtin(global_invocation_id) gid: vec3u) {
+  let c = gid.x;
+  if (c >= u.channels) { return; }
+  running_mean[c] = (1.0 - u.momentum) * running_mean[c] + u.momentum * mean_in[c];
+  running_var[c] = (1.0 - u.momentum) * running_var[c] + u.momentum * var_in[c] * u.unbias;
+}
+
+@compute @workgroup_size(WG)
+fn eval_stats(@builtin(global_invocation_id) gid: vec3u) {
+  let c = gid.x;
+  if (c >= u.channels) { return; }
+  mean_out[c] = running_mean_in[c];
+  rstd_out[c] = inverseSqrt(running_var_in[c] + u.eps);
+}
+
+fn flat(gid: vec3u, nwg: vec3u) -> u32 { return gid.x + gid.y * nwg.x * WG; }
+
+@compute @workgroup_size(WG)
+fn normalize(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = flat(gid, nwg);
+  if (i >= u.n) { return; }
+  let g = group_of(i);
+  y[i] = (x[i] - mean_in[g]) * rstd_in[g];
+}
+
+@compute @workgroup_size(WG)
+fn normalize_affine(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = flat(gid, nwg);
+  if (i >= u.n) { return; }
+  let g = group_of(i);
+  let c = channel_of(i);
+  y[i] = (x[i] - mean_in[g]) * rstd_in[g] * gamma[c] + beta[c];
+}
+
+@compute @workgroup_size(WG)
+fn grad_sums(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let g = group_id(wid, nwg);
+  if (g >= u.groups) { return; }
+  let m = group_size();
+  let mean = mean_in[g];
+  let rstd = rstd_in[g];
+  var sdy = 0.0;
+  var sdyx = 0.0;
+  for (var k = lid; k < m; k += WG) {
+    let i = element(g, k);
+    let d = dy[i];
+    sdy += d;
+    sdyx += d * (x[i] - mean) * rstd;
+  }
+  let r = reduce2(lid, sdy, sdyx);
+  if (lid == 0u) {
+    sums[2u * g] = r.x;
+    sums[2u * g + 1u] = r.y;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn param_grads(@builtin(global_invocation_id) gid: vec3u) {
+  let c = gid.x;
+  if (c >= u.channels) { return; }
+  var gb = 0.0;
+  var gg = 0.0;
+  for (var k = 0u; k < u.param_repeat; k++) {
+    let g = k * u.channels + c;
+    gb += sums_in[2u * g];
+    gg += sums_in[2u * g + 1u];
+  }
+  dgamma[c] = select(gg, dgamma[c] + gg, u.accumulate == 1u);
+  dbeta[c] = select(gb, dbeta[c] + gb, u.accumulate == 1u);
+}
+
+fn input_grad_value(i: u32, scale: f32) -> f32 {
+  let g = group_of(i);
+  let rstd = rstd_in[g];
+  if (BATCH_STATS == 0u) { return scale * rstd * dy[i]; }
+  let m = f32(group_size());
+  let xhat = (x[i] - mean_in[g]) * rstd;
+  return scale * rstd * (dy[i] - sums_in[2u * g] / m - xhat * sums_in[2u * g + 1u] / m);
+}
+
+@compute @workgroup_size(WG)
+fn input_grad(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = flat(gid, nwg);
+  if (i >= u.n) { return; }
+  let v = input_grad_value(i, 1.0);
+  dx[i] = select(v, dx[i] + v, u.accumulate == 1u);
+}
+
+@compute @workgroup_size(WG)
+fn input_grad_affine(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = flat(gid, nwg);
+  if (i >= u.n) { return; }
+  let v = input_grad_value(i, gamma[channel_of(i)]);
+  dx[i] = select(v, dx[i] + v, u.accumulate == 1u);
+}

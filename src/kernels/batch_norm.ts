@@ -1,0 +1,63 @@
+/**
+ * BatchNorm2d as torch. Training: statistics over (N, H, W) per channel, biased variance to normalise,
+ * running statistics updated as running = (1 - momentum) running + momentum batch with the UNBIASED
+ * variance. Eval: the running statistics normalise. Forward saves mean and rstd per channel.
+ */
+import type { Dispatch, GpuContext } from '../runtime/context.js';
+import type { Tensor } from '../runtime/tensor.js';
+import { ShapeError } from '../runtime/errors.js';
+import { checkNormBackward, normGeometry, recordNormBackward, recordNormForward } from './norm_common.js';
+
+export function batchNormForward(
+  ctx: GpuContext,
+  y: Tensor,
+  mean: Tensor,
+  rstd: Tensor,
+  x: Tensor,
+  gamma: Tensor | null,
+  beta: Tensor | null,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  o: { training: boolean; eps?: number; momentum?: number },
+): Dispatch[] {
+  const op = 'batch_norm.forward';
+  ctx.checkTensor(x, op, undefined, 'x');
+  const g = normGeometry(op, x, false);
+  ctx.checkTensor(y, op, x.shape, 'y');
+  ctx.checkTensor(mean, op, [g.C], 'mean');
+  ctx.checkTensor(rstd, op, [g.C], 'rstd');
+  if (!!gamma !== !!beta) throw new ShapeError(op, 'affine parameters', 'both gamma and beta, or neither', gamma ? 'only gamma' : 'only beta');
+  if (gamma) ctx.checkTensor(gamma, op, [g.C], 'gamma');
+  if (beta) ctx.checkTensor(beta, op, [g.C], 'beta');
+  if (!!runningMean !== !!runningVar) throw new ShapeError(op, 'running statistics', 'both runningMean and runningVar, or neither', runningMean ? 'only runningMean' : 'only runningVar');
+  if (runningMean) ctx.checkTensor(runningMean, op, [g.C], 'runningMean');
+  if (runningVar) ctx.checkTensor(runningVar, op, [g.C], 'runningVar');
+  // torch: "Expected more than 1 value per channel when training".
+  if (o.training && g.m <= 1) throw new ShapeError(op, 'values per channel in training mode (N*H*W)', '> 1', g.m);
+  return recordNormForward(ctx, op, g, y, mean, rstd, x, gamma, beta, {
+    eps: o.eps ?? 1e-5,
+    momentum: o.momentum ?? 0.1,
+    batchStats: o.training,
+    runningMean,
+    runningVar,
+  });
+}
+
+export function batchNormBackward(
+  ctx: GpuContext,
+  dx: Tensor | null,
+  dgamma: Tensor | null,
+  dbeta: Tensor | null,
+  dy: Tensor,
+  x: Tensor,
+  mean: Tensor,
+  rstd: Tensor,
+  gamma: Tensor | null,
+  o: { training: boolean; accumulate?: boolean },
+): Dispatch[] {
+  const op = 'batch_norm.backward';
+  ctx.checkTensor(x, op, undefined, 'x');
+  const g = normGeometry(op, x, false);
+  checkNormBackward(ctx, op, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, g.C);
+  return recordNormBackward(ctx, op, g, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, { accumulate: !!o.accumulate, batchStats: o.training });
+}

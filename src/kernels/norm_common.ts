@@ -1,0 +1,152 @@
+/**
+ * Shared recording for instance norm and batch norm (shaders/norm.wgsl): both normalise groups of an
+ * NCHW tensor and differ only in what a group is. See the shader header for the work split.
+ */
+import shader from '../../shaders/norm.wgsl';
+import type { Binding, Dispatch, GpuContext } from '../runtime/context.js';
+import type { Tensor } from '../runtime/tensor.js';
+import { ShapeError } from '../runtime/errors.js';
+
+const WG = 256;
+
+export interface NormGeometry {
+  N: number;
+  C: number;
+  hw: number;
+  instance: boolean;
+  /** Groups: N*C (instance) or C (batch). */
+  groups: number;
+  /** Elements per group. */
+  m: number;
+}
+
+export function normGeometry(op: string, x: Tensor, instance: boolean): NormGeometry {
+  if (x.shape.length !== 4) throw new ShapeError(op, 'x rank (NCHW)', 4, x.shape.length);
+  const [N, C, H, W] = x.shape;
+  const hw = H * W;
+  return { N, C, hw, instance, groups: instance ? N * C : C, m: instance ? hw : N * hw };
+}
+
+function uniforms(g: NormGeometry, accumulate: boolean, eps: number, momentum: number): { u32: number[]; f32: number[] } {
+  return {
+    u32: [g.hw, g.C, g.groups, g.instance ? 1 : g.N, g.instance ? 0 : g.C, g.instance ? 1 : 0, g.N * g.C * g.hw, accumulate ? 1 : 0, g.instance ? g.N : 1],
+    // torch divides by (M - 1) for the running variance; with M = 1 it would divide by zero (torch refuses that in training).
+    f32: [eps, momentum, g.m > 1 ? g.m / (g.m - 1) : 1],
+  };
+}
+
+const b = (tensor: Tensor, binding: number, access: 'read' | 'rw' = 'read'): Binding => ({ tensor, binding, access });
+
+/** Statistics from the batch (training BN, instance norm always) or from running statistics (eval BN). */
+export function recordNormForward(
+  ctx: GpuContext,
+  op: string,
+  g: NormGeometry,
+  y: Tensor,
+  mean: Tensor,
+  rstd: Tensor,
+  x: Tensor,
+  gamma: Tensor | null,
+  beta: Tensor | null,
+  o: { eps: number; batchStats: boolean; runningMean?: Tensor | null; runningVar?: Tensor | null; momentum?: number },
+): Dispatch[] {
+  const { u32, f32 } = uniforms(g, false, o.eps, o.momentum ?? 0.1);
+  const base = { op, shader, constants: { WG, BATCH_STATS: 1 }, u32, f32 };
+  const out: Dispatch[] = [];
+  if (o.batchStats) {
+    const variance = ctx.tensor([g.groups], undefined, `${op}.var`);
+    out.push(
+      ctx.kernel({ ...base, entryPoint: 'stats', bindings: [b(mean, 1, 'rw'), b(rstd, 2, 'rw'), b(variance, 3, 'rw'), b(x, 4)], workgroups: ctx.grid(g.groups, 1) }).attach(variance),
+    );
+    if (o.runningMean && o.runningVar) {
+      out.push(
+        ctx.kernel({
+          ...base,
+          entryPoint: 'running_update',
+          bindings: [b(o.runningMean, 5, 'rw'), b(o.runningVar, 6, 'rw'), b(mean, 7), b(variance, 8)],
+          workgroups: [Math.ceil(g.C / WG)],
+        }),
+      );
+    }
+  } else {
+    if (!o.runningMean || !o.runningVar) throw new ShapeError(op, 'running statistics for eval mode', 'runningMean and runningVar', 'null');
+    out.push(ctx.kernel({ ...base, entryPoint: 'eval_stats', bindings: [b(mean, 1, 'rw'), b(rstd, 2, 'rw'), b(o.runningMean, 19), b(o.runningVar, 20)], workgroups: [Math.ceil(g.C / WG)] }));
+  }
+  const norm = [b(x, 4), b(mean, 7), b(rstd, 9), b(y, 10, 'rw')];
+  out.push(
+    ctx.kernel({
+      ...base,
+      entryPoint: gamma ? 'normalize_affine' : 'normalize',
+      bindings: gamma && beta ? [...norm, b(gamma, 11), b(beta, 12)] : norm,
+      workgroups: ctx.grid(x.size, WG),
+    }),
+  );
+  return out;
+}
+
+export function recordNormBackward(
+  ctx: GpuContext,
+  op: string,
+  g: NormGeometry,
+  dx: Tensor | null,
+  dgamma: Tensor | null,
+  dbeta: Tensor | null,
+  dy: Tensor,
+  x: Tensor,
+  mean: Tensor,
+  rstd: Tensor,
+  gamma: Tensor | null,
+  o: { accumulate: boolean; batchStats: boolean },
+): Dispatch[] {
+  const { u32, f32 } = uniforms(g, o.accumulate, 0, 0);
+  const base = { op, shader, constants: { WG, BATCH_STATS: o.batchStats ? 1 : 0 }, u32, f32 };
+  const sums = ctx.tensor([2 * g.groups], undefined, `${op}.sums`);
+  const out: Dispatch[] = [
+    ctx.kernel({ ...base, entryPoint: 'grad_sums', bindings: [b(x, 4), b(mean, 7), b(rstd, 9), b(dy, 13), b(sums, 14, 'rw')], workgroups: ctx.grid(g.groups, 1) }).attach(sums),
+  ];
+  if (dgamma && dbeta) {
+    out.push(ctx.kernel({ ...base, entryPoint: 'param_grads', bindings: [b(sums, 15), b(dgamma, 16, 'rw'), b(dbeta, 17, 'rw')], workgroups: [Math.ceil(g.C / WG)] }));
+  }
+  if (dx) {
+    const inputs = [b(x, 4), b(mean, 7), b(rstd, 9), b(dy, 13), b(sums, 15), b(dx, 18, 'rw')];
+    out.push(
+      ctx.kernel({
+        ...base,
+        entryPoint: gamma ? 'input_grad_affine' : 'input_grad',
+        bindings: gamma ? [...inputs, b(gamma, 11)] : inputs,
+        workgroups: ctx.grid(x.size, WG),
+      }),
+    );
+  }
+  return out;
+}
+
+/** Validate the tensors of a norm backward; `statsLength` is N*C (instance) or C (batch). */
+export function checkNormBackward(
+  ctx: GpuContext,
+  op: string,
+  dx: Tensor | null,
+  dgamma: Tensor | null,
+  dbeta: Tensor | null,
+  dy: Tensor,
+  x: Tensor,
+  mean: Tensor,
+  rstd: Tensor,
+  gamma: Tensor | null,
+  statsLength: number,
+): void {
+  ctx.checkTensor(x, op, undefined, 'x');
+  ctx.checkTensor(dy, op, x.shape, 'dy');
+  ctx.checkTensor(mean, op, [statsLength], 'mean');
+  ctx.checkTensor(rstd, op, [statsLength], 'rstd');
+  const C = x.shape[1];
+  if (gamma) ctx.checkTensor(gamma, op, [C], 'gamma');
+  if (dx) {
+    ctx.checkTensor(dx, op, x.shape, 'dx');
+    if (dx === dy || dx === x) throw new ShapeError(op, 'dx aliasing dy or x', 'distinct tensors', 'the same tensor');
+  }
+  if (!!dgamma !== !!dbeta) throw new ShapeError(op, 'parameter gradients', 'both dgamma and dbeta, or neither', dgamma ? 'only dgamma' : 'only dbeta');
+  if (dgamma) ctx.checkTensor(dgamma, op, [C], 'dgamma');
+  if (dbeta) ctx.checkTensor(dbeta, op, [C], 'dbeta');
+  if (!dx && !dgamma) throw new ShapeError(op, 'outputs', 'dx and/or dgamma+dbeta', 'none');
+}
