@@ -21,7 +21,9 @@ fn flat(gid: vec3u, nwg: vec3u) -> u32 { return gid.x + gid.y * nwg.x * WG; }
 
 fn act(x: f32) -> f32 {
   switch ACT {
-    case 0u: { return max(x, 0.0); }
+    // Not max(x, 0): WGSL leaves max's NaN behaviour to the implementation (lavapipe returns 0), and
+    // torch's relu propagates NaN, which the trainer's NaN-loss check relies on.
+    case 0u: { return select(x, 0.0, x < 0.0); }
     case 1u: { return select(x * p.slope, x, x > 0.0); }
     case 2u: { return tanh(x); }
     default: { return 1.0 / (1.0 + exp(-x)); }

@@ -8,7 +8,7 @@ struct Params {
   n: u32,
   seed: u32,
   mean: f32, // or the constant
-  std: f32,
+  stddev: f32,
 }
 
 @group(0) @binding(0) var<uniform> u: Params;
@@ -20,7 +20,7 @@ fn flat(gid: vec3u, nwg: vec3u) -> u32 { return gid.x + gid.y * nwg.x * WG; }
 fn normal(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = flat(gid, nwg);
   if (i >= u.n) { return; }
-  t[i] = u.mean + u.std * hash_normal(u.seed, i);
+  t[i] = u.mean + u.stddev * hash_normal(u.seed, i);
 }
 
 @compute @workgroup_size(WG)

@@ -17,7 +17,7 @@ struct Params {
   n: u32,
   count: u32,      // partials (pass 1 writes them, finalize reads them)
   accumulate: u32, // backward: 1 adds into dx
-  target: f32,     // scalar target
+  target_value: f32, // scalar target
   scale: f32,      // finalize: 1/n for a mean; backward: scale/n
 }
 
@@ -75,7 +75,7 @@ fn partial_scalar(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
   var s = 0.0;
   for (var k = 0u; k < ITEMS; k++) {
     let i = base + k * WG + lid;
-    if (i < u.n) { s += term(x[i], u.target); }
+    if (i < u.n) { s += term(x[i], u.target_value); }
   }
   reduce_and_store(lid, s, w);
 }
@@ -106,7 +106,7 @@ fn flat(gid: vec3u, nwg: vec3u) -> u32 { return gid.x + gid.y * nwg.x * WG; }
 fn backward_scalar(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = flat(gid, nwg);
   if (i >= u.n) { return; }
-  let g = u.scale * dterm(x[i], u.target);
+  let g = u.scale * dterm(x[i], u.target_value);
   dst[i] = select(g, dst[i] + g, u.accumulate == 1u);
 }
 

@@ -57,6 +57,23 @@ describe('activation GPU vs CPU reference', async () => {
   }
 });
 
+describe('activation NaN', async () => {
+  const ctx = await testContext();
+  it('propagates NaN through every activation, as torch does (the NaN-loss check depends on it)', async () => {
+    for (const act of ACTS) {
+      const x = ctx.tensor([3], [NaN, -1, 1], 'x');
+      const y = ctx.tensor([3], undefined, 'y');
+      const ds = activationForward(ctx, y, x, act);
+      await ctx.run(ds);
+      const out = await y.read();
+      expect(Number.isNaN(out[0]), `${act}(NaN)`).toBe(true);
+      destroyDispatches(ds);
+      x.destroy();
+      y.destroy();
+    }
+  });
+});
+
 describe('activation bad input', async () => {
   const ctx = await testContext();
   it('rejects a shape mismatch, naming op, expected and actual', () => {
