@@ -103,7 +103,7 @@ export class TfPix2Pix {
 
   private convT(x: T4, w: tfType.Variable, b: tfType.Variable | null): T4 {
     const [n, h, wd] = x.shape;
-    const cout = w.shape[2];
+    const cout = w.shape[2] as number;
     let y = this.tf.conv2dTranspose(x, w as unknown as tfType.Tensor4D, [n, h * 2, wd * 2, cout], 2, 'same');
     if (b) y = this.tf.add(y, b) as T4;
     return y;
@@ -167,6 +167,13 @@ export class TfPix2Pix {
         return tf.add(this.bce(pred, 1), tf.mul(tf.losses.absoluteDifference(b, f), 100)) as tfType.Scalar;
       }, false, this.gVars);
     });
+  }
+
+  /** Wait for all queued work: reading a value updated by the last optimizer step drains the queue. */
+  async sync(): Promise<void> {
+    const s = this.tf.sum(this.gVars[this.gVars.length - 1]);
+    await s.data();
+    s.dispose();
   }
 
   dispose(): void {
