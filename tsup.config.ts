@@ -22,7 +22,7 @@ export default defineConfig([
   // The benchmark (not published: see package.json "files"). TF.js, its comparison peer, is bundled in:
   // tfjs-core's ESM files import without extensions, which Node's own loader refuses.
   {
-    entry: { cli: 'bench/cli.ts' },
+    entry: { cli: 'bench/cli.ts', profile: 'bench/profile_step.ts' },
     outDir: 'dist/bench',
     format: ['esm'],
     target: 'es2022',
