@@ -28,7 +28,7 @@ function stepUniforms(c: AdamConstants, lr: number, step: number): number[] {
   if (!Number.isInteger(step) || step < 1) throw new ShapeError('adam', 'step', 'an integer >= 1', step);
   const bc1 = 1 - c.beta1 ** step;
   const bc2 = 1 - c.beta2 ** step;
-  return [lr / bc1, 1 / Math.sqrt(bc2), c.beta1, c.beta2, c.eps];
+  return [lr / bc1, 1 / Math.sqrt(bc2), c.beta1, c.beta2, 1 - c.beta1, 1 - c.beta2, c.eps];
 }
 
 /** One torch.optim.Adam update of `param` from `grad`, with moment buffers m and v (zero-initialised). */
