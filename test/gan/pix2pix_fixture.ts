@@ -41,7 +41,9 @@ export interface TrainFixture {
   losses: { G_GAN: number; G_L1: number; D_real: number; D_fake: number }[];
   checks: Record<string, number>;
   /** Step-1 gradient of every parameter ('G.model.model.0.weight'): L2 norm and the first 16 values. */
-  grads: Record<string, { norm: number; head: number[] }>;
+  grads: Record<string, { norm: number; head: number[]; roundingNoise: number }>;
+  /** Per tensor after 3 steps: max |torch float32 − torch float64|, how far float32 rounding alone moves it. */
+  sensitivity: Record<string, number>;
   file: string;
 }
 

@@ -23,14 +23,18 @@ async function checkGradients(model: Pix2Pix, f: TrainFixture): Promise<void> {
       const ref = f.grads[`${tag}.${e.key}`];
       const g = await e.param.grad!.read();
       const norm = Math.hypot(...g);
-      const tol = 1e-3 * ref.norm + 1e-6;
-      if (Math.abs(norm - ref.norm) > tol) failures.push(`${tag}.${e.key} gradient norm ${norm} vs ${ref.norm}`);
-      const r = compareClose(g.subarray(0, ref.head.length), ref.head, { atol: 1e-3 * ref.norm + 1e-7, rtol: 1e-3, label: `${tag}.${e.key} gradient` });
-      worst = Math.max(worst, r.maxAbs / Math.max(ref.norm, 1e-12));
+      // roundingNoise: max |torch f32 − torch f64| of this gradient (biases in front of a norm have a
+      // gradient that is zero up to rounding, so only that noise can be compared there).
+      const noise = 4 * ref.roundingNoise;
+      const tol = 1e-3 * ref.norm + noise * Math.sqrt(g.length) + 1e-9;
+      if (Math.abs(norm - ref.norm) > tol) failures.push(`${tag}.${e.key} gradient norm ${norm} vs ${ref.norm} (tolerance ${tol})`);
+      const r = compareClose(g.subarray(0, ref.head.length), ref.head, { atol: 1e-4 * ref.norm + noise + 1e-9, rtol: 1e-3, label: `${tag}.${e.key} gradient` });
+      // The ratio is only meaningful where the gradient stands above its rounding noise.
+      if (ref.norm > 100 * ref.roundingNoise * Math.sqrt(g.length)) worst = Math.max(worst, r.maxAbs / ref.norm);
       if (!r.ok) failures.push(r.message);
     }
   }
-  console.log(`[parity ${f.config.norm}] step-1 gradients: worst abs err / tensor norm ${worst.toExponential(2)}`);
+  console.log(`[parity ${f.config.norm}] step-1 gradients (tensors above rounding noise): worst abs err / tensor norm ${worst.toExponential(2)}`);
   expect(failures, failures.join('\n')).toEqual([]);
 }
 
@@ -86,13 +90,15 @@ for (const name of ['instance', 'batch'] as const) {
             const fin = expected.get(`final.${net}.${key}`);
             if (delta) {
               const d = v.data.map((x, i) => x - init.get(key)!.data[i]);
-              const r = compareClose(d, delta.data, { atol: 3e-6, rtol: 3e-3, label: `${net}.${key} (change after 3 steps)` });
+              // f16 storage (~3e-7) plus four times what float32 rounding alone does to this tensor in torch.
+              const sens = f.sensitivity[`${net}.${key}`];
+              const r = compareClose(d, delta.data, { atol: 3e-6 + 4 * sens, rtol: 3e-3, label: `${net}.${key} (change after 3 steps)` });
               worstParam = Math.max(worstParam, r.maxAbs);
-              report.push(`${net}.${key}: max abs ${r.maxAbs.toExponential(2)}`);
+              report.push(`${net}.${key}: max abs ${r.maxAbs.toExponential(2)} (torch f32 vs f64: ${sens.toExponential(2)})`);
               if (!r.ok) failures.push(r.message);
             } else {
               expect(fin, `${net}.${key} in fixture`).toBeDefined();
-              const r = compareClose(v.data, fin!.data, { atol: 2e-5, rtol: 1e-4, label: `${net}.${key}` });
+              const r = compareClose(v.data, fin!.data, { atol: 2e-5 + 2 * f.sensitivity[`${net}.${key}`], rtol: 1e-4, label: `${net}.${key}` });
               worstBuffer = Math.max(worstBuffer, r.maxAbs);
               if (!r.ok) failures.push(r.message);
             }
