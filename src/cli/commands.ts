@@ -1,5 +1,8 @@
 // The subcommand registry. Each command module declares its options; heavy modules load lazily in run().
 import type { CommandSpec } from './command.js';
+import { demoCommand } from './cmd_demo.js';
+import { benchCommand, evaluateCommand, studyCommand, synthCommand } from './cmd_misc.js';
+import { trainCommand } from './cmd_train.js';
 import { translateCommand } from './cmd_translate.js';
 
-export const COMMANDS: CommandSpec<never>[] = [translateCommand] as CommandSpec<never>[];
+export const COMMANDS = [demoCommand, synthCommand, trainCommand, translateCommand, evaluateCommand, studyCommand, benchCommand] as CommandSpec<never>[];
