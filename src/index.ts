@@ -48,3 +48,30 @@ export {
 export { createAugmenter, Augmenter, AugmentPlan, type AugmenterOptions, type AugmentRunOptions } from './data/augment.js';
 export { augmentPairCpu } from './data/augment_cpu.js';
 export { type ImageF32, createImage, imagesToTensorData, tensorDataToImages, cropImage, convertChannels } from './data/image.js';
+export {
+  Pix2Pix,
+  NonFiniteLossError,
+  padReflect,
+  type Pix2PixOptions,
+  type ResolvedConfig,
+  type Pix2PixLosses,
+  type Batch,
+  type TranslateOptions,
+  type Pix2PixCheckpoint,
+  type StateSource,
+  type GanMode,
+} from './gan/pix2pix.js';
+export { UnetGenerator, NLayerDiscriminator, type GeneratorConfig, type DiscriminatorConfig, type GeneratorRun } from './gan/networks.js';
+export { CheckpointMismatchError, inferGeneratorConfig, inferDiscriminatorConfig, readStateDict, loadStateDictInto } from './gan/state_dict.js';
+export { linearLambda, linearLrFactorForEpoch, type LinearPolicy } from './gan/lr_policy.js';
+export { TRAIN_MODE, EVAL_MODE } from './layers/layer.js';
+export { Conv2d, ConvTranspose2d } from './layers/conv.js';
+export { BatchNorm2d, InstanceNorm2d } from './layers/norm.js';
+export { instanceNormForward, instanceNormBackward } from './kernels/instance_norm.js';
+export { batchNormForward, batchNormBackward } from './kernels/batch_norm.js';
+export { bceWithLogitsForward, bceWithLogitsBackward, mseLossForward, mseLossBackward, l1LossForward, l1LossBackward } from './kernels/loss.js';
+export { sumForward } from './kernels/reduce.js';
+export { adamStep, updateAdam } from './kernels/adam.js';
+export { dropoutForward, dropoutBackward, setDropoutSeed } from './kernels/dropout.js';
+export { concatChannelsForward, concatChannelsBackward } from './kernels/concat.js';
+export { initNormal, initConstant } from './kernels/init.js';

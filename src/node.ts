@@ -3,3 +3,5 @@ export * from './index.js';
 export { writeFileAtomic, readFileBytes, loadStateDictFile, saveSafetensorsFile } from './io/atomic_node.js';
 export { readImage, writePng, encodePng } from './data/image_node.js';
 export { expandDataset, copiesPerFile, type ExpandOptions, type ExpandResult } from './data/augment_node.js';
+export { saveCheckpoint, loadCheckpoint, checkpointPaths, type CheckpointPaths } from './gan/checkpoint_node.js';
+export { trainPix2Pix, type TrainerOptions, type TrainResult, type PairSource, type StepInfo } from './train/trainer_node.js';

@@ -28,7 +28,7 @@ describe('norm CPU reference vs finite differences', () => {
       const gamma = affine ? f64(rng.normals(3)).map((v) => v + 1) : null;
       const beta = affine ? f64(rng.normals(3)) : null;
       const running = batchStats ? undefined : { mean: f64(rng.normals(3, 0.3)), var: f64(rng.normals(3)).map((v) => Math.abs(v) + 0.5) };
-      const fwd = (xx: Float64Array, g = gamma, bb = beta) => normForwardCpu(xx, shape, { instance, eps: 1e-5, gamma: g, beta: bb, running }).y;
+      const fwd = (xx: Float64Array, g: ArrayLike<number> | null = gamma, bb: ArrayLike<number> | null = beta) => normForwardCpu(xx, shape, { instance, eps: 1e-5, gamma: g, beta: bb, running }).y;
       const saved = normForwardCpu(x, shape, { instance, eps: 1e-5, gamma, beta, running });
       const grads = normBackwardCpu(w, x, shape, saved, { instance, batchStats, gamma });
       checkGradient({ label: 'dx', x, f: (xx) => fwd(xx), analytic: grads.dx, weights: w, atol: 1e-6, rtol: 1e-5 });
