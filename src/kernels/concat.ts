@@ -39,14 +39,21 @@ export function concatChannelsForward(ctx: GpuContext, y: Tensor, a: Tensor, b: 
   ];
 }
 
-/** da (+)= dy[:, :Ca], db (+)= dy[:, Ca:]. Either gradient may be null when nobody needs it (e.g. the input image). */
+/**
+ * da (+)= dy[:, :Ca], db (+)= dy[:, Ca:]. Either gradient may be null when nobody needs it (e.g. the
+ * input image); with da null, Ca comes from `channelsA` or from db's channel count.
+ */
 export function concatChannelsBackward(ctx: GpuContext, da: Tensor | null, db: Tensor | null, dy: Tensor, opts: { accumulate?: boolean; channelsA?: number } = {}): Dispatch[] {
   const op = 'concat.backward';
   ctx.checkTensor(dy, op, undefined, 'dy');
   if (dy.shape.length !== 4) throw new ShapeError(op, 'dy rank', 4, dy.shape.length);
   const [n, c, h, w] = dy.shape;
-  const ca = da ? da.shape[1] : opts.channelsA ?? (db ? c - db.shape[1] : undefined);
-  if (ca === undefined) throw new ShapeError(op, 'gradients', 'da or db', 'neither');
+  if (!da && !db) throw new ShapeError(op, 'gradients', 'da and/or db', 'neither');
+  if (da) ctx.checkTensor(da, op, undefined, 'da');
+  if (db) ctx.checkTensor(db, op, undefined, 'db');
+  // Where dy splits: a's channel count, from da, else from channelsA, else what db leaves.
+  const ca = da ? da.shape[1] : opts.channelsA ?? c - db!.shape[1];
+  if (!Number.isInteger(ca) || ca < 1 || ca >= c) throw new ShapeError(op, `channels of a (split point of dy's ${c} channels)`, `1..${c - 1}`, ca);
   const parts: [Tensor | null, number, number, string][] = [
     [da, 0, ca, 'da'],
     [db, ca, c - ca, 'db'],
