@@ -26,6 +26,8 @@ const adamConstants = new WeakMap<Dispatch, AdamConstants>();
 /** Per-step uniforms in float64: step size lr / (1 - b1^t) and 1 / sqrt(1 - b2^t). */
 function stepUniforms(c: AdamConstants, lr: number, step: number): number[] {
   if (!Number.isInteger(step) || step < 1) throw new ShapeError('adam', 'step', 'an integer >= 1', step);
+  // torch.optim.Adam refuses these too ("Invalid learning rate", "Invalid epsilon value").
+  if (!(lr >= 0) || !Number.isFinite(lr)) throw new ShapeError('adam', 'lr', 'a finite value >= 0', lr);
   const bc1 = 1 - c.beta1 ** step;
   const bc2 = 1 - c.beta2 ** step;
   return [lr / bc1, 1 / Math.sqrt(bc2), c.beta1, c.beta2, 1 - c.beta1, 1 - c.beta2, c.eps];
@@ -44,6 +46,7 @@ export function adamStep(ctx: GpuContext, param: Tensor, grad: Tensor, m: Tensor
   for (const [name, val] of [['beta1', c.beta1], ['beta2', c.beta2]] as const) {
     if (!(val >= 0 && val < 1)) throw new ShapeError(op, name, 'a value in [0, 1)', val);
   }
+  if (!(c.eps >= 0) || !Number.isFinite(c.eps)) throw new ShapeError(op, 'eps', 'a finite value >= 0', c.eps);
   const d = ctx.kernel({
     op,
     shader,

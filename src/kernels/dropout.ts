@@ -14,6 +14,11 @@ function checkP(op: string, p: number): void {
   if (!(p >= 0 && p < 1)) throw new ShapeError(op, 'p', 'a probability in [0, 1)', p);
 }
 
+/** Seeds are u32 uniforms; anything else would be silently truncated into another mask. */
+function checkSeed(op: string, seed: number): void {
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new ShapeError(op, 'seed', 'an integer in [0, 2^32)', seed);
+}
+
 /**
  * y = x * mask / (1 - p) with mask[i] = (hashUniform(seed, i) >= p): torch's Dropout in training mode,
  * reproducible from the seed. Change the seed per step with {@link setDropoutSeed}.
@@ -21,6 +26,7 @@ function checkP(op: string, p: number): void {
 export function dropoutForward(ctx: GpuContext, y: Tensor, x: Tensor, o: { p: number; seed: number }): Dispatch[] {
   const op = 'dropout.forward';
   checkP(op, o.p);
+  checkSeed(op, o.seed);
   ctx.checkTensor(x, op, undefined, 'x');
   ctx.checkTensor(y, op, x.shape, 'y');
   const d = ctx.kernel({
@@ -28,7 +34,7 @@ export function dropoutForward(ctx: GpuContext, y: Tensor, x: Tensor, o: { p: nu
     shader,
     entryPoint: 'forward',
     constants: { WG },
-    u32: [x.size, o.seed >>> 0, 0],
+    u32: [x.size, o.seed, 0],
     f32: [o.p, 1 / (1 - o.p)],
     bindings: [
       { tensor: y, access: 'rw' },
@@ -44,6 +50,7 @@ export function dropoutForward(ctx: GpuContext, y: Tensor, x: Tensor, o: { p: nu
 export function dropoutBackward(ctx: GpuContext, dx: Tensor, dy: Tensor, o: { p: number; seed: number; accumulate?: boolean }): Dispatch[] {
   const op = 'dropout.backward';
   checkP(op, o.p);
+  checkSeed(op, o.seed);
   ctx.checkTensor(dy, op, undefined, 'dy');
   ctx.checkTensor(dx, op, dy.shape, 'dx');
   if (dx === dy) throw new ShapeError(op, 'dx aliasing dy', 'distinct tensors', 'the same tensor');
@@ -53,7 +60,7 @@ export function dropoutBackward(ctx: GpuContext, dx: Tensor, dy: Tensor, o: { p:
     shader,
     entryPoint: 'backward',
     constants: { WG },
-    u32: [dy.size, o.seed >>> 0, accumulate],
+    u32: [dy.size, o.seed, accumulate],
     f32: [o.p, 1 / (1 - o.p)],
     bindings: [
       { tensor: dx, access: 'rw' },
@@ -67,9 +74,10 @@ export function dropoutBackward(ctx: GpuContext, dx: Tensor, dy: Tensor, o: { p:
 
 /** New mask seed for recorded dropout dispatches (forward and backward of one layer share it). No allocation. */
 export function setDropoutSeed(dispatches: readonly Dispatch[], seed: number): void {
+  checkSeed('setDropoutSeed', seed);
   for (const d of dispatches) {
     const u = dropoutUniforms.get(d);
     if (!u) throw new ShapeError('setDropoutSeed', `dispatch '${d.op}'`, 'a dropout dispatch', d.op);
-    d.setUniforms([u.n, seed >>> 0, u.accumulate], [u.p, 1 / (1 - u.p)]);
+    d.setUniforms([u.n, seed, u.accumulate], [u.p, 1 / (1 - u.p)]);
   }
 }

@@ -12,13 +12,16 @@ export function initNormal(ctx: GpuContext, t: Tensor, o: { mean?: number; std: 
   const op = 'init.normal';
   ctx.checkTensor(t, op, undefined, 't');
   if (!(o.std >= 0) || !Number.isFinite(o.std)) throw new ShapeError(op, 'std', 'a finite value >= 0', o.std);
+  if (!Number.isFinite(o.mean ?? 0)) throw new ShapeError(op, 'mean', 'a finite value', o.mean);
+  // A u32 uniform: anything else would be silently truncated into another seed's draws.
+  if (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 0xffffffff) throw new ShapeError(op, 'seed', 'an integer in [0, 2^32)', o.seed);
   return [
     ctx.kernel({
       op,
       shader,
       entryPoint: 'normal',
       constants: { WG },
-      u32: [t.size, o.seed >>> 0],
+      u32: [t.size, o.seed],
       f32: [o.mean ?? 0, o.std],
       bindings: [{ tensor: t, access: 'rw' }],
       workgroups: ctx.grid(t.size, WG),
@@ -30,6 +33,7 @@ export function initNormal(ctx: GpuContext, t: Tensor, o: { mean?: number; std: 
 export function initConstant(ctx: GpuContext, t: Tensor, value: number): Dispatch[] {
   const op = 'init.constant';
   ctx.checkTensor(t, op, undefined, 't');
+  if (Number.isNaN(value)) throw new ShapeError(op, 'value', 'a number', value);
   return [
     ctx.kernel({
       op,
