@@ -93,3 +93,21 @@ export function convertChannels(im: ImageF32, channels: 1 | 3): ImageF32 {
   for (let p = 0; p < plane; p++) d[p] = 0.299 * im.data[p] + 0.587 * im.data[plane + p] + 0.114 * im.data[2 * plane + p];
   return { ...im, channels: 1, data: d };
 }
+
+/** Place `a` and `b` side by side (the reference's aligned A|B layout); gray is tiled to RGB if the other is RGB. */
+export function concatHorizontal(a: ImageF32, b: ImageF32): ImageF32 {
+  if (a.height !== b.height) throw new ShapeError('concatHorizontal', 'heights', a.height, b.height);
+  const channels = (Math.max(a.channels, b.channels) as 1 | 3);
+  const ca = convertChannels(a, channels);
+  const cb = convertChannels(b, channels);
+  const width = a.width + b.width;
+  const out = createImage(width, a.height, channels);
+  for (let c = 0; c < channels; c++) {
+    for (let r = 0; r < a.height; r++) {
+      const dst = c * width * a.height + r * width;
+      out.data.set(ca.data.subarray(c * a.width * a.height + r * a.width, c * a.width * a.height + (r + 1) * a.width), dst);
+      out.data.set(cb.data.subarray(c * b.width * b.height + r * b.width, c * b.width * b.height + (r + 1) * b.width), dst + a.width);
+    }
+  }
+  return out;
+}

@@ -68,3 +68,19 @@ export async function encodePng(im: ImageF32): Promise<Uint8Array> {
     .toBuffer();
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
+
+/**
+ * Write a small palette PNG (libimagequant, `colours` <= 256, no dithering): for documentation images,
+ * not for data (it is lossy).
+ */
+export async function writePngPalette(path: string, im: ImageF32, colours = 256): Promise<void> {
+  const sharp = await loadSharp();
+  const buf = toUint8Interleaved(im);
+  try {
+    await sharp(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength), { raw: { width: im.width, height: im.height, channels: im.channels } })
+      .png({ palette: true, colours, dither: 0, compressionLevel: 9, effort: 10 })
+      .toFile(path);
+  } catch (e) {
+    throw new FileFormatError(path, `cannot write PNG: ${(e as Error).message}`);
+  }
+}
