@@ -1,5 +1,6 @@
 import { describe, it, expect, afterAll } from 'vitest';
 import { testContext } from '../helpers/gpu.js';
+import { loadFixture } from '../helpers/fixtures.js';
 import { expectClose } from '../helpers/compare.js';
 import { destroyDispatches } from '../../src/runtime/context.js';
 import { Rng } from '../../src/runtime/random.js';
@@ -101,4 +102,33 @@ describe('pool2d GPU vs CPU reference', async () => {
     x.destroy();
     y.destroy();
   });
+});
+
+interface TorchCase {
+  op: string;
+  params: { kernel_size: number | number[]; stride?: number | number[]; padding?: number | number[]; count_include_pad?: boolean };
+  x: { shape: number[]; data: number[] };
+  y: { shape: number[]; data: number[] };
+}
+
+describe('pool2d vs torch (scripts/fixtures/inception.py)', async () => {
+  const ctx = await testContext();
+  const cases = loadFixture<{ cases: TorchCase[] }>('inception_kernels').cases.filter((c) => c.op !== 'resize');
+  for (const c of cases) {
+    it(`${c.op} ${c.x.shape.join('x')} ${JSON.stringify(c.params)}`, async () => {
+      const asPair = (v: number | number[] | undefined) => (v === undefined ? undefined : typeof v === 'number' ? v : ([v[0], v[1]] as [number, number]));
+      const p: AvgPool2dParams = { kernel: asPair(c.params.kernel_size)!, stride: asPair(c.params.stride), padding: asPair(c.params.padding), countIncludePad: c.params.count_include_pad };
+      const cpu = c.op === 'max_pool2d' ? maxPool2dCpu(c.x.data, c.x.shape, p) : avgPool2dCpu(c.x.data, c.x.shape, p);
+      expect(cpu.shape).toEqual(c.y.shape);
+      expectClose(cpu.data, c.y.data, { atol: 1e-14, rtol: 1e-14, label: `${c.op} CPU reference vs torch` });
+      const x = ctx.tensor(c.x.shape, c.x.data, 'x');
+      const y = ctx.tensor(c.y.shape, undefined, 'y');
+      const ds = c.op === 'max_pool2d' ? maxPool2dForward(ctx, y, x, p) : avgPool2dForward(ctx, y, x, p);
+      await ctx.run(ds);
+      expectClose(await y.read(), c.y.data, { atol: 1e-6, rtol: 1e-6, label: `${c.op} GPU vs torch` });
+      x.destroy();
+      y.destroy();
+      destroyDispatches(ds);
+    });
+  }
 });

@@ -1,5 +1,6 @@
 import { describe, it, expect, afterAll } from 'vitest';
 import { testContext } from '../helpers/gpu.js';
+import { loadFixture } from '../helpers/fixtures.js';
 import { expectClose } from '../helpers/compare.js';
 import { destroyDispatches } from '../../src/runtime/context.js';
 import { Rng } from '../../src/runtime/random.js';
@@ -66,4 +67,35 @@ describe('bilinear resize GPU vs CPU reference', async () => {
     for (const t of [x, y, bad]) t.destroy();
     destroyDispatches(ds);
   });
+});
+
+interface TorchResize {
+  op: string;
+  params: { size: [number, number]; align_corners: boolean; stride: number };
+  x: { shape: number[]; data: number[] };
+  y: { shape: number[]; data: number[] };
+}
+
+describe('bilinear resize vs torch F.interpolate (scripts/fixtures/inception.py)', async () => {
+  const ctx = await testContext();
+  const cases = loadFixture<{ cases: TorchResize[] }>('inception_kernels').cases.filter((c) => c.op === 'resize');
+  for (const c of cases) {
+    const [outH, outW] = c.params.size;
+    it(`${c.x.shape.join('x')} -> ${outH}x${outW} align_corners=${c.params.align_corners}`, async () => {
+      const p = { alignCorners: c.params.align_corners };
+      // The fixture keeps every `stride`-th output (flat order) to stay small.
+      const pick = (a: ArrayLike<number>) => Array.from({ length: c.y.data.length }, (_, i) => a[i * c.params.stride]);
+      const cpu = resizeBilinearCpu(c.x.data, c.x.shape, outH, outW, p);
+      expect(cpu.shape).toEqual(c.y.shape);
+      expectClose(pick(cpu.data), c.y.data, { atol: 1e-14, rtol: 1e-13, label: 'CPU reference vs torch' });
+      const x = ctx.tensor(c.x.shape, c.x.data, 'x');
+      const y = ctx.tensor(c.y.shape, undefined, 'y');
+      const ds = resizeBilinearForward(ctx, y, x, p);
+      await ctx.run(ds);
+      expectClose(pick(await y.read()), c.y.data, { atol: 1e-6, rtol: 1e-6, label: 'GPU vs torch' });
+      x.destroy();
+      y.destroy();
+      destroyDispatches(ds);
+    });
+  }
 });
