@@ -18,6 +18,8 @@ export default defineConfig([
     treeshake: true,
     loader: wgsl,
     external: ['webgpu', 'sharp', 'puppeteer-core', 'node:*'],
+    // wgpu-matrix (affine matrices for augmentation) is bundled, so the browser build imports nothing.
+    noExternal: ['wgpu-matrix'],
   },
   // The benchmark (not published: see package.json "files"). TF.js, its comparison peer, is bundled in:
   // tfjs-core's ESM files import without extensions, which Node's own loader refuses.

@@ -75,3 +75,4 @@ export { adamStep, updateAdam } from './kernels/adam.js';
 export { dropoutForward, dropoutBackward, setDropoutSeed } from './kernels/dropout.js';
 export { concatChannelsForward, concatChannelsBackward } from './kernels/concat.js';
 export { initNormal, initConstant } from './kernels/init.js';
+export { makeAnimal, renderPhantomPair, poseParams, FIELD_OF_VIEW_MM, type AnimalParams, type PoseParams, type PhantomPair, type Colour } from './data/phantom.js';
