@@ -33,7 +33,11 @@ function stepUniforms(c: AdamConstants, lr: number, step: number): number[] {
   return [lr / bc1, 1 / Math.sqrt(bc2), c.beta1, c.beta2, 1 - c.beta1, 1 - c.beta2, c.eps];
 }
 
-/** One torch.optim.Adam update of `param` from `grad`, with moment buffers m and v (zero-initialised). */
+/**
+ * One torch.optim.Adam update of `param` from `grad`, with moment buffers m and v (zero-initialised):
+ * Kingma & Ba 2015, Algorithm 1, in the arrangement of torch 1.13 `_single_tensor_adam`
+ * (denom = sqrt(v) / sqrt(1 - b2^t) + eps, eps added after the bias correction).
+ */
 export function adamStep(ctx: GpuContext, param: Tensor, grad: Tensor, m: Tensor, v: Tensor, o: AdamOptions): Dispatch[] {
   const op = 'adam.step';
   ctx.checkTensor(param, op, undefined, 'param');

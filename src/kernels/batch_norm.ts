@@ -2,12 +2,20 @@
  * BatchNorm2d as torch. Training: statistics over (N, H, W) per channel, biased variance to normalise,
  * running statistics updated as running = (1 - momentum) running + momentum batch with the UNBIASED
  * variance. Eval: the running statistics normalise. Forward saves mean and rstd per channel.
+ * Training with N*H*W = 1 value per channel is refused, as torch refuses it.
+ *
+ * Reductions (shaders/norm.wgsl, shared with instance norm): one workgroup per channel, striding over
+ * the channel's N rows of H*W values; two-pass variance for the reason given in instance_norm.ts.
  */
 import type { Dispatch, GpuContext } from '../runtime/context.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { ShapeError } from '../runtime/errors.js';
 import { checkNormBackward, normGeometry, recordNormBackward, recordNormForward } from './norm_common.js';
 
+/**
+ * y = (x - mean) * rstd * gamma + beta per channel; writes mean and rstd ([C]) for backward. In
+ * training, runningMean/runningVar (both or neither) are updated in place; eval requires them.
+ */
 export function batchNormForward(
   ctx: GpuContext,
   y: Tensor,
@@ -43,6 +51,11 @@ export function batchNormForward(
   });
 }
 
+/**
+ * Training: dx (+)= gamma * rstd * (dy - mean(dy) - xhat * mean(dy * xhat)) over each channel's N*H*W
+ * values; eval: dx (+)= gamma * rstd * dy. Both: dgamma (+)= Σ dy * xhat, dbeta (+)= Σ dy. Pass null for
+ * the gradients nobody needs.
+ */
 export function batchNormBackward(
   ctx: GpuContext,
   dx: Tensor | null,

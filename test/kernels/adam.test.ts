@@ -38,7 +38,7 @@ describe('Adam GPU vs CPU reference', async () => {
     [[64, 3, 4, 4], 0.5, 0.999],
   ] as const) {
     it(`${shape.join('x')} betas ${beta1}/${beta2}: 6 steps with changing lr, one recorded dispatch, no allocation`, async () => {
-      const n = shape.reduce((a, b) => a * b, 1);
+      const n = shape.reduce((a: number, b: number) => a * b, 1);
       const rng = new Rng(n);
       const p0 = Float64Array.from(rng.normals(n));
       const param = t([...shape], p0), grad = t([...shape]), m = t([...shape]), v = t([...shape]);
