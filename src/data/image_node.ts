@@ -84,3 +84,16 @@ export async function writePngPalette(path: string, im: ImageF32, colours = 256)
     throw new FileFormatError(path, `cannot write PNG: ${(e as Error).message}`);
   }
 }
+
+/** Width, height and channel count (alpha excluded) from the file's header, without decoding pixels. */
+export async function readImageInfo(path: string): Promise<{ width: number; height: number; channels: 1 | 3 }> {
+  const sharp = await loadSharp();
+  try {
+    const meta = await sharp(path).metadata();
+    if (!meta.width || !meta.height) throw new Error('no image size in the header');
+    const c = (meta.channels ?? 3) - (meta.hasAlpha ? 1 : 0);
+    return { width: meta.width, height: meta.height, channels: c >= 3 ? 3 : 1 };
+  } catch (e) {
+    throw new FileFormatError(path, `cannot read image: ${(e as Error).message}`);
+  }
+}
