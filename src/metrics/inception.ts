@@ -119,7 +119,7 @@ export class InceptionExtractor implements FeatureExtractor {
   /** Most images per recorded forward (see {@link InceptionOptions.maxBatch}). */
   readonly maxBatch: number;
   private readonly convs = new Map<string, ConvTensors>();
-  private readonly plans = new Map<string, TrunkPlan>();
+  private readonly plans = new Map<number, TrunkPlan>();
   private destroyed = false;
 
   constructor(
@@ -151,8 +151,7 @@ export class InceptionExtractor implements FeatureExtractor {
     const out = ctx.tensor([N, this.dims], undefined, 'inception.features');
     const perCall: Dispatch[] = [];
     try {
-      const dispatches = this.record(images, out, [], perCall).dispatches;
-      await ctx.run(dispatches, op);
+      await ctx.run(this.record(images, out, this.cachedTrunk(inceptionChunks(N, this.maxBatch).batch), perCall), op);
     } catch (e) {
       out.destroy();
       throw e;
@@ -176,9 +175,10 @@ export class InceptionExtractor implements FeatureExtractor {
     const out = this.ctx.tensor([N, this.dims], undefined, 'inception.features');
     const perCall: Dispatch[] = [];
     const result = new Map<InceptionStage, { shape: number[]; data: Float32Array }>();
+    // A one-off trunk that keeps the asked-for outputs alive (the cached ones reuse their buffers).
+    const plan = this.buildTrunk(N, new Set(internal));
     try {
-      const { dispatches, plan } = this.record(images, out, internal, perCall);
-      await this.ctx.run(dispatches, op);
+      await this.ctx.run(this.record(images, out, plan, perCall), op);
       for (const s of stages) {
         const t = s === 'features' ? out : s === 'input' ? plan.input : plan.kept.get(s)!;
         result.set(s, { shape: [...t.shape], data: await t.read() });
@@ -186,6 +186,7 @@ export class InceptionExtractor implements FeatureExtractor {
     } finally {
       out.destroy();
       destroyDispatches(perCall);
+      this.destroyPlan(plan);
     }
     return result;
   }
@@ -221,19 +222,16 @@ export class InceptionExtractor implements FeatureExtractor {
   }
 
   /**
-   * The dispatches of one forward over all of `images`: per chunk of at most maxBatch images, resize
-   * into the cached trunk's input, replay the trunk, copy its features into `out` rows. Chunks are
-   * equal-sized (the last may use only part of the trunk), so one recorded trunk serves them all.
+   * The dispatches of one forward over all of `images`: per chunk (see {@link inceptionChunks}), resize
+   * into the trunk's input, replay the trunk, copy its features into `out`'s rows. The last chunk may
+   * use only part of the trunk, so one recorded trunk serves every chunk of one submit.
    */
-  private record(images: Tensor, out: Tensor, keep: readonly string[], perCall: Dispatch[]): { dispatches: Dispatch[]; plan: TrunkPlan } {
+  private record(images: Tensor, out: Tensor, plan: TrunkPlan, perCall: Dispatch[]): Dispatch[] {
     const N = images.shape[0];
-    const chunks = Math.ceil(N / this.maxBatch);
-    const B = Math.ceil(N / chunks);
-    const plan = this.plan(B, keep);
     const outRows = out.reshape([1, N * this.dims, 1, 1]);
     const dispatches: Dispatch[] = [];
-    for (let n0 = 0; n0 < N; n0 += B) {
-      const count = Math.min(B, N - n0);
+    for (let n0 = 0; n0 < N; n0 += plan.batch) {
+      const count = Math.min(plan.batch, N - n0);
       const input = new Tensor(this.ctx, [count, 3, INCEPTION_INPUT_SIZE, INCEPTION_INPUT_SIZE], plan.input.buffer, 'inception.input', false);
       const feats = new Tensor(this.ctx, [1, count * this.dims, 1, 1], plan.features.buffer, 'inception.pool3', false);
       // pytorch-fid: F.interpolate(x, (299, 299), bilinear, align_corners=False), then 2x - 1.
@@ -242,17 +240,27 @@ export class InceptionExtractor implements FeatureExtractor {
       perCall.push(...front, ...tail);
       dispatches.push(...front, ...plan.dispatches, ...tail);
     }
-    return { dispatches, plan };
+    return dispatches;
   }
 
-  private plan(B: number, keep: readonly string[]): TrunkPlan {
-    const key = `${B}|${keep.join(',')}`;
-    let p = this.plans.get(key);
-    if (!p) {
-      p = this.buildTrunk(B, new Set(keep));
-      this.plans.set(key, p);
+  /**
+   * The recorded trunk for `batch` images. At most two stay cached (a dataset's full batches and its
+   * remainder), so varying batch sizes do not pile up activation memory.
+   */
+  private cachedTrunk(batch: number): TrunkPlan {
+    let plan = this.plans.get(batch);
+    if (plan) {
+      this.plans.delete(batch); // re-insert: Map order is least recently used first
+    } else {
+      plan = this.buildTrunk(batch, new Set());
+      while (this.plans.size >= 2) {
+        const [oldest, old] = this.plans.entries().next().value as [number, TrunkPlan];
+        this.destroyPlan(old);
+        this.plans.delete(oldest);
+      }
     }
-    return p;
+    this.plans.set(batch, plan);
+    return plan;
   }
 
   private destroyPlan(p: TrunkPlan): void {
@@ -430,6 +438,19 @@ export class InceptionExtractor implements FeatureExtractor {
       return y;
     }
   }
+}
+
+/**
+ * How a batch of N images is split for a trunk of at most `maxBatch` images: into equal chunks
+ * (ceil(N / chunks) images each, the last one possibly smaller), so at most chunks - 1 trunk slots
+ * idle, where fixed maxBatch-sized chunks could leave maxBatch - 1.
+ */
+export function inceptionChunks(N: number, maxBatch: number): { batch: number; chunks: { n0: number; count: number }[] } {
+  const n = Math.ceil(N / maxBatch);
+  const batch = Math.ceil(N / n);
+  const chunks: { n0: number; count: number }[] = [];
+  for (let n0 = 0; n0 < N; n0 += batch) chunks.push({ n0, count: Math.min(batch, N - n0) });
+  return { batch, chunks };
 }
 
 /**

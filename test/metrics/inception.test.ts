@@ -10,7 +10,7 @@ import { hashUniform } from '../../src/runtime/random.js';
 import { FileFormatError } from '../../src/runtime/errors.js';
 import { serializeSafetensors } from '../../src/io/safetensors.js';
 import type { StateDict } from '../../src/io/state_dict.js';
-import { createInceptionExtractorFromWeights, type InceptionExtractor, type InceptionStage } from '../../src/metrics/inception.js';
+import { createInceptionExtractorFromWeights, inceptionChunks, type InceptionExtractor, type InceptionStage } from '../../src/metrics/inception.js';
 import { foldBatchNorm, foldInceptionStateDict, inceptionStateDictShapes, INCEPTION_CONVS, loadInceptionWeights } from '../../src/metrics/inception_weights.js';
 import { fnv1a32, syntheticInceptionStateDict, syntheticInceptionTensor } from '../../src/metrics/inception_synthetic.js';
 import { createInceptionExtractor, FID_WEIGHTS_ENV, MissingFidWeightsError } from '../../src/metrics/inception_node.js';
@@ -90,6 +90,12 @@ describe('InceptionV3 layer table and synthetic weights', () => {
       const t = syntheticInceptionTensor(key, fx.keys[key]);
       expect([...t.subarray(0, 4), t[t.length - 1]], key).toEqual(values);
     }
+  });
+
+  it('splits large batches into equal chunks', () => {
+    expect(inceptionChunks(3, 8)).toEqual({ batch: 3, chunks: [{ n0: 0, count: 3 }] });
+    expect(inceptionChunks(10, 4)).toEqual({ batch: 4, chunks: [{ n0: 0, count: 4 }, { n0: 4, count: 4 }, { n0: 8, count: 2 }] });
+    expect(inceptionChunks(17, 8).chunks.map((c) => c.count)).toEqual([6, 6, 5]);
   });
 
   it('folds BatchNorm exactly (float64 algebra, one f32 rounding)', () => {
@@ -175,6 +181,12 @@ describe('InceptionV3 forward vs PyTorch (pytorch-fid semantics, float64 referen
   });
 
   const [rgb, gray] = fx.runs;
+  it('rejects images that are not [N, 1|3, H, W]', async () => {
+    const bad = ctx.tensor([1, 2, 5, 5], undefined, 'bad');
+    await expect(ex.extract(ctx, bad)).rejects.toThrow(/inception\.extract: images shape/);
+    bad.destroy();
+  });
+
   it(`${rgb.name}: resized input, Conv2d_4a, Mixed_5d, Mixed_6e, Mixed_7c and the 2048-d features`, async () => {
     const images = ctx.tensor(rgb.shape, imageData(rgb), 'images');
     const t0 = performance.now();
