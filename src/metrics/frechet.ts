@@ -9,7 +9,9 @@
  *   - S1 = L L^T (Cholesky) when S1 is positive definite: eig(L^T S2 L) = eig(S1 S2)   (~1.5 n^3 flops);
  *   - else the same with S2's Cholesky factor (eig(S2 S1) = eig(S1 S2));
  *   - else (both singular, e.g. fewer samples than dimensions) sqrt(S1) S2 sqrt(S1) with sqrt(S1) from a full
- *     symmetric eigendecomposition (~6 n^3 flops).
+ *     symmetric eigendecomposition (~6 n^3 flops; minutes at n = 2048 in JS). When the features themselves are
+ *     at hand, {@link frechetDistanceFromFeatures} does that case in N1 N2 d flops, and {@link fidFromFeatures}
+ *     uses it whenever N < d.
  * Eigenvalues that rounding leaves slightly negative are clamped to 0. As pytorch-fid, a non-finite result is
  * retried once with eps * I added to both covariances.
  *
@@ -32,12 +34,12 @@ export interface FeatureStatistics {
   sigma: Float64Array;
   n: number;
   dims: number;
-  /** E.g. N < dims: the covariance is singular and the FID biased. */
+  /** E.g. N <= dims: the covariance is singular and the FID biased. */
   warnings: string[];
 }
 
 /** How {@link frechetDistance} formed the symmetric matrix whose eigenvalues give tr sqrt(S1 S2). */
-export type FrechetMethod = 'cholesky-sigma1' | 'cholesky-sigma2' | 'eigen-sqrt-sigma1';
+export type FrechetMethod = 'cholesky-sigma1' | 'cholesky-sigma2' | 'eigen-sqrt-sigma1' | 'feature-gram';
 
 export interface FrechetResult {
   distance: number;
@@ -141,6 +143,64 @@ export function frechetDistance(mu1: Float64Array, sigma1: Float64Array, mu2: Fl
   return { distance: meanTerm + tr1 + tr2 - 2 * r.trace, method: r.method, offset, warnings };
 }
 
+/**
+ * Fréchet distance straight from two feature sets, float64 on the CPU, for when a covariance is singular
+ * (fewer samples than dimensions: e.g. 117 test images against InceptionV3's 2048 dims). With A = Xc1 / sqrt(N1 - 1)
+ * and B = Xc2 / sqrt(N2 - 1) (centred rows), S1 = A^T A and S2 = B^T B, so the non-zero eigenvalues of S1 S2 are
+ * those of C C^T with C = A B^T (N1 x N2): tr sqrt(S1 S2) is the sum of C's singular values. Cost N1 N2 d +
+ * min(N1, N2)^3 instead of d^3 — milliseconds where the d x d eigen route takes minutes in JS.
+ */
+export function frechetDistanceFromFeatures(real: FeatureMatrix, fake: FeatureMatrix): FrechetResult {
+  const op = 'frechetDistanceFromFeatures';
+  if (real.cols !== fake.cols) throw new ShapeError(op, 'feature dims (real vs fake)', real.cols, fake.cols);
+  const d = real.cols;
+  const centred = (f: FeatureMatrix, name: string) => {
+    if (f.data.length !== f.rows * d) throw new ShapeError(op, `${name} features data length (rows x cols = ${f.rows} x ${d})`, f.rows * d, f.data.length);
+    if (f.rows < 2) throw new ShapeError(op, `${name} feature vectors (N) for a covariance`, '>= 2', f.rows);
+    const mu = new Float64Array(d);
+    for (let i = 0; i < f.rows; i++) for (let c = 0; c < d; c++) mu[c] += f.data[i * d + c];
+    for (let c = 0; c < d; c++) mu[c] /= f.rows;
+    const scale = 1 / Math.sqrt(f.rows - 1);
+    const x = new Float64Array(f.rows * d);
+    let trace = 0;
+    for (let i = 0; i < f.rows; i++) {
+      for (let c = 0; c < d; c++) {
+        const v = (f.data[i * d + c] - mu[c]) * scale;
+        if (!Number.isFinite(v)) throw new Pix2PixError(op, `${name} features [${i}, ${c}] is ${f.data[i * d + c]}`);
+        x[i * d + c] = v;
+        trace += v * v;
+      }
+    }
+    return { mu, x, trace, rows: f.rows };
+  };
+  let a = centred(real, 'real');
+  let b = centred(fake, 'fake');
+  let meanTerm = 0;
+  for (let c = 0; c < d; c++) meanTerm += (a.mu[c] - b.mu[c]) ** 2;
+  const traces = a.trace + b.trace;
+  if (a.rows > b.rows) [a, b] = [b, a]; // C C^T of the smaller side
+  const m = a.rows;
+  const cm = new Float64Array(m * b.rows);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < b.rows; j++) {
+      let dot = 0;
+      for (let c = 0; c < d; c++) dot += a.x[i * d + c] * b.x[j * d + c];
+      cm[i * b.rows + j] = dot;
+    }
+  }
+  const g = new Float64Array(m * m);
+  for (let i = 0; i < m; i++) {
+    for (let k = 0; k <= i; k++) {
+      let dot = 0;
+      for (let j = 0; j < b.rows; j++) dot += cm[i * b.rows + j] * cm[k * b.rows + j];
+      g[i * m + k] = g[k * m + i] = dot;
+    }
+  }
+  let trace = 0;
+  for (const v of symmetricEigenvalues(g, m)) trace += Math.sqrt(Math.max(v, 0));
+  return { distance: meanTerm + traces - 2 * trace, method: 'feature-gram', offset: 0, warnings: [] };
+}
+
 // ------------------------------------------------------------------------------------------ GPU statistics
 
 /**
@@ -180,7 +240,7 @@ export function featureStatisticsForward(ctx: GpuContext, mu: Tensor, sigma: Ten
   ];
 }
 
-/** Warning text when N < d (singular covariance: FID biased and unstable). */
+/** Warning text when N <= d (singular covariance: FID biased and unstable). */
 function fewSamplesWarning(n: number, d: number): string {
   return `featureStatistics: only N=${n} feature vectors for d=${d} dimensions: the covariance is singular (rank <= N - 1 < d), so the FID is biased and noisy; use at least ${d} images`;
 }
@@ -201,7 +261,7 @@ export async function featureStatistics(ctx: GpuContext, features: Tensor): Prom
   try {
     ds = featureStatisticsForward(ctx, mu, sigma, xc, features);
     await ctx.run(ds, op);
-    const warnings = n < d ? [fewSamplesWarning(n, d)] : [];
+    const warnings = n <= d ? [fewSamplesWarning(n, d)] : [];
     return { mu: Float64Array.from(await mu.read()), sigma: Float64Array.from(await sigma.read()), n, dims: d, warnings };
   } finally {
     destroyDispatches(ds);
@@ -240,7 +300,15 @@ export async function fidFromFeatures(ctx: GpuContext, realFeats: Tensor | Featu
     const fake = await featureStatistics(ctx, b.t);
     const pre = [...real.warnings.map((w) => `real: ${w}`), ...fake.warnings.map((w) => `fake: ${w}`)];
     for (const w of pre) opts.onWarning?.(w);
-    const fd = frechetDistance(real.mu, real.sigma, fake.mu, fake.sigma, opts);
+    let fd: FrechetResult;
+    // A covariance of N samples has rank <= N - 1: Cholesky needs one with N > d.
+    if (real.n > real.dims || fake.n > fake.dims) {
+      fd = frechetDistance(real.mu, real.sigma, fake.mu, fake.sigma, opts);
+    } else {
+      // Both covariances singular would send frechetDistance down the d^3 eigen route: use the features.
+      const read = async (f: Tensor | FeatureMatrix, t: Tensor): Promise<FeatureMatrix> => ('shape' in f ? { data: await t.read(), rows: t.shape[0], cols: t.shape[1] } : f);
+      fd = frechetDistanceFromFeatures(await read(realFeats, a.t), await read(fakeFeats, b.t));
+    }
     return { fid: fd.distance, method: fd.method, warnings: [...pre, ...fd.warnings], real, fake };
   } finally {
     if (a.owned) a.t.destroy();
@@ -284,4 +352,25 @@ export async function fid(
   const real = await extractFeatures(ctx, extractor, realImages);
   const fake = await extractFeatures(ctx, extractor, fakeImages);
   return fidFromFeatures(ctx, real, fake, opts);
+}
+
+/** The brief's name for {@link fid}: FID of two image sets through a feature extractor. */
+export const computeFid = fid;
+
+/**
+ * FID from two sets of statistics (e.g. {@link featureStatistics} of real and generated features, or statistics
+ * saved earlier), float64. Both sets' warnings (N < d) are carried over, and passed to `onWarning`.
+ * With both covariances singular this takes the d^3 eigen route (minutes at d = 2048 in JS): prefer
+ * {@link fidFromFeatures} when the features are still at hand.
+ */
+export function fidFromStatistics(real: FeatureStatistics, fake: FeatureStatistics, opts: FrechetOptions = {}): FidResult {
+  if (real.dims !== fake.dims) throw new ShapeError('fidFromStatistics', 'feature dims (real vs fake)', real.dims, fake.dims);
+  const pre: string[] = [];
+  for (const [name, s] of [['real', real], ['fake', fake]] as const) {
+    const w = s.warnings.length ? s.warnings : s.n < s.dims ? [fewSamplesWarning(s.n, s.dims)] : [];
+    pre.push(...w.map((m) => `${name}: ${m}`));
+  }
+  for (const w of pre) opts.onWarning?.(w);
+  const fd = frechetDistance(real.mu, real.sigma, fake.mu, fake.sigma, opts);
+  return { fid: fd.distance, method: fd.method, warnings: [...pre, ...fd.warnings], real, fake };
 }

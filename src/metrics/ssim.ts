@@ -40,7 +40,8 @@ export interface SsimOptions {
 /** Per-image mean SSIM, and the maps when asked for. */
 export interface SsimResult {
   ssim: number[];
-  map?: Float32Array[];
+  /** Each pair's full SSIM map ([C, H, W] planar, borders included) when `returnMap` was set. */
+  maps?: Float32Array[];
 }
 
 /** The 1-D filter weights of a mode, as scipy builds them (float64, then stored in f32 for the GPU). */
@@ -152,7 +153,7 @@ export async function computeSsim(ctx: GpuContext, real: Tensor, fake: Tensor, o
     if (map) {
       const all = await map.read();
       const per = c * h * w;
-      result.map = Array.from({ length: n }, (_, i) => all.slice(i * per, (i + 1) * per));
+      result.maps = Array.from({ length: n }, (_, i) => all.slice(i * per, (i + 1) * per));
     }
     return result;
   } finally {

@@ -6,7 +6,7 @@ import { Rng } from '../../src/runtime/random.js';
 import type { GpuContext } from '../../src/runtime/context.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
 import { cholesky, symmetricEigen, symmetricEigenvalues, sqrtSymmetricPsd, matmul } from '../../src/metrics/linalg.js';
-import { featureStatistics, fid, fidFromFeatures, frechetDistance } from '../../src/metrics/frechet.js';
+import { computeFid, featureStatistics, fid, fidFromFeatures, fidFromStatistics, frechetDistance, frechetDistanceFromFeatures } from '../../src/metrics/frechet.js';
 import type { FeatureExtractor } from '../../src/metrics/features.js';
 import { f64, u16, fromUpper } from './metrics_fixtures.js';
 
@@ -95,6 +95,18 @@ describe('Fréchet distance (float64) vs pytorch-fid / scipy.linalg.sqrtm', () =
       expect(r.method).toBe(m.name === 'sigma1_singular' ? 'cholesky-sigma2' : 'cholesky-sigma1');
     });
   }
+  for (const c of fx.cases) {
+    it(`${c.name}: straight from the features (C = A B^T singular values), as fidFromFeatures does for N <= d`, () => {
+      const r = frechetDistanceFromFeatures(
+        { data: features(c.x1_u16_over_256), rows: c.n, cols: c.d },
+        { data: features(c.x2_u16_over_256), rows: c.n, cols: c.d },
+      );
+      const rel = Math.abs(r.distance - c.fid) / c.fid;
+      console.log(`${c.name} (feature-gram): rel ${rel.toExponential(2)}`);
+      expect(rel).toBeLessThan(1e-6);
+      expect(r.method).toBe('feature-gram');
+    });
+  }
   it('distance of a distribution to itself is ~0 (tiny negative eigenvalues clamped), singular or not', () => {
     for (const c of fx.cases) {
       const a = stats(c, 0);
@@ -129,9 +141,14 @@ describe('feature statistics on the GPU (fp32) vs NumPy mean / np.cov', async ()
       // Covariance entries near 0 have no meaningful relative error: tolerance relative to the largest entry.
       const sigErr = expectClose(s1.sigma, ref1.sigma, { atol: 2e-6 * maxSigma, rtol: 0, label: `${c.name} sigma` });
       const r = await fidFromFeatures(ctx, x1, x2);
+      expect(r.method).toBe(c.n > c.d ? 'cholesky-sigma1' : 'feature-gram');
       const rel = Math.abs(r.fid - c.fid) / c.fid;
       console.log(`${c.name}: GPU stats max |dmu| ${muErr.toExponential(2)}, max |dsigma| ${sigErr.toExponential(2)} (of max ${maxSigma.toFixed(3)}); FID rel err ${rel.toExponential(2)}`);
       expect(rel).toBeLessThan(1e-5);
+      // The same from the statistics alone (the d x d route, eigen sqrt when both are singular).
+      const fromStats = fidFromStatistics(s1, await featureStatistics(ctx, x2));
+      expect(Math.abs(fromStats.fid - c.fid) / c.fid).toBeLessThan(1e-5);
+      expect(fromStats.warnings.length).toBe(c.n < c.d ? 2 : 0);
       if (c.n < c.d) {
         expect(s1.warnings[0]).toMatch(/only N=20 feature vectors for d=64 dimensions: the covariance is singular/);
         expect(r.warnings.some((w) => w.startsWith('real: featureStatistics: only N=20'))).toBe(true);
@@ -191,6 +208,7 @@ describe('fid() glue with a FeatureExtractor', async () => {
     const direct = await fidFromFeatures(ctx, { data: rf, rows: 12, cols: 6 }, { data: ff, rows: 12, cols: 6 });
     expect(r.fid).toBeCloseTo(direct.fid, 10);
     expect(r.fid).toBeGreaterThan(0);
+    expect((await computeFid(ctx, ext, real, fake)).fid).toBe(r.fid);
     await expect(fid(ctx, projectionExtractor(6, true), fake, fake)).rejects.toThrow(/broken\.extract: features 'projected' shape: expected \[12, 6\], got \[12, 7\]/);
     for (const t of [...real, fake]) t.destroy();
   });

@@ -55,7 +55,7 @@ describe('pixel metrics and SSIM vs skimage', async () => {
         track(`ssim ${mode} (abs)`, r.ssim, expected, 1);
         if (mapB64) {
           // The full map of the last pair, borders included: checks scipy's 'reflect' border handling pixel by pixel.
-          const map = r.map![cs.n - 1];
+          const map = r.maps![cs.n - 1];
           const ref = f64(mapB64);
           expectClose(map, ref, { atol: 1e-5, rtol: 0, label: `${cs.name} ssim ${mode} map` });
           track(`ssim ${mode} map (abs)`, Array.from(map), Array.from(ref), 1);
