@@ -62,8 +62,8 @@ export const evaluateCommand: CommandSpec<Record<string, unknown>> = {
     const ctx = await createContext();
     const fidWeights = (opts['fid-weights'] as string | undefined) ?? process.env.PIX2PIX_FID_WEIGHTS;
     const extractor = fidWeights ? await (await import('../metrics/inception_node.js')).createInceptionExtractor(ctx, fidWeights) : undefined;
-    const waemWeights = opts['waem-weights'] ? (JSON.parse(opts['waem-weights'] as string) as Record<string, number>) : undefined;
-    const r = await evaluateFolders({ real, fake, ssimMode: opts['ssim-mode'] as 'skimage' | 'gaussian', extractor, ctx, waemWeights });
+    const waemWeights = opts['waem-weights'] ? (JSON.parse(opts['waem-weights'] as string) as import('../metrics/waem.js').WaemWeights) : undefined;
+    const r = await evaluateFolders({ real, fake, ssimMode: opts['ssim-mode'] as 'skimage' | 'gaussian', fidExtractor: extractor, ctx, waemWeights });
     extractor?.destroy();
     ctx.destroy();
     for (const w of r.warnings ?? []) console.error(`warning: ${w}`);

@@ -16,9 +16,10 @@ import { trainPix2Pix } from '../train/trainer_node.js';
 import { writeFileAtomic } from '../io/atomic_node.js';
 import { openPairs, type PairFilter, type OpenedPair } from '../train/pair_sources_node.js';
 import { writePng, encodePng } from '../data/image_node.js';
-import { cropImage, type ImageF32 } from '../data/image.js';
+import type { ImageF32 } from '../data/image.js';
 import { Pix2PixError } from '../runtime/errors.js';
 import type { GpuContext } from '../runtime/context.js';
+import { waem, type WaemWeights } from '../metrics/waem.js';
 import { renderReport, type LossRecord, type StudyReport, type TrialReport, type MetricMeans } from './report.js';
 
 export interface TrialConfig {
@@ -185,21 +186,26 @@ export async function runTrial(cfg: StudyConfig, trial: TrialConfig, o: StudyRun
 
   const { evaluateFolders } = await import('../metrics/evaluate_node.js');
   const extractor = cfg.evaluate?.fidWeights ? await (await import('../metrics/inception_node.js')).createInceptionExtractor(o.ctx, cfg.evaluate.fidWeights) : undefined;
-  const ev = await evaluateFolders({ real: realDir, fake: fakeDir, ssimMode: cfg.evaluate?.ssimMode ?? 'skimage', extractor, ctx: o.ctx, waemWeights: cfg.evaluate?.waemWeights });
+  const waemWeights = cfg.evaluate?.waemWeights as WaemWeights | undefined;
+  const ev = await evaluateFolders({ real: realDir, fake: fakeDir, ssimMode: cfg.evaluate?.ssimMode ?? 'skimage', fidExtractor: extractor, ctx: o.ctx, waemWeights });
+  // Without FID weights WAEM would be missing from Figure 2; score it with the FID term dropped
+  // (1/FID → 0) and say so in the report.
+  const mean = { ...ev.mean } as MetricMeans;
+  if (mean.waem === undefined) mean.waem = waem({ mse: mean.mse, nrmse: mean.nrmse, psnr: mean.psnr, ssim: mean.ssim, fid: Infinity }, waemWeights);
   extractor?.destroy();
   const result: TrialResult = {
     name: trial.name,
     kind: trial.kind,
     trainPairs: trial.trainPairs,
     effectivePairs,
-    metrics: ev.mean as MetricMeans,
+    metrics: mean,
     losses: await readLosses(join(dir, 'checkpoints')),
     samples,
     seconds: (Date.now() - started) / 1000,
     perImage: ev.perImage,
     warnings: ev.warnings,
   };
-  await writeFileAtomic(join(dir, 'metrics.json'), new TextEncoder().encode(JSON.stringify({ n: ev.n, mean: ev.mean, perImage: ev.perImage, warnings: ev.warnings }, null, 2)));
+  await writeFileAtomic(join(dir, 'metrics.json'), new TextEncoder().encode(JSON.stringify({ n: ev.n, mean, perImage: ev.perImage, warnings: ev.warnings }, null, 2)));
   await writeFileAtomic(resultPath, new TextEncoder().encode(JSON.stringify(result)));
   return result;
 }
@@ -248,7 +254,7 @@ export async function writeStudyOutputs(cfg: StudyConfig, o: { out: string; devi
     trials: results,
     grid,
     notes: [
-      `Test set: held-out animals of ${cfg.data} (${test.length ? 'first ' + grid.files.length + ' shown' : 'none'}). Metrics are means over the test images; FID ${cfg.evaluate?.fidWeights ? 'uses pytorch-fid InceptionV3 weights' : 'needs --fid-weights (pytorch-fid weights) and is absent here, so WAEM drops its FID term'}.`,
+      `Test set: held-out animals of ${cfg.data} (${test.length ? 'first ' + grid.files.length + ' shown' : 'none'}). Metrics are means over the test images; FID ${cfg.evaluate?.fidWeights ? 'uses pytorch-fid InceptionV3 weights' : 'needs pytorch-fid weights ("fidWeights" in the config) and is absent here, so WAEM is shown without its FID term'}.`,
     ],
   };
   const reportPath = join(o.out, 'report.html');
@@ -256,4 +262,3 @@ export async function writeStudyOutputs(cfg: StudyConfig, o: { out: string; devi
   return { results, reportPath };
 }
 
-export { cropImage };

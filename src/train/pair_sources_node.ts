@@ -6,14 +6,11 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadPairedDataset, type PairEntry } from '../data/dataset.js';
-import { subsetPairs } from '../data/split.js';
+import { filterPairs, subsetPairs, type PairFilter } from '../data/split.js';
 import { Pix2PixError } from '../runtime/errors.js';
 import type { PairSource } from './trainer_node.js';
 
-export interface PairFilter {
-  bed?: string;
-  fur?: string;
-}
+export type { PairFilter };
 
 export interface OpenedPair extends PairSource {
   /** The aligned A|B file, when the dataset is in that format (offline augmentation copies it). */
@@ -34,13 +31,12 @@ export interface OpenPairsOptions {
 }
 
 export async function openPairs(dir: string, o: OpenPairsOptions): Promise<OpenedPair[]> {
-  const root = o.phase && existsSync(join(dir, o.phase)) ? dir : dir;
-  const ds = await loadPairedDataset(root, { phase: o.phase ?? undefined, inputChannels: o.inputChannels, outputChannels: o.outputChannels });
-  let entries = ds.entries.map((entry, index) => ({ entry, index }));
+  const ds = await loadPairedDataset(dir, { phase: o.phase ?? undefined, inputChannels: o.inputChannels, outputChannels: o.outputChannels });
+  // Keep each entry's index in the dataset: that is what `load` takes.
+  let entries = ds.entries.map((e, index) => ({ ...e, entry: e, index }));
   if (o.filter) {
-    const f = o.filter;
-    entries = entries.filter(({ entry }) => (!f.bed || entry.bed === f.bed) && (!f.fur || entry.fur === f.fur));
-    if (entries.length === 0) throw new Pix2PixError(dir, `no pairs match the filter ${JSON.stringify(f)} (is there a manifest with bed/fur fields?)`);
+    entries = filterPairs(entries, o.filter);
+    if (entries.length === 0) throw new Pix2PixError(dir, `no pairs match the filter ${JSON.stringify(o.filter)} (is there a manifest with bed/fur fields?)`);
   }
   if (o.maxPairs !== undefined) {
     if (o.maxPairs > entries.length) throw new Pix2PixError(dir, `asked for ${o.maxPairs} pairs, but only ${entries.length} are available${o.filter ? ` with filter ${JSON.stringify(o.filter)}` : ''}`);

@@ -79,7 +79,7 @@ describe('browser pages (headless Chromium)', () => {
     const page = await browser.newPage();
     await page.goto(`${server.url}/test/.out/report/report.html`);
     const r = await page.evaluate(() => ({
-      images: [...document.images].map((im) => im.complete && im.naturalWidth > 0),
+      images: Array.from(document.images).map((im) => im.complete && im.naturalWidth > 0),
       metricCharts: document.querySelectorAll('#metric-charts svg').length,
       lossCharts: document.querySelectorAll('#loss-charts svg').length,
       series: document.querySelectorAll('#metric-charts path.series').length,
