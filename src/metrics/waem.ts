@@ -15,7 +15,8 @@ export interface MetricSet {
   nrmse: number;
   psnr: number;
   ssim: number;
-  fid: number;
+  /** Absent (or undefined) when no feature extractor was available: WAEM then drops the FID term. */
+  fid?: number;
 }
 
 /** WAEM's coefficients a..e (for 1/MSE, 1/NRMSE, PSNR, SSIM, 1/FID). */
@@ -32,14 +33,14 @@ export interface WaemWeights {
  * The paper's text reports no numbers (its Fig. 2 plots them), so these are the orders of magnitude of such
  * results: MSE ~ 0.01, NRMSE ~ 0.2, PSNR ~ 20 dB, SSIM ~ 0.7, FID ~ 50. Only their ratios matter for ranking.
  */
-export const TYPICAL_METRICS: Readonly<MetricSet> = Object.freeze({ mse: 0.01, nrmse: 0.2, psnr: 20, ssim: 0.7, fid: 50 });
+export const TYPICAL_METRICS: Readonly<Required<MetricSet>> = Object.freeze({ mse: 0.01, nrmse: 0.2, psnr: 20, ssim: 0.7, fid: 50 });
 
 /** Share of WAEM each term contributes at typical values in the default weights: FID counts twice. */
 export const DEFAULT_WAEM_SHARES: readonly number[] = Object.freeze([1 / 6, 1 / 6, 1 / 6, 1 / 6, 2 / 6]);
 
 /** The five terms 1/MSE, 1/NRMSE, PSNR, SSIM, 1/FID (each larger = better). */
 export function waemTerms(m: MetricSet): [number, number, number, number, number] {
-  return [1 / m.mse, 1 / m.nrmse, m.psnr, m.ssim, 1 / m.fid];
+  return [1 / m.mse, 1 / m.nrmse, m.psnr, m.ssim, m.fid === undefined ? 0 : 1 / m.fid];
 }
 
 /**
@@ -64,27 +65,51 @@ export function waemWeightsFromShares(shares: readonly number[], typical: Metric
  */
 export const DEFAULT_WAEM_WEIGHTS: Readonly<WaemWeights> = Object.freeze(waemWeightsFromShares(DEFAULT_WAEM_SHARES));
 
-function checkMetricSet(op: string, m: MetricSet, which: string): void {
-  for (const k of ['mse', 'nrmse', 'psnr', 'ssim', 'fid'] as const) {
+function checkMetricSet(op: string, m: MetricSet, which: string, needFid = true): void {
+  const keys = needFid || m.fid !== undefined ? (['mse', 'nrmse', 'psnr', 'ssim', 'fid'] as const) : (['mse', 'nrmse', 'psnr', 'ssim'] as const);
+  for (const k of keys) {
     const v = m[k];
     if (typeof v !== 'number' || Number.isNaN(v)) throw new ShapeError(op, `${which}.${k}`, 'a number', v);
   }
-  for (const k of ['mse', 'nrmse', 'fid'] as const) {
-    if (!(m[k] >= 0)) throw new ShapeError(op, `${which}.${k} (enters as 1/${k})`, '>= 0', m[k]);
+  for (const k of keys.filter((k) => k === 'mse' || k === 'nrmse' || k === 'fid')) {
+    if (!(m[k]! >= 0)) throw new ShapeError(op, `${which}.${k} (enters as 1/${k})`, '>= 0', m[k]);
   }
 }
 
+/** WAEM with how it was formed. */
+export interface WaemResult {
+  waem: number;
+  /** The weighted terms a/MSE, b/NRMSE, c PSNR, d SSIM, e/FID (the last 0 when FID was dropped). */
+  contributions: [number, number, number, number, number];
+  /** True when `fid` was absent and the FID term left out. */
+  fidDropped: boolean;
+  warnings: string[];
+}
+
 /**
- * WAEM of one model's metrics (higher is better). An exact match (MSE, NRMSE or FID of 0) gives Infinity, as
- * PSNR does for identical images.
+ * WAEM of one model's metrics with its per-term contributions. Without `fid` the FID term is dropped (the others
+ * keep their weights, so such a WAEM is lower than, and not comparable with, one that includes FID) and a warning
+ * says so.
  */
-export function waem(m: MetricSet, w: WaemWeights = DEFAULT_WAEM_WEIGHTS): number {
-  checkMetricSet('waem', m, 'metrics');
+export function computeWaem(m: MetricSet, w: WaemWeights = DEFAULT_WAEM_WEIGHTS): WaemResult {
+  checkMetricSet('waem', m, 'metrics', false);
   for (const k of ['a', 'b', 'c', 'd', 'e'] as const) {
     if (!Number.isFinite(w[k])) throw new ShapeError('waem', `weight ${k}`, 'a finite number', w[k]);
   }
   const t = waemTerms(m);
-  return w.a * t[0] + w.b * t[1] + w.c * t[2] + w.d * t[3] + w.e * t[4];
+  const ws = [w.a, w.b, w.c, w.d, w.e];
+  const fidDropped = m.fid === undefined;
+  const contributions = t.map((v, k) => (k === 4 && fidDropped ? 0 : ws[k] * v)) as WaemResult['contributions'];
+  const warnings = fidDropped ? ['waem: no FID (no feature extractor): the FID term e/FID is dropped, so this WAEM is not comparable with one that includes FID'] : [];
+  return { waem: contributions.reduce((s, v) => s + v, 0), contributions, fidDropped, warnings };
+}
+
+/**
+ * WAEM of one model's metrics (higher is better). An exact match (MSE, NRMSE or FID of 0) gives Infinity, as
+ * PSNR does for identical images. Without `fid` the FID term is dropped (see {@link computeWaem}, which reports it).
+ */
+export function waem(m: MetricSet, w: WaemWeights = DEFAULT_WAEM_WEIGHTS): number {
+  return computeWaem(m, w).waem;
 }
 
 /** Kendall's tau-a between a score vector (higher = better) and a ranking (indices best to worst). */

@@ -2,6 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { Rng } from '../../src/runtime/random.js';
 import {
   DEFAULT_WAEM_WEIGHTS,
+  computeWaem,
   TYPICAL_METRICS,
   fitWaemWeights,
   kendallTau,
@@ -44,6 +45,21 @@ describe('WAEM', () => {
     // Better on every metric = higher WAEM; halving FID alone moves it by FID's share (2/6 -> 4/6).
     expect(waem({ mse: 0.005, nrmse: 0.1, psnr: 23, ssim: 0.8, fid: 25 })).toBeGreaterThan(1);
     expect(waem({ ...t, fid: 25 }) - waem(t)).toBeCloseTo(2 / 6, 12);
+  });
+
+  it('without FID the FID term is dropped and reported', () => {
+    const { fid: _fid, ...noFid } = TYPICAL_METRICS;
+    const r = computeWaem(noFid);
+    expect(r.fidDropped).toBe(true);
+    expect(r.contributions[4]).toBe(0);
+    expect(r.waem).toBeCloseTo(4 / 6, 12);
+    expect(waem(noFid)).toBe(r.waem);
+    expect(r.warnings[0]).toMatch(/no FID .* FID term e\/FID is dropped/);
+    const full = computeWaem(TYPICAL_METRICS);
+    expect(full.fidDropped).toBe(false);
+    expect(full.warnings).toEqual([]);
+    expect(full.contributions.map((c) => +c.toFixed(12))).toEqual([1 / 6, 1 / 6, 1 / 6, 1 / 6, 2 / 6].map((c) => +c.toFixed(12)));
+    expect(() => fitWaemWeights([noFid, TYPICAL_METRICS], [0, 1])).toThrow(/fitWaemWeights: models\[0\]\.fid: expected a number, got undefined/);
   });
 
   it('rejects NaN and negative error metrics, naming the field', () => {
