@@ -34,10 +34,10 @@ export function demoStudyConfig(dataDir: string, o: { full: boolean; epochs: num
     evaluate: { ssimMode: 'skimage', gridImages: 4 },
     trials: [
       { name: 'n10', kind: 'size', trainPairs: 10 },
-      { name: 'n30', kind: 'size', trainPairs: 30 },
-      { name: 'n90', kind: 'size', trainPairs: 90 },
+      { name: 'n20', kind: 'size', trainPairs: 20 },
+      { name: 'n40', kind: 'size', trainPairs: 40 },
       { name: 'aug-10x3', kind: 'augment', trainPairs: 10, copies: 2 },
-      { name: 'transfer-w2b', kind: 'transfer', trainPairs: 10, filter: { bed: 'black' }, pretrain: { trainPairs: 30, filter: { bed: 'white' } } },
+      { name: 'transfer-w2b', kind: 'transfer', trainPairs: 10, filter: { bed: 'black' }, pretrain: { trainPairs: 20, filter: { bed: 'white' } } },
     ],
   };
 }

@@ -33,8 +33,9 @@ export class Progress {
     const frac = this.total > 0 ? Math.min(1, this.done / this.total) : 1;
     const width = 24;
     const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, '.');
-    const rateText = rate >= 1 ? `${rate.toFixed(2)} ${this.unit}/s` : `${(1 / Math.max(rate, 1e-9)).toFixed(2)} s/${this.unit}`;
-    const line = `${this.label} [${bar}] ${this.done}/${this.total} ${rateText} elapsed ${fmtTime(elapsed)} eta ${finished ? '0s' : fmtTime(eta)}${suffix ? ` ${suffix}` : ''}`;
+    // No rate (and no ETA) until a measurable time has passed: the first tick would claim millions per second.
+    const rateText = elapsed < 0.5 ? `? ${this.unit}/s` : rate >= 1 ? `${rate.toFixed(2)} ${this.unit}/s` : `${(1 / Math.max(rate, 1e-9)).toFixed(2)} s/${this.unit}`;
+    const line = `${this.label} [${bar}] ${this.done}/${this.total} ${rateText} elapsed ${fmtTime(elapsed)} eta ${finished ? '0s' : elapsed < 0.5 ? '?' : fmtTime(eta)}${suffix ? ` ${suffix}` : ''}`;
     if (this.stream.isTTY) this.stream.write(`\r\x1b[2K${line}${finished ? '\n' : ''}`);
     else this.stream.write(`${line}\n`);
   }

@@ -9,7 +9,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rm } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { basename, extname, join, resolve } from 'node:path';
 import type { Pix2PixOptions } from '../gan/pix2pix.js';
 import type { PreprocessOptions } from '../train/preprocess.js';
 import { trainPix2Pix } from '../train/trainer_node.js';
@@ -177,7 +177,8 @@ export async function runTrial(cfg: StudyConfig, trial: TrialConfig, o: StudyRun
   for (let i = 0; i < test.length; i++) {
     const { a, b } = await test[i].load();
     const fake = await trained.model.translate(a, { seed: 0, pad: true });
-    const name = `${test[i].name}.png`;
+    // Entry names are paths inside the dataset (test/m006_p0.png): keep the file's own name.
+    const name = `${basename(test[i].name, extname(test[i].name))}.png`;
     await writePng(join(fakeDir, name), fake);
     if (!existsSync(join(realDir, name))) await writePng(join(realDir, name), b);
     if (i < gridN) samples.push(await dataUrl(fake));
@@ -243,7 +244,7 @@ export async function writeStudyOutputs(cfg: StudyConfig, o: { out: string; devi
   const grid = { files: [] as string[], inputs: [] as string[], truths: [] as string[] };
   for (const p of test) {
     const { a, b } = await p.load();
-    grid.files.push(p.name);
+    grid.files.push(basename(p.name, extname(p.name)));
     grid.inputs.push(await dataUrl(a));
     grid.truths.push(await dataUrl(b));
   }
