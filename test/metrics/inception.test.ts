@@ -10,7 +10,7 @@ import { hashUniform } from '../../src/runtime/random.js';
 import { FileFormatError } from '../../src/runtime/errors.js';
 import { serializeSafetensors } from '../../src/io/safetensors.js';
 import type { StateDict } from '../../src/io/state_dict.js';
-import { createInceptionExtractorFromWeights, inceptionChunks, type InceptionExtractor, type InceptionStage } from '../../src/metrics/inception.js';
+import { createInceptionExtractorFromWeights, inceptionChunks, InceptionExtractor, type InceptionStage } from '../../src/metrics/inception.js';
 import { foldBatchNorm, foldInceptionStateDict, inceptionStateDictShapes, INCEPTION_CONVS, loadInceptionWeights } from '../../src/metrics/inception_weights.js';
 import { fnv1a32, syntheticInceptionStateDict, syntheticInceptionTensor } from '../../src/metrics/inception_synthetic.js';
 import { createInceptionExtractor, FID_WEIGHTS_ENV, MissingFidWeightsError } from '../../src/metrics/inception_node.js';
@@ -170,7 +170,7 @@ describe('InceptionV3 weight loading', () => {
 
 describe('InceptionV3 forward vs PyTorch (pytorch-fid semantics, float64 reference)', async () => {
   const ctx = await testContext();
-  let ex: InceptionExtractor;
+  let ex: InceptionExtractor | undefined;
   beforeAll(async () => {
     // Through safetensors bytes, as a user's converted file would arrive.
     ex = await createInceptionExtractorFromWeights(ctx, serializeSafetensors(syntheticInceptionStateDict()), { fileName: 'synthetic.safetensors' });
@@ -183,14 +183,14 @@ describe('InceptionV3 forward vs PyTorch (pytorch-fid semantics, float64 referen
   const [rgb, gray] = fx.runs;
   it('rejects images that are not [N, 1|3, H, W]', async () => {
     const bad = ctx.tensor([1, 2, 5, 5], undefined, 'bad');
-    await expect(ex.extract(ctx, bad)).rejects.toThrow(/inception\.extract: images shape/);
+    await expect(ex!.extract(ctx, bad)).rejects.toThrow(/inception\.extract: images shape/);
     bad.destroy();
   });
 
   it(`${rgb.name}: resized input, Conv2d_4a, Mixed_5d, Mixed_6e, Mixed_7c and the 2048-d features`, async () => {
     const images = ctx.tensor(rgb.shape, imageData(rgb), 'images');
     const t0 = performance.now();
-    const got = await ex.inspect(images, [...STAGES, 'features'] as InceptionStage[]);
+    const got = await ex!.inspect(images, [...STAGES, 'features'] as InceptionStage[]);
     const ms = performance.now() - t0;
     images.destroy();
     const lines = STAGES.map((s) => checkStage(s, rgb.stages[s], got.get(s)!, TOL[s]));
@@ -203,18 +203,25 @@ describe('InceptionV3 forward vs PyTorch (pytorch-fid semantics, float64 referen
     console.log(`InceptionV3 ${rgb.name} (${ms.toFixed(0)} ms incl. first-use pipeline compiles)\n  ${lines.join('\n  ')}`);
   });
 
-  it(`${gray.name}: gray tiled to RGB, features through extract()`, async () => {
+  it(`${gray.name}: two gray images (tiled to RGB) through extract() in two chunks of one`, async () => {
+    // Same weights on the GPU, a trunk recorded for one image: the batch runs as two chunks in one
+    // submit (resize reads image n0, the tail writes row n0), exercising the batch plumbing end to end.
+    const chunked = new InceptionExtractor(ctx, foldInceptionStateDict(syntheticInceptionStateDict()), { maxBatch: 1 });
     const images = ctx.tensor(gray.shape, imageData(gray), 'images');
-    const t0 = performance.now();
-    const out = await ex.extract(ctx, images);
-    const data = await out.read();
-    const ms = performance.now() - t0;
-    expect(out.shape).toEqual([1, 2048]);
-    const rms = Math.sqrt(gray.features.data.reduce((a, v) => a + v * v, 0) / 2048);
-    const r = compareClose(data, gray.features.data, { atol: TOL.features * rms, rtol: 0, label: 'features' });
-    if (!r.ok) throw new Error(r.message);
-    console.log(`InceptionV3 ${gray.name}: one 299x299 forward ${ms.toFixed(0)} ms; features max err/rms ${(r.maxAbs / rms).toExponential(2)}`);
-    images.destroy();
-    out.destroy();
+    try {
+      const t0 = performance.now();
+      const out = await chunked.extract(ctx, images);
+      const data = await out.read();
+      const ms = performance.now() - t0;
+      expect(out.shape).toEqual([2, 2048]);
+      out.destroy();
+      const rms = Math.sqrt(gray.features.data.reduce((a, v) => a + v * v, 0) / gray.features.data.length);
+      const r = compareClose(data, gray.features.data, { atol: TOL.features * rms, rtol: 0, label: 'features' });
+      if (!r.ok) throw new Error(r.message);
+      console.log(`InceptionV3 ${gray.name}: two 299x299 forwards ${ms.toFixed(0)} ms; features max err/rms ${(r.maxAbs / rms).toExponential(2)}`);
+    } finally {
+      images.destroy();
+      chunked.destroy();
+    }
   });
 });
