@@ -1,6 +1,7 @@
 /**
  * Node: evaluate a folder of generated images against a folder of ground truths — per-image MSE, NRMSE, PSNR,
- * SSIM on the GPU in batches, and optionally FID/KID through a {@link FeatureExtractor} and WAEM.
+ * SSIM on the GPU in batches, optionally FID/KID through a {@link FeatureExtractor}, and WAEM (its FID term dropped,
+ * with a warning, when there is no extractor).
  * Files are paired by name (without extension), read with readImage (8-bit / 255, 16-bit / 65535).
  */
 import { readdir } from 'node:fs/promises';
@@ -15,7 +16,7 @@ import { fidFromFeatures } from './frechet.js';
 import { kid, type KidOptions } from './kid.js';
 import { computePixelMetrics, type NrmseNormalization } from './pixel.js';
 import { computeSsim, ssimWindow, type SsimMode } from './ssim.js';
-import { DEFAULT_WAEM_WEIGHTS, waem, type WaemWeights } from './waem.js';
+import { DEFAULT_WAEM_WEIGHTS, computeWaem, type WaemWeights } from './waem.js';
 
 /** Extensions of the files that are paired (others, and hidden files, are ignored). */
 export const IMAGE_EXTENSIONS: readonly string[] = ['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.webp'];
@@ -40,12 +41,16 @@ export interface EvaluateFoldersOptions {
    * ignored.
    */
   suffix?: { real?: string; fake?: string };
-  /** Backbone for FID (and KID); without one, FID, KID and WAEM are left out. */
+  /** Backbone for FID (and KID); without one FID and KID are left out and WAEM drops its FID term (with a warning). */
+  extractor?: FeatureExtractor;
+  /** Older name of `extractor` (used when `extractor` is not given). */
   fidExtractor?: FeatureExtractor;
   /** KID options, or false to skip KID. Default: KID with torch-fidelity's defaults when an extractor is given. */
   kid?: KidOptions | false;
-  /** WAEM weights (default {@link DEFAULT_WAEM_WEIGHTS}); WAEM needs FID. */
+  /** WAEM weights (default {@link DEFAULT_WAEM_WEIGHTS}). */
   waemWeights?: WaemWeights;
+  /** Most image pairs per GPU batch. Default: as many as `batchBytes` allows. */
+  batchSize?: number;
   /** Upper bound on one batch tensor's bytes (each of real and fake). Default 64 MiB. */
   batchBytes?: number;
   /** Called after every batch with the pairs done so far. */
@@ -64,9 +69,9 @@ export interface PerImageMetrics {
 export interface EvaluateFoldersResult {
   n: number;
   /** Means over images (FID/KID are set-level metrics; kidStd is the std over KID subsets). */
-  mean: { mse: number; nrmse: number; psnr: number; ssim: number; fid?: number; kid?: number; kidStd?: number; waem?: number };
+  mean: { mse: number; nrmse: number; psnr: number; ssim: number; fid?: number; kid?: number; kidStd?: number; waem: number };
   perImage: PerImageMetrics[];
-  /** E.g. fewer images than feature dimensions (biased FID). */
+  /** E.g. fewer images than feature dimensions (biased FID), or WAEM without its FID term. */
   warnings: string[];
 }
 
@@ -159,6 +164,11 @@ export async function evaluateFolders(opts: EvaluateFoldersOptions): Promise<Eva
   const win = ssimWindow(mode).winSize;
   const pairs = await pairFolders(opts.real, opts.fake, opts.suffix);
   const batchBytes = opts.batchBytes ?? 64 * 2 ** 20;
+  const batchSize = opts.batchSize ?? Infinity;
+  if (!(batchSize >= 1) || (batchSize !== Infinity && !Number.isInteger(batchSize))) {
+    throw new Pix2PixError('evaluateFolders', `batchSize must be an integer >= 1, got ${batchSize}`);
+  }
+  const extractor = opts.extractor ?? opts.fidExtractor;
   const perImage: PerImageMetrics[] = [];
   const realFeats: FeatureMatrix[] = [];
   const fakeFeats: FeatureMatrix[] = [];
@@ -173,9 +183,9 @@ export async function evaluateFolders(opts: EvaluateFoldersOptions): Promise<Eva
       const px = await computePixelMetrics(ctx, real, fake, { dataRange: opts.dataRange, normalization: opts.normalization });
       const ss = await computeSsim(ctx, real, fake, { mode, dataRange: opts.dataRange });
       batch.forEach((b, i) => perImage.push({ file: b.pair.key, mse: px.mse[i], nrmse: px.nrmse[i], psnr: px.psnr[i], ssim: ss.ssim[i] }));
-      if (opts.fidExtractor) {
-        realFeats.push(await extract(ctx, opts.fidExtractor, real));
-        fakeFeats.push(await extract(ctx, opts.fidExtractor, fake));
+      if (extractor) {
+        realFeats.push(await extract(ctx, extractor, real));
+        fakeFeats.push(await extract(ctx, extractor, fake));
       }
     } finally {
       real.destroy();
@@ -200,7 +210,7 @@ export async function evaluateFolders(opts: EvaluateFoldersOptions): Promise<Eva
       throw new FileFormatError(pair.real, `image ${real.width}x${real.height} is smaller than SSIM's ${win}x${win} window (mode '${mode}')`);
     }
     const head = batch[0]?.real;
-    const full = head && (batch.length + 1) * head.data.length * 4 > batchBytes;
+    const full = head && (batch.length + 1 > batchSize || (batch.length + 1) * head.data.length * 4 > batchBytes);
     if (head && (full || head.width !== real.width || head.height !== real.height || head.channels !== real.channels)) await flush();
     batch.push({ pair, real, fake });
   }
@@ -208,11 +218,11 @@ export async function evaluateFolders(opts: EvaluateFoldersOptions): Promise<Eva
 
   const n = perImage.length;
   const meanOf = (k: 'mse' | 'nrmse' | 'psnr' | 'ssim') => perImage.reduce((s, p) => s + p[k], 0) / n;
-  const mean: EvaluateFoldersResult['mean'] = { mse: meanOf('mse'), nrmse: meanOf('nrmse'), psnr: meanOf('psnr'), ssim: meanOf('ssim') };
-  if (opts.fidExtractor) {
+  const mean: EvaluateFoldersResult['mean'] = { mse: meanOf('mse'), nrmse: meanOf('nrmse'), psnr: meanOf('psnr'), ssim: meanOf('ssim'), waem: NaN };
+  if (extractor) {
     if (n < 2) throw new Pix2PixError('evaluateFolders', `FID needs at least 2 image pairs, found ${n} in ${opts.real}`);
-    const rf = concatFeatures(realFeats, opts.fidExtractor.dims);
-    const ff = concatFeatures(fakeFeats, opts.fidExtractor.dims);
+    const rf = concatFeatures(realFeats, extractor.dims);
+    const ff = concatFeatures(fakeFeats, extractor.dims);
     const r = await fidFromFeatures(ctx, rf, ff);
     mean.fid = r.fid;
     warnings.push(...r.warnings);
@@ -221,7 +231,9 @@ export async function evaluateFolders(opts: EvaluateFoldersOptions): Promise<Eva
       mean.kid = k.mean;
       mean.kidStd = k.std;
     }
-    mean.waem = waem({ mse: mean.mse, nrmse: mean.nrmse, psnr: mean.psnr, ssim: mean.ssim, fid: r.fid }, opts.waemWeights ?? DEFAULT_WAEM_WEIGHTS);
   }
+  const w = computeWaem({ mse: mean.mse, nrmse: mean.nrmse, psnr: mean.psnr, ssim: mean.ssim, fid: mean.fid }, opts.waemWeights ?? DEFAULT_WAEM_WEIGHTS);
+  mean.waem = w.waem;
+  warnings.push(...w.warnings);
   return { n, mean, perImage, warnings };
 }

@@ -102,6 +102,16 @@ describe('evaluateFolders', async () => {
     expect(progress.length).toBeGreaterThanOrEqual(3);
     expect(progress.at(-1)).toBe(expected.length);
     expect(r.mean.fid).toBeUndefined();
+    // No extractor: WAEM without its FID term, and a warning saying so.
+    expect(r.mean.waem).toBeCloseTo(waem({ mse: r.mean.mse, nrmse: r.mean.nrmse, psnr: r.mean.psnr, ssim: r.mean.ssim }), 12);
+    expect(r.warnings.some((w) => /FID term e\/FID is dropped/.test(w))).toBe(true);
+
+    // batchSize 1: one pair per batch, same results.
+    const progress2: number[] = [];
+    const r2 = await evaluateFolders({ ctx, real: dirs.real, fake: dirs.fake, batchSize: 1, onProgress: (d) => progress2.push(d) });
+    expect(progress2).toEqual(expected.map((_, i) => i + 1));
+    expect(r2.perImage).toEqual(r.perImage);
+    await expect(evaluateFolders({ ctx, real: dirs.real, fake: dirs.fake, batchSize: 0 })).rejects.toThrow(/evaluateFolders: batchSize must be an integer >= 1, got 0/);
 
     const g = await evaluateFolders({ ctx, real: dirs.real, fake: dirs.fake, ssimMode: 'gaussian', normalization: 'min-max' });
     expectClose(g.perImage.map((p) => p.ssim), expected.map((e) => e.ssim_gaussian!), { atol: 2e-6, rtol: 0, label: 'ssim gaussian' });
@@ -112,7 +122,7 @@ describe('evaluateFolders', async () => {
     const dirs = await freshDirs();
     const cs = await writeCase('gray_7x9', dirs);
     await writeCase('gray_16x23', dirs); // a second size: features from two batches are concatenated
-    const r = await evaluateFolders({ ctx, real: dirs.real, fake: dirs.fake, fidExtractor: statsExtractor, kid: { subsets: 10, subsetSize: 3 } });
+    const r = await evaluateFolders({ ctx, real: dirs.real, fake: dirs.fake, extractor: statsExtractor, kid: { subsets: 10, subsetSize: 3 } });
     expect(r.n).toBe(cs.n + 2);
     // The same through the glue directly, from the images the folders hold (ordered by name).
     const images = async (which: 'real' | 'fake') => {
