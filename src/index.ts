@@ -76,3 +76,24 @@ export { dropoutForward, dropoutBackward, setDropoutSeed } from './kernels/dropo
 export { concatChannelsForward, concatChannelsBackward } from './kernels/concat.js';
 export { initNormal, initConstant } from './kernels/init.js';
 export { makeAnimal, renderPhantomPair, poseParams, FIELD_OF_VIEW_MM, type AnimalParams, type PoseParams, type PhantomPair, type Colour } from './data/phantom.js';
+export { computePixelMetrics, pixelStatsForward, pixelMetricsFromStats, type PixelMetrics, type PixelMetricsOptions, type NrmseNormalization } from './metrics/pixel.js';
+export { computeSsim, ssimForward, ssimWindow, type SsimMode, type SsimOptions, type SsimResult } from './metrics/ssim.js';
+export {
+  frechetDistance,
+  frechetDistanceFromFeatures,
+  featureStatistics,
+  fidFromFeatures,
+  fidFromStatistics,
+  computeFid,
+  extractFeatures,
+  type FeatureStatistics,
+  type FrechetResult,
+  type FrechetOptions,
+  type FidResult,
+} from './metrics/frechet.js';
+export type { FeatureExtractor, FeatureMatrix } from './metrics/features.js';
+export { kid, kidSubsets, type KidOptions, type KidResult } from './metrics/kid.js';
+export { waem, computeWaem, waemTerms, waemWeightsFromShares, fitWaemWeights, kendallTau, DEFAULT_WAEM_WEIGHTS, DEFAULT_WAEM_SHARES, TYPICAL_METRICS, type MetricSet, type WaemWeights, type WaemFit } from './metrics/waem.js';
+export { InceptionExtractor, createInceptionExtractorFromWeights, INCEPTION_FEATURE_DIMS, type InceptionOptions } from './metrics/inception.js';
+export { loadInceptionWeights, FID_WEIGHTS_FILE, FID_WEIGHTS_URL } from './metrics/inception_weights.js';
+export { splitByAnimal, subsetPairs, filterPairs, type PairFilter, type SplittableEntry } from './data/split.js';

@@ -9,7 +9,10 @@ import type { StudyConfig } from '../study/study_node.js';
  * The demo's study: a size sweep on phantoms (the paper's Figure 2), one augmented trial and one
  * transfer trial (white beds → black beds), sized to finish in minutes on a software adapter.
  */
-export function demoStudyConfig(dataDir: string, o: { full: boolean; epochs: number; height: number; width: number }): StudyConfig {
+export function demoStudyConfig(
+  dataDir: string,
+  o: { full: boolean; epochs: number; height: number; width: number; trainPairs: number; whiteBed: number; blackBed: number },
+): StudyConfig {
   if (o.full) {
     // The seed's configuration: unet_256 (ngf 64) + 70x70 PatchGAN, 200 epochs, sizes 50 → 700 real pairs.
     return {
@@ -26,6 +29,10 @@ export function demoStudyConfig(dataDir: string, o: { full: boolean; epochs: num
     };
   }
   const numDowns = Math.min(6, Math.floor(Math.log2(Math.min(o.height, o.width))));
+  // 10, 20, 40 pairs when the data allows (the default 26 animals give 115 training pairs); tiny runs scale down.
+  let sizes = [10, 20, 40].filter((n) => n <= o.trainPairs);
+  if (sizes.length < 2) sizes = [...new Set([Math.ceil(o.trainPairs / 4), Math.ceil(o.trainPairs / 2), o.trainPairs])];
+  const small = sizes[0];
   return {
     name: `phantom demo (${o.height}x${o.width}, ${o.epochs} epochs)`,
     data: dataDir,
@@ -33,11 +40,19 @@ export function demoStudyConfig(dataDir: string, o: { full: boolean; epochs: num
     train: { nEpochs: Math.ceil(o.epochs / 2), nEpochsDecay: Math.floor(o.epochs / 2), batchSize: 1, seed: 0 },
     evaluate: { ssimMode: 'skimage', gridImages: 4 },
     trials: [
-      { name: 'n10', kind: 'size', trainPairs: 10 },
-      { name: 'n20', kind: 'size', trainPairs: 20 },
-      { name: 'n40', kind: 'size', trainPairs: 40 },
-      { name: 'aug-10x3', kind: 'augment', trainPairs: 10, copies: 2 },
-      { name: 'transfer-w2b', kind: 'transfer', trainPairs: 10, filter: { bed: 'black' }, pretrain: { trainPairs: 20, filter: { bed: 'white' } } },
+      ...sizes.map((n) => ({ name: `n${n}`, kind: 'size' as const, trainPairs: n })),
+      { name: `aug-${small}x3`, kind: 'augment', trainPairs: small, copies: 2 },
+      ...(o.whiteBed > 0 && o.blackBed > 0
+        ? [
+            {
+              name: 'transfer-w2b',
+              kind: 'transfer' as const,
+              trainPairs: Math.min(small, o.blackBed),
+              filter: { bed: 'black' },
+              pretrain: { trainPairs: Math.min(2 * small, o.whiteBed), filter: { bed: 'white' } },
+            },
+          ]
+        : []),
     ],
   };
 }
@@ -89,7 +104,10 @@ export const demoCommand: CommandSpec<Record<string, unknown>> = {
       });
     } else console.error(`1/3 phantoms already in ${dataDir}`);
 
-    const cfg = demoStudyConfig(dataDir, { full, epochs: opts.epochs as number, height, width });
+    const { openPairs } = await import('../train/pair_sources_node.js');
+    const train = await openPairs(dataDir, { phase: 'train', inputChannels: 3, outputChannels: 1, seed: 0 });
+    const beds = (bed: string) => train.filter((p) => p.entry.bed === bed).length;
+    const cfg = demoStudyConfig(dataDir, { full, epochs: opts.epochs as number, height, width, trainPairs: train.length, whiteBed: beds('white'), blackBed: beds('black') });
     await mkdir(out, { recursive: true });
     await writeFile(join(out, 'study.json'), JSON.stringify({ ...cfg, data: 'data' }, null, 2));
     console.error(`2/3 study: ${cfg.trials.map((t) => t.name).join(', ')} (train, translate the test animals, evaluate)`);
