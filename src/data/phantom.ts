@@ -670,26 +670,49 @@ export function renderPhantomPair(
   const ly = light[1] / ln;
   const lz = light[2] / ln;
   const shine = animal.fur === 'black' ? 0.12 : 0.04;
+  const palFlat = new Float64Array(N_MAT * 3);
+  for (let m = 0; m < N_MAT; m++) for (let c = 0; c < 3; c++) palFlat[m * 3 + c] = pal[m][c];
+  const g0 = pp.gradient[0];
+  const g1 = pp.gradient[1];
+  const inv4mm = 1 / (4 * mm);
+  const rgb = [0, 0, 0];
+  const sigma = noise * 0.012;
   for (let y = 0; y < height; y++) {
+    const row = y * width;
+    const up = Math.max(0, y - 1) * width;
+    const down = Math.min(height - 1, y + 1) * width;
+    const illumY = 1 + g1 * (y / height - 0.5) * 2;
     for (let x = 0; x < width; x++) {
-      const p = y * width + x;
-      const gx = (h[y * width + Math.min(width - 1, x + 1)] - h[y * width + Math.max(0, x - 1)]) / (4 * mm);
-      const gy = (h[Math.min(height - 1, y + 1) * width + x] - h[Math.max(0, y - 1) * width + x]) / (4 * mm);
-      const nn = 1 / Math.sqrt(gx * gx + gy * gy + 1);
-      const ndl = Math.max(0, (-gx * lx - gy * ly + lz) * nn);
-      const shade = 0.5 + 0.55 * ndl;
-      const spec = shine * Math.pow(ndl, 12);
-      const illum = 1 + pp.gradient[0] * (x / width - 0.5) * 2 + pp.gradient[1] * (y / height - 0.5) * 2;
-      const bedShade = (1 + 0.025 * texture[p] + 0.01 * fine[p]) * (1 - 0.38 * shadow[p] * (1 - cover[p]));
-      for (let c = 0; c < 3; c++) {
-        let v = (1 - cover[p]) * bed[c] * bedShade;
+      const p = row + x;
+      const illum = illumY + g0 * (x / width - 0.5) * 2;
+      const cv = cover[p];
+      const bedShade = (1 + 0.025 * texture[p] + 0.01 * fine[p]) * (1 - 0.38 * shadow[p] * (1 - cv));
+      const bedW = (1 - cv) * bedShade;
+      rgb[0] = bed[0] * bedW;
+      rgb[1] = bed[1] * bedW;
+      rgb[2] = bed[2] * bedW;
+      if (cv > 0) {
+        // Shading of the animal: Lambert on the height field's normal, plus a little sheen.
+        const gx = (h[row + Math.min(width - 1, x + 1)] - h[row + Math.max(0, x - 1)]) * inv4mm;
+        const gy = (h[down + x] - h[up + x]) * inv4mm;
+        const nn = 1 / Math.sqrt(gx * gx + gy * gy + 1);
+        const ndl = Math.max(0, (-gx * lx - gy * ly + lz) * nn);
+        const shade = 0.5 + 0.55 * ndl;
+        const n2 = ndl * ndl;
+        const n4 = n2 * n2;
+        const spec = shine * n4 * n4 * n4;
         for (let m = 1; m < N_MAT; m++) {
           const f = matFrac[m * plane + p];
           if (f === 0) continue;
-          const furNoise = m === MAT_FUR ? 1 + 0.03 * fine[p] : 1;
-          v += f * (pal[m][c] * shade * furNoise + (m === MAT_EYE ? 0 : spec));
+          const k = f * shade * (m === MAT_FUR ? 1 + 0.03 * fine[p] : 1);
+          const sp = m === MAT_EYE ? 0 : f * spec;
+          rgb[0] += k * palFlat[m * 3] + sp;
+          rgb[1] += k * palFlat[m * 3 + 1] + sp;
+          rgb[2] += k * palFlat[m * 3 + 2] + sp;
         }
-        v = v * illum + noise * rng.normal(0, 0.012);
+      }
+      for (let c = 0; c < 3; c++) {
+        const v = rgb[c] * illum + rng.normal(0, sigma);
         photo.data[c * plane + p] = v < 0 ? 0 : v > 1 ? 1 : v;
       }
     }
