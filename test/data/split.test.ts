@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { splitByAnimal, subsetPairs, subsetOrder, filterPairs, countBy, furBedKey } from '../../src/data/split.js';
+import { splitByAnimal, subsetPairs, subsetOrder, seededOrder, filterPairs, countBy, furBedKey } from '../../src/data/split.js';
 import { Rng } from '../../src/runtime/random.js';
 import { ShapeError } from '../../src/runtime/errors.js';
 
@@ -72,6 +72,7 @@ describe('subsetPairs', () => {
     subsets.forEach((s, i) => expect(s).toHaveLength(sizes[i]));
     for (let i = 1; i < sizes.length; i++) expect(subsets[i].slice(0, sizes[i - 1])).toEqual(subsets[i - 1]);
     expect(new Set(subsets[5]).size).toBe(940);
+    expect(subsetOrder(all, 5)).toEqual(seededOrder(all, 5));
     // Same seed, same subset whatever the input order; another seed, another subset.
     expect(subsetPairs(new Rng(1).shuffle([...all]), 100, 5)).toEqual(subsets[2]);
     expect(subsetPairs(all, 100, 6)).not.toEqual(subsets[2]);
