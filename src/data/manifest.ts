@@ -5,6 +5,8 @@
  * CSV: a header row naming the columns (any order; unknown columns are ignored), RFC 4180 quoting.
  * JSON: an array of rows, or an object with an `entries` array (what synthesizeDataset writes).
  * `file` is the aligned A|B image, relative to the manifest's folder; paired folders use `a` and `b`.
+ * Column names are case-insensitive and accept common aliases ({@link MANIFEST_ALIASES}: `a_file`,
+ * `b_file`, `animal_id`, `fur_colour`, `bed_color`, ...). `fur` and `bed` must be white or black (any case).
  */
 import { FileFormatError } from '../runtime/errors.js';
 
@@ -22,6 +24,38 @@ export interface ManifestEntry {
 }
 
 export const MANIFEST_COLUMNS = ['file', 'split', 'animal', 'fur', 'bed', 'pose'] as const;
+
+/** Other spellings of the manifest's columns (after lower-casing; spaces and dashes read as '_'). */
+export const MANIFEST_ALIASES: Readonly<Record<string, string>> = {
+  path: 'file',
+  image: 'file',
+  ab_file: 'file',
+  a_file: 'a',
+  a_path: 'a',
+  input: 'a',
+  photo: 'a',
+  b_file: 'b',
+  b_path: 'b',
+  target: 'b',
+  xray: 'b',
+  animal_id: 'animal',
+  mouse: 'animal',
+  mouse_id: 'animal',
+  fur_colour: 'fur',
+  fur_color: 'fur',
+  colour: 'fur',
+  color: 'fur',
+  bed_colour: 'bed',
+  bed_color: 'bed',
+  phase: 'split',
+  pose_id: 'pose',
+};
+
+/** The canonical column name for a header or JSON key (see {@link MANIFEST_ALIASES}). */
+export function canonicalColumn(name: string): string {
+  const k = name.trim().toLowerCase().replace(/[\s-]+/g, '_');
+  return MANIFEST_ALIASES[k] ?? k;
+}
 
 function csvField(v: unknown): string {
   const s = v === undefined || v === null ? '' : String(v);
@@ -73,8 +107,16 @@ export function parseCsvRows(text: string, file = 'CSV'): string[][] {
 }
 
 function toEntry(raw: Record<string, unknown>, file: string, where: string): ManifestEntry {
+  const canon: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    const c = canonicalColumn(k);
+    if (c in canon && canon[c] !== undefined && canon[c] !== '' && v !== undefined && v !== '' && String(v).trim() !== String(canon[c]).trim()) {
+      throw new FileFormatError(file, `${where}: "${k}" gives ${c} "${v}", but another column already gave "${canon[c]}"`);
+    }
+    if (!(c in canon) || canon[c] === undefined || canon[c] === '') canon[c] = v;
+  }
   const str = (k: string): string | undefined => {
-    const v = raw[k];
+    const v = canon[k];
     if (v === undefined || v === null || v === '') return undefined;
     return String(v).trim();
   };
@@ -83,6 +125,13 @@ function toEntry(raw: Record<string, unknown>, file: string, where: string): Man
     const v = str(k);
     if (v !== undefined) e[k] = v;
   }
+  for (const k of ['fur', 'bed'] as const) {
+    const v = e[k];
+    if (v === undefined) continue;
+    const l = v.toLowerCase();
+    if (l !== 'white' && l !== 'black') throw new FileFormatError(file, `${where}: ${k} must be "white" or "black", got "${v}"`);
+    e[k] = l;
+  }
   const pose = str('pose');
   if (pose !== undefined) {
     const n = Number(pose);
@@ -90,7 +139,7 @@ function toEntry(raw: Record<string, unknown>, file: string, where: string): Man
     e.pose = n;
   }
   if (e.file === undefined && (e.a === undefined || e.b === undefined)) {
-    throw new FileFormatError(file, `${where}: needs a "file" (aligned A|B image) or both "a" and "b"`);
+    throw new FileFormatError(file, `${where}: needs a "file" (aligned A|B image) or both "a" and "b" ("a_file" and "b_file")`);
   }
   return e;
 }
@@ -100,8 +149,9 @@ export function parseManifestCsv(text: string, file = 'manifest.csv'): ManifestE
   const rows = parseCsvRows(text, file);
   if (rows.length === 0) throw new FileFormatError(file, 'empty manifest (no header row)');
   const header = rows[0].map((h) => h.trim().toLowerCase());
-  if (!header.includes('file') && !(header.includes('a') && header.includes('b'))) {
-    throw new FileFormatError(file, `header must name a "file" column (or "a" and "b"), got: ${header.join(', ')}`);
+  const canon = header.map(canonicalColumn);
+  if (!canon.includes('file') && !(canon.includes('a') && canon.includes('b'))) {
+    throw new FileFormatError(file, `header must name a "file" column (or "a" and "b", or "a_file" and "b_file"), got: ${header.join(', ')}`);
   }
   return rows.slice(1).map((r, i) => {
     if (r.length !== header.length) {
