@@ -8,11 +8,11 @@
  * exactly what an uninterrupted one would have done.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic_node.js';
 import { Pix2Pix, NonFiniteLossError, type Pix2PixLosses, type Pix2PixOptions } from '../gan/pix2pix.js';
-import { checkpointPaths, loadCheckpoint, saveCheckpoint } from '../gan/checkpoint_node.js';
+import { loadCheckpoint, saveCheckpoint } from '../gan/checkpoint_node.js';
 import { writePng } from '../data/image_node.js';
 import { createImage, type ImageF32 } from '../data/image.js';
 import type { GpuContext } from '../runtime/context.js';
@@ -84,6 +84,8 @@ interface TrainState {
   iter: number;
   step: number;
   finished: boolean;
+  /** Folder (relative to the output folder) holding the checkpoint of exactly this state. */
+  checkpoint: string;
 }
 
 const STATE_FILE = 'train_state.json';
@@ -110,12 +112,12 @@ export async function trainPix2Pix(pairs: readonly PairSource[], o: TrainerOptio
   if (pairs.length < batchSize) throw new Pix2PixError('train', `batch size ${batchSize} is larger than the training set (${pairs.length} pairs)`);
 
   let model: Pix2Pix;
-  let state: TrainState = { epoch: epochCount, iter: 0, step: 0, finished: false };
+  let state: TrainState = { epoch: epochCount, iter: 0, step: 0, finished: false, checkpoint: '' };
   const statePath = join(o.out, STATE_FILE);
   const logPath = join(o.out, LOG_FILE);
-  if (o.resume && existsSync(statePath) && existsSync(checkpointPaths(o.out).optimizer)) {
+  if (o.resume && existsSync(statePath)) {
     state = JSON.parse(readFileSync(statePath, 'utf8')) as TrainState;
-    model = await loadCheckpoint(o.out, { ...o.model, ctx: o.ctx });
+    model = await loadCheckpoint(join(o.out, state.checkpoint), { ...o.model, ctx: o.ctx });
     if (model.steps !== state.step) {
       throw new Pix2PixError('train --resume', `checkpoint in ${o.out} is at step ${model.steps} but ${STATE_FILE} says ${state.step}`);
     }
@@ -141,9 +143,23 @@ export async function trainPix2Pix(pairs: readonly PairSource[], o: TrainerOptio
   }
   if (state.finished) return { model, epochsDone: totalEpochs, steps: state.step, interrupted: false, lastLosses: null, checkpointDir: o.out };
 
+  // A checkpoint is three files, and no set of renames is atomic together, so a kill mid-save could mix
+  // steps. Each save therefore goes into a fresh folder `resume/step-N`; writing train_state.json (one
+  // atomic rename) is the commit point; only then is the previous folder removed and the top-level
+  // latest_* files (for people and `translate`) refreshed. A kill at any moment leaves a complete,
+  // consistent checkpoint that train_state.json names.
   const save = async (tag?: string) => {
-    await saveCheckpoint(o.out, model, tag ? { tag } : {});
-    if (!tag) await writeFileAtomic(statePath, new TextEncoder().encode(JSON.stringify(state)));
+    if (tag) {
+      await saveCheckpoint(o.out, model, { tag });
+      return;
+    }
+    const previous = existsSync(statePath) ? (JSON.parse(readFileSync(statePath, 'utf8')) as TrainState).checkpoint : null;
+    const folder = join('resume', `step-${state.step}`);
+    await saveCheckpoint(join(o.out, folder), model);
+    state = { ...state, checkpoint: folder };
+    await writeFileAtomic(statePath, new TextEncoder().encode(JSON.stringify(state)));
+    if (previous && previous !== folder) await rm(join(o.out, previous), { recursive: true, force: true });
+    await saveCheckpoint(o.out, model);
   };
   const sample = o.samplePair ?? pairs[0];
   // GPU augmentation: the batch is uploaded once, warped/recoloured into a second pair of tensors by a
@@ -210,7 +226,7 @@ export async function trainPix2Pix(pairs: readonly PairSource[], o: TrainerOptio
         }
         throw e;
       }
-      state = { epoch, iter: iter + 1, step: state.step + 1, finished: false };
+      state = { ...state, epoch, iter: iter + 1, step: state.step + 1 };
       lastLosses = losses;
       for (const k of Object.keys(sums) as (keyof Pix2PixLosses)[]) sums[k] += losses[k];
       count++;
@@ -224,7 +240,7 @@ export async function trainPix2Pix(pairs: readonly PairSource[], o: TrainerOptio
     const pre = preprocessPair(a, b, { ...o.preprocess, flip: false }, new Rng(0));
     const fake = await model.translate(pre.a, { seed: 1, pad: true });
     await writePng(join(o.out, 'samples', `epoch_${String(epoch).padStart(3, '0')}.png`), sideBySide([pre.a, fake, pre.b]));
-    state = { epoch: epoch + 1, iter: 0, step: state.step, finished: epoch === lastEpoch };
+    state = { ...state, epoch: epoch + 1, iter: 0, finished: epoch === lastEpoch };
     await save();
     if (o.saveEpochFreq && (epoch - epochCount + 1) % o.saveEpochFreq === 0) await save(String(epoch));
     if (count) o.onEpoch?.(epoch, { G_GAN: sums.G_GAN / count, G_L1: sums.G_L1 / count, D_real: sums.D_real / count, D_fake: sums.D_fake / count });
