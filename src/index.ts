@@ -97,3 +97,8 @@ export { waem, computeWaem, waemTerms, waemWeightsFromShares, fitWaemWeights, ke
 export { InceptionExtractor, createInceptionExtractorFromWeights, INCEPTION_FEATURE_DIMS, type InceptionOptions } from './metrics/inception.js';
 export { loadInceptionWeights, FID_WEIGHTS_FILE, FID_WEIGHTS_URL } from './metrics/inception_weights.js';
 export { splitByAnimal, subsetPairs, filterPairs, type PairFilter, type SplittableEntry } from './data/split.js';
+export { maxPool2dForward, avgPool2dForward, globalAvgPoolForward, pool2dOutputShape, type Pool2dParams, type AvgPool2dParams } from './kernels/pool.js';
+export { resizeBilinearForward, type ResizeParams } from './kernels/resize.js';
+export { channelSliceCopy, type ChannelSliceParams } from './kernels/channel_slice.js';
+export { imageFromBitmap, imageToBlob } from './data/image_browser.js';
+export { parseManifest, formatManifestCsv, type ManifestEntry } from './data/manifest.js';
