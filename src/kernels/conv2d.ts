@@ -2,6 +2,7 @@ import gatherShader from '../../shaders/conv2d.wgsl';
 import transposedShader from '../../shaders/conv_transpose2d.wgsl';
 import weightGradShader from '../../shaders/conv2d_weight_grad.wgsl';
 import reduceShader from '../../shaders/conv2d_reduce.wgsl';
+import blockedShader from '../../shaders/conv_blocked.wgsl';
 import type { Dispatch, GpuContext } from '../runtime/context.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { Pix2PixError, ShapeError } from '../runtime/errors.js';
@@ -17,6 +18,8 @@ export interface Conv2dParams {
   padding?: Pair;
   /** Kernel family; default 'auto' (see the measurements in conv2d.ts). For tests and benchmarks. */
   impl?: ConvImpl | 'auto';
+  /** Launch shape of the 'blocked' kernels (default: chosen by shape). For tests and benchmarks. */
+  blocked?: BlockedTuning;
 }
 
 /** Backward options: `accumulate: true` adds into the gradient buffers instead of overwriting them. */
@@ -25,10 +28,11 @@ export interface ConvBackwardOptions {
 }
 
 /**
- * Which kernel family to use: 'tiled' (implicit GEMM, workgroup-memory tiles, 4x4 register blocks) or
- * 'direct' (one thread per output, the readable reference path).
+ * Which kernel family to use: 'tiled' (implicit GEMM, workgroup-memory tiles, 4x4 register blocks),
+ * 'blocked' (no workgroup memory: each thread keeps up to 32 output channels of one output in registers,
+ * shaders/conv_blocked.wgsl) or 'direct' (one thread per output, the readable reference path).
  */
-export type ConvImpl = 'tiled' | 'direct';
+export type ConvImpl = 'tiled' | 'direct' | 'blocked';
 
 /** Normalise a {@link Pair} to [h, w], checking it is a whole number (>= 1 for strides). */
 export function pair(v: Pair | undefined, fallback: number, op: string, name: string): [number, number] {
@@ -126,13 +130,91 @@ function tileGrid(ctx: GpuContext, tiles: number): [number, number] {
  *     conv2d dx         2.5/32.0  12.2/32.7  32.4/44.0   80.4/20.9   75.0/31.2   (dx has M channels)
  * Hence direct for M <= 16 (gather, weight grad) and M <= 8 (transposed gather), tiled otherwise. On a
  * discrete GPU the crossover will sit elsewhere; re-measure there before tuning these two numbers.
+ *
+ * The blocked kernels (shaders/conv_blocked.wgsl: no workgroup memory, 8 dst channels per thread, workgroup
+ * shrunk to the column count) came later and win on the small-channel k4 shapes. Same machine, now loaded by
+ * other jobs (load average ~10 on 2 cores), so the times are the minimum of 30 runs of GPU timestamps and
+ * still vary by up to 2x; N1 k4, ms for auto (the rule above) / blocked:
+ *   pix2pix 'small' (64x128, ngf = ndf = 8)       forward       grad input    grad weight (+ bias)
+ *     conv 3->8     64x128 -> 32x64                2.62/0.92     11.5/1.51     2.16/1.25
+ *     conv 8->16    32x64 -> 16x32                 3.15/1.18     9.83/2.10     2.88/1.90
+ *     conv 16->32   16x32 -> 8x16                  2.16/1.18     5.51/3.34     3.87/3.21
+ *     conv 32->64   8x16 -> 4x8                    1.97/2.16     5.51/3.67     1.44/1.57
+ *     conv 64->64   4x8 -> 2x4                     3.60/1.25     3.93/1.18     3.21/1.05
+ *     conv 64->64   2x4 -> 1x2                     3.60/0.52     4.19/1.25     2.10/0.46
+ *     conv 6->8     64x128 -> 32x64                6.49/1.77     18.2/1.64     2.95/2.56
+ *     conv 32->64 s1 8x16 -> 7x15                  3.93/4.13     11.7/2.56     6.23/2.29
+ *     convT 64->64  1x2 -> 2x4                     3.93/1.18     3.34/0.52     1.97/1.11
+ *     convT 128->64 2x4 -> 4x8                     7.73/2.36     9.70/2.56     7.47/5.11
+ *     convT 128->32 4x8 -> 8x16                    15.1/4.78     3.60/2.03     2.95/2.88
+ *     convT 64->16  8x16 -> 16x32                  13.2/2.42     1.97/5.44     3.54/2.49
+ *     convT 32->8   16x32 -> 32x64                 18.0/4.39     5.96/2.10     3.01/2.49
+ *     convT 16->3   32x64 -> 64x128                12.1/2.62     5.05/3.01     4.06/2.42
+ *   unet_256 shapes (3 runs), tiled / blocked:
+ *     conv 64->128  64x64 -> 32x32   (M 128)      ~205/217      257/467       222/252
+ *     conv 3->64    256 -> 128       (M 64 / 3)    90/93        771/120       106/115
+ *     conv 512->512 8x8 -> 4x4       (M 512)       403/109      424/247       176/151
+ *     convT 128->3  128 -> 256       (M 3 / 128)  1356/356      195/179       216/281
+ *     convT 256->64 32 -> 64         (M 64 / 256)  546/1962     455/979       630/500
+ *     conv 256->512 s1 31 -> 30      (M 512)      3287/4644    4041/3579     3367/3113
+ * So blocked for k4 when dst has at most 32 channels or the GEMM has at most 256 columns (per phase; for the
+ * weight gradient: at most 256 reduction steps), the previous rule otherwise. Other kernel sizes were not
+ * measured and keep the previous rule.
  */
 const DIRECT_MAX_ROWS = { gather: 16, transposed: 8, weightGrad: 16 } as const;
+const BLOCKED_MAX_ROWS = 32;
+const BLOCKED_MAX_COLUMNS = 256;
 
 function resolveImpl(impl: ConvImpl | 'auto', kind: keyof typeof DIRECT_MAX_ROWS, g: ConvGeometry, op: string): ConvImpl {
-  if (impl !== 'auto' && impl !== 'tiled' && impl !== 'direct') throw new ShapeError(op, 'impl', "'auto', 'tiled' or 'direct'", String(impl));
+  if (impl !== 'auto' && impl !== 'tiled' && impl !== 'direct' && impl !== 'blocked') throw new ShapeError(op, 'impl', "'auto', 'tiled' or 'direct'", String(impl));
+  if (impl === 'blocked' && !blockedFits(g)) return 'tiled';
   if (impl !== 'auto') return impl;
+  if (g.KH === 4 && g.KW === 4) {
+    const columns =
+      kind === 'gather' ? g.batch * g.outH * g.outW
+      : kind === 'transposed' ? g.batch * Math.ceil(g.outH / g.sh) * Math.ceil(g.outW / g.sw)
+      : g.batch * g.outH * g.outW; // weight gradient: the reduction length
+    if (g.M <= BLOCKED_MAX_ROWS || columns <= BLOCKED_MAX_COLUMNS) return 'blocked';
+  }
   return g.M <= DIRECT_MAX_ROWS[kind] ? 'direct' : 'tiled';
+}
+
+/** Optional overrides of the blocked kernels' launch shape, for benchmarks and tests. */
+export interface BlockedTuning {
+  /** dst rows (channels) per thread, 1..32. */
+  rows?: number;
+  /** Threads per workgroup. */
+  wg?: number;
+  /** weight_grad: number of splits of the N*outH grad rows. */
+  splits?: number;
+}
+
+const MAX_BLOCK_ROWS = 32;
+const MAX_BLOCK_TAPS = 16;
+
+/** The blocked kernels keep a column's tap offsets in a 16-entry array. */
+function blockedFits(g: ConvGeometry): boolean {
+  return g.KH * g.KW <= MAX_BLOCK_TAPS;
+}
+
+/** Rows per thread: the power of two covering M, at most 8. */
+function blockedRows(g: ConvGeometry, t: BlockedTuning): number {
+  // 8 beat 4 (twice the src loads per multiply-add) and 16 (register spills) on the 'small' shapes above:
+  // summed over them, forward 76 / 87 / 110 ms, grad input 82 / 101 / 104 ms for 8 / 4 / 16 rows.
+  const rows = t.rows ?? Math.min(8, 2 ** Math.ceil(Math.log2(g.M)));
+  if (!Number.isInteger(rows) || rows < 1 || rows > MAX_BLOCK_ROWS) throw new ShapeError('conv blocked', 'rows per thread', `1..${MAX_BLOCK_ROWS}`, rows);
+  return rows;
+}
+
+const BLOCKED_WG = 64;
+
+/** Threads per workgroup: BLOCKED_WG, or fewer (down to one 8-wide SIMD vector) when there are fewer columns. */
+function blockedWorkgroup(columns: number, t: BlockedTuning): number {
+  return t.wg ?? Math.max(8, Math.min(BLOCKED_WG, 2 ** Math.ceil(Math.log2(columns))));
+}
+
+function blockedConstants(g: ConvGeometry, rows: number, wg: number): Record<string, number> {
+  return { WG: wg, MB: rows, KH: g.KH, KW: g.KW, SH: g.sh, SW: g.sw };
 }
 
 /** dst (+)= bias + gather-convolution(src, wgt). */
@@ -146,6 +228,7 @@ export function encodeGather(
   g: ConvGeometry,
   accumulate: boolean,
   implChoice: ConvImpl | 'auto',
+  tuning: BlockedTuning = {},
 ): Dispatch {
   const bindings = [
     { tensor: src, access: 'read' as const },
@@ -154,8 +237,16 @@ export function encodeGather(
     { tensor: dst, access: 'rw' as const },
   ];
   const u32 = geometryU32(g, bias ? 1 : 0, accumulate, 0);
-  if (resolveImpl(implChoice, 'gather', g, op) === 'direct') {
+  const impl = resolveImpl(implChoice, 'gather', g, op);
+  if (impl === 'direct') {
     return ctx.kernel({ op, shader: gatherShader, entryPoint: 'direct', constants: { WG }, u32, bindings, workgroups: ctx.grid(dst.size, WG) });
+  }
+  if (impl === 'blocked') {
+    const rows = blockedRows(g, tuning);
+    const wg = blockedWorkgroup(g.batch * g.outH * g.outW, tuning);
+    const [x, y] = ctx.grid(g.batch * g.outH * g.outW, wg);
+    const workgroups = [x, y, Math.ceil(g.M / rows)] as const;
+    return ctx.kernel({ op, shader: blockedShader, entryPoint: 'gather', constants: blockedConstants(g, rows, wg), u32, bindings, workgroups });
   }
   const colTiles = Math.ceil((g.batch * g.outH * g.outW) / TILE);
   const [x, y] = tileGrid(ctx, colTiles);
@@ -173,6 +264,7 @@ export function encodeTransposedGather(
   g: ConvGeometry,
   accumulate: boolean,
   implChoice: ConvImpl | 'auto',
+  tuning: BlockedTuning = {},
 ): Dispatch {
   const bindings = [
     { tensor: src, access: 'read' as const },
@@ -181,8 +273,18 @@ export function encodeTransposedGather(
     { tensor: dst, access: 'rw' as const },
   ];
   const u32 = geometryU32(g, bias ? 1 : 0, accumulate, 0);
-  if (resolveImpl(implChoice, 'transposed', g, op) === 'direct') {
+  const impl = resolveImpl(implChoice, 'transposed', g, op);
+  if (impl === 'direct') {
     return ctx.kernel({ op, shader: transposedShader, entryPoint: 'direct', constants: { WG }, u32, bindings, workgroups: ctx.grid(dst.size, WG) });
+  }
+  if (impl === 'blocked') {
+    const rows = blockedRows(g, tuning);
+    // Columns of the largest phase (the first: ceil(out / s) outputs per dimension).
+    const columns = g.batch * Math.ceil(g.outH / g.sh) * Math.ceil(g.outW / g.sw);
+    const wg = blockedWorkgroup(columns, tuning);
+    const [x, y] = ctx.grid(columns, wg);
+    const workgroups = [x, y, Math.ceil(g.M / rows) * g.sh * g.sw] as const;
+    return ctx.kernel({ op, shader: blockedShader, entryPoint: 'transposed', constants: blockedConstants(g, rows, wg), u32, bindings, workgroups });
   }
   // Each output phase (oh + ph) mod sh has at most ceil(outH / sh) rows; size the grid for the largest.
   const colTiles = Math.ceil((g.batch * Math.ceil(g.outH / g.sh) * Math.ceil(g.outW / g.sw)) / TILE);
@@ -204,7 +306,11 @@ function weightGradSplits(g: ConvGeometry, K: number): number {
   return Math.max(1, Math.min(byOccupancy, byWork, byMemory, 65535));
 }
 
-/** dst[m, c, kh, kw] (+)= sum grad[n, m, oh, ow] * src[n, c, oh*sh - ph + kh, ow*sw - pw + kw]. */
+/**
+ * dst[m, c, kh, kw] (+)= sum grad[n, m, oh, ow] * src[n, c, oh*sh - ph + kh, ow*sw - pw + kw], and when
+ * `gradSum` is given, gradSum[m] (+)= sum grad[n, m, :, :] (conv2d's bias gradient; the blocked kernel
+ * computes it as one more column, the others add a bias_grad dispatch).
+ */
 export function encodeWeightGrad(
   ctx: GpuContext,
   op: string,
@@ -214,19 +320,26 @@ export function encodeWeightGrad(
   g: ConvGeometry,
   accumulate: boolean,
   implChoice: ConvImpl | 'auto',
+  gradSum: Tensor | null = null,
+  tuning: BlockedTuning = {},
 ): Dispatch[] {
   const K = g.C * g.KH * g.KW;
-  if (resolveImpl(implChoice, 'weightGrad', g, op) === 'direct') {
-    return [ctx.kernel({
-      op,
-      shader: weightGradShader,
-      entryPoint: 'direct',
-      constants: { WG },
-      u32: geometryU32(g, 0, accumulate, 1),
-      bindings: [{ tensor: grad, access: 'read' }, { tensor: src, access: 'read' }, { tensor: dst, access: 'rw' }],
-      workgroups: ctx.grid(dst.size, WG),
-    })];
-  }
+  const impl = resolveImpl(implChoice, 'weightGrad', g, op);
+  if (impl === 'blocked') return encodeWeightGradBlocked(ctx, op, dst, gradSum, grad, src, g, accumulate, tuning);
+  const out = impl === 'direct' ? [ctx.kernel({
+    op,
+    shader: weightGradShader,
+    entryPoint: 'direct',
+    constants: { WG },
+    u32: geometryU32(g, 0, accumulate, 1),
+    bindings: [{ tensor: grad, access: 'read' }, { tensor: src, access: 'read' }, { tensor: dst, access: 'rw' }],
+    workgroups: ctx.grid(dst.size, WG),
+  })] : encodeWeightGradTiled(ctx, op, dst, grad, src, g, accumulate, K);
+  if (gradSum) out.push(encodeBiasGrad(ctx, op, gradSum, grad, accumulate));
+  return out;
+}
+
+function encodeWeightGradTiled(ctx: GpuContext, op: string, dst: Tensor, grad: Tensor, src: Tensor, g: ConvGeometry, accumulate: boolean, K: number): Dispatch[] {
   const P = g.batch * g.outH * g.outW;
   let splits = weightGradSplits(g, K);
   const chunk = Math.ceil(Math.ceil(P / splits) / 16) * 16;
@@ -261,6 +374,69 @@ export function encodeWeightGrad(
     workgroups: ctx.grid(g.M * K, WG),
   });
   reduce.attach(partials);
+  return [partial, reduce];
+}
+
+/**
+ * Splits of the N*outH grad rows for the blocked weight gradient: enough workgroups (columns x row
+ * blocks x splits) to keep every core busy, at least BLOCKED_SPLIT_ROWS rows each.
+ */
+function blockedWeightGradSplits(g: ConvGeometry, columnBlocks: number, rowBlocks: number): number {
+  const rows = g.batch * g.outH;
+  const byOccupancy = Math.ceil(BLOCKED_TARGET_GROUPS / (columnBlocks * rowBlocks));
+  const byWork = Math.floor(rows / BLOCKED_SPLIT_ROWS);
+  return Math.max(1, Math.min(byOccupancy, byWork));
+}
+
+const BLOCKED_TARGET_GROUPS = 16;
+const BLOCKED_SPLIT_ROWS = 2;
+
+function encodeWeightGradBlocked(
+  ctx: GpuContext,
+  op: string,
+  dw: Tensor,
+  db: Tensor | null,
+  grad: Tensor,
+  src: Tensor,
+  g: ConvGeometry,
+  accumulate: boolean,
+  tuning: BlockedTuning,
+): Dispatch[] {
+  const K = g.C * g.KH * g.KW;
+  const rows = blockedRows(g, tuning);
+  const columns = K + (db ? 1 : 0);
+  const wg = blockedWorkgroup(columns, tuning);
+  const columnBlocks = Math.ceil(columns / wg);
+  const rowBlocks = Math.ceil(g.M / rows);
+  const R = g.batch * g.outH;
+  let splits = Math.min(R, tuning.splits ?? blockedWeightGradSplits(g, columnBlocks, rowBlocks));
+  const rowsPerSplit = Math.ceil(R / splits);
+  splits = Math.ceil(R / rowsPerSplit);
+  const constants = blockedConstants(g, rows, wg);
+  // db's binding must not alias dw (two writable views of one buffer); without a bias it gets a 1-float stand-in.
+  const spare = db ? null : ctx.tensor([1], undefined, `${op}.nobias`);
+  const dbias = db ?? spare!;
+  const u32 = geometryU32(g, db ? 1 : 0, accumulate, rowsPerSplit);
+  const workgroups = [columnBlocks, rowBlocks, splits] as const;
+  const b = (tensor: Tensor, binding: number, access: 'read' | 'rw' = 'read') => ({ tensor, binding, access });
+  if (splits === 1) {
+    const d = ctx.kernel({ op, shader: blockedShader, entryPoint: 'weight_grad', constants, u32, bindings: [b(src, 1), b(grad, 2), b(dw, 4, 'rw'), b(dbias, 5, 'rw')], workgroups });
+    if (spare) d.attach(spare);
+    return [d];
+  }
+  const partials = ctx.tensor([splits, g.M * (K + 1)], undefined, `${op}.partials`);
+  const partial = ctx.kernel({ op, shader: blockedShader, entryPoint: 'weight_grad', constants, u32, bindings: [b(src, 1), b(grad, 2), b(partials, 4, 'rw'), b(dbias, 5, 'rw')], workgroups });
+  const reduce = ctx.kernel({
+    op,
+    shader: blockedShader,
+    entryPoint: 'sum_splits_bias',
+    constants: { ...constants, WG },
+    u32,
+    bindings: [b(partials, 1), b(dw, 4, 'rw'), b(dbias, 5, 'rw')],
+    workgroups: ctx.grid(g.M * (K + 1), WG),
+  });
+  reduce.attach(partials);
+  if (spare) reduce.attach(spare);
   return [partial, reduce];
 }
 
@@ -310,12 +486,12 @@ function conv2dForwardImpl(ctx: GpuContext, y: Tensor, x: Tensor, w: Tensor, b: 
   ctx.checkTensor(y, op, yShape, 'y');
   if (b) ctx.checkTensor(b, op, [w.shape[0]], 'b');
   checkDistinct(op, { y, x, w, b });
-  return [encodeGather(ctx, op, y, x, w, b, forwardGeometry(x.shape, w.shape, yShape, p, op), false, impl)];
+  return [encodeGather(ctx, op, y, x, w, b, forwardGeometry(x.shape, w.shape, yShape, p, op), false, impl, p.blocked)];
 }
 
 /**
  * y = conv2d(x, w) + b, PyTorch semantics. x [N, Cin, H, W], w [Cout, Cin, KH, KW], b [Cout] or null,
- * y [N, Cout, Ho, Wo] (see {@link conv2dOutputShape}). Tiled implicit GEMM (direct kernel for Cout <= 16).
+ * y [N, Cout, Ho, Wo] (see {@link conv2dOutputShape}). Kernel chosen by shape (blocked, tiled implicit GEMM or direct; see resolveImpl).
  */
 export function conv2dForward(ctx: GpuContext, y: Tensor, x: Tensor, w: Tensor, b: Tensor | null, p: Conv2dParams = {}): Dispatch[] {
   return conv2dForwardImpl(ctx, y, x, w, b, p, p.impl ?? 'auto');
@@ -340,10 +516,10 @@ function conv2dBackwardInputImpl(ctx: GpuContext, dx: Tensor, dy: Tensor, w: Ten
     batch: dx.shape[0], M: dx.shape[1], C: dy.shape[1], inH: dy.shape[2], inW: dy.shape[3], outH: dx.shape[2], outW: dx.shape[3],
     KH: w.shape[2], KW: w.shape[3], sh, sw, ph, pw,
   };
-  return [encodeTransposedGather(ctx, op, dx, dy, w, null, g, !!p.accumulate, impl)];
+  return [encodeTransposedGather(ctx, op, dx, dy, w, null, g, !!p.accumulate, impl, p.blocked)];
 }
 
-/** dx (+)= dL/dx of conv2d given dy; dx has x's shape [N, Cin, H, W]. Phase-split tiled gather, no atomics (direct for Cin <= 8). */
+/** dx (+)= dL/dx of conv2d given dy; dx has x's shape [N, Cin, H, W]. Phase-split gather, no atomics; kernel chosen by shape. */
 export function conv2dBackwardInput(ctx: GpuContext, dx: Tensor, dy: Tensor, w: Tensor, p: Conv2dParams & ConvBackwardOptions = {}): Dispatch[] {
   return conv2dBackwardInputImpl(ctx, dx, dy, w, p, p.impl ?? 'auto');
 }
@@ -370,14 +546,12 @@ function conv2dBackwardWeightImpl(
   checkDistinct(op, { dw, db, dy, x });
   // dw[co, ci, kh, kw] = sum dy[n, co, oh, ow] * x[n, ci, oh*sh - ph + kh, ow*sw - pw + kw].
   const g = forwardGeometry(x.shape, dw.shape, yShape, p, op);
-  const out = encodeWeightGrad(ctx, op, dw, dy, x, g, !!p.accumulate, impl);
-  if (db) out.push(encodeBiasGrad(ctx, op, db, dy, !!p.accumulate));
-  return out;
+  return encodeWeightGrad(ctx, op, dw, dy, x, g, !!p.accumulate, impl, db, p.blocked);
 }
 
 /**
  * dw (+)= dL/dw and db (+)= dL/db of conv2d, from dy and the forward input x. dw [Cout, Cin, KH, KW]
- * (its KH, KW define the kernel), db [Cout] or null. Tiled GEMM with split-K over N*Ho*Wo (direct for Cout <= 16).
+ * (its KH, KW define the kernel), db [Cout] or null. GEMM split over N*Ho*Wo; kernel chosen by shape.
  */
 export function conv2dBackwardWeight(
   ctx: GpuContext,

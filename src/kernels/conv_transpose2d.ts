@@ -8,6 +8,7 @@ import {
   encodeTransposedGather,
   encodeWeightGrad,
   pair,
+  type BlockedTuning,
   type ConvBackwardOptions,
   type ConvGeometry,
   type ConvImpl,
@@ -29,6 +30,8 @@ export interface ConvTranspose2dParams {
   outputPadding?: Pair;
   /** Kernel family; default 'auto' (see the measurements in conv2d.ts). For tests and benchmarks. */
   impl?: ConvImpl | 'auto';
+  /** Launch shape of the 'blocked' kernels (default: chosen by shape). For tests and benchmarks. */
+  blocked?: BlockedTuning;
 }
 
 function check4d(shape: readonly number[], op: string, name: string): void {
@@ -83,13 +86,13 @@ function forwardImpl(ctx: GpuContext, y: Tensor, x: Tensor, w: Tensor, b: Tensor
   ctx.checkTensor(y, op, yShape, 'y');
   if (b) ctx.checkTensor(b, op, [w.shape[1]], 'b');
   checkDistinct(op, { y, x, w, b });
-  return [encodeTransposedGather(ctx, op, y, x, w, b, geometry(x.shape, w.shape, yShape, p, op), false, impl)];
+  return [encodeTransposedGather(ctx, op, y, x, w, b, geometry(x.shape, w.shape, yShape, p, op), false, impl, p.blocked)];
 }
 
 /**
  * y = conv_transpose2d(x, w) + b, PyTorch semantics. x [N, Cin, H, W], w [Cin, Cout, KH, KW] (PyTorch
- * layout), b [Cout] or null, y per {@link convTranspose2dOutputShape}. Phase-split tiled gather, no atomics
- * (direct kernel for Cout <= 8).
+ * layout), b [Cout] or null, y per {@link convTranspose2dOutputShape}. Phase-split gather, no atomics
+ * (kernel chosen by shape, see conv2d.ts).
  */
 export function convTranspose2dForward(ctx: GpuContext, y: Tensor, x: Tensor, w: Tensor, b: Tensor | null, p: ConvTranspose2dParams = {}): Dispatch[] {
   return forwardImpl(ctx, y, x, w, b, p, p.impl ?? 'auto');
@@ -109,10 +112,10 @@ function backwardInputImpl(ctx: GpuContext, dx: Tensor, dy: Tensor, w: Tensor, p
   // dx[n, ci, ih, iw] = sum w[ci, co, kh, kw] * dy[n, co, ih*sh - ph + kh, iw*sw - pw + kw]: conv2d's gather
   // with src = dy (C = Cout), dst = dx (M = Cin), and w already laid out as [M, C, KH, KW].
   const g = swapped(geometry(dx.shape, w.shape, yShape, p, op));
-  return [encodeGather(ctx, op, dx, dy, w, null, g, !!p.accumulate, impl)];
+  return [encodeGather(ctx, op, dx, dy, w, null, g, !!p.accumulate, impl, p.blocked)];
 }
 
-/** dx (+)= dL/dx of conv_transpose2d given dy; dx has x's shape. Tiled implicit GEMM (direct for Cin <= 16). */
+/** dx (+)= dL/dx of conv_transpose2d given dy; dx has x's shape. Kernel chosen by shape (see conv2d.ts). */
 export function convTranspose2dBackwardInput(ctx: GpuContext, dx: Tensor, dy: Tensor, w: Tensor, p: ConvTranspose2dParams & ConvBackwardOptions = {}): Dispatch[] {
   return backwardInputImpl(ctx, dx, dy, w, p, p.impl ?? 'auto');
 }
@@ -146,14 +149,14 @@ function backwardWeightImpl(
   // dw[ci, co, kh, kw] = sum x[n, ci, ih, iw] * dy[n, co, ih*sh - ph + kh, iw*sw - pw + kw]: conv2d's weight
   // gradient with grad = x (M = Cin, over H x W) and src = dy (C = Cout, Ho x Wo).
   const g = swapped(geometry(x.shape, dw.shape, yShape, p, op));
-  const out = encodeWeightGrad(ctx, op, dw, x, dy, g, !!p.accumulate, impl);
+  const out = encodeWeightGrad(ctx, op, dw, x, dy, g, !!p.accumulate, impl, null, p.blocked);
   if (db) out.push(encodeBiasGrad(ctx, op, db, dy, !!p.accumulate));
   return out;
 }
 
 /**
  * dw (+)= dL/dw and db (+)= dL/db of conv_transpose2d, from dy and the forward input x.
- * dw [Cin, Cout, KH, KW], db [Cout] or null. Tiled GEMM with split-K over N*H*W (direct for Cin <= 16).
+ * dw [Cin, Cout, KH, KW], db [Cout] or null. GEMM split over N*H*W; kernel chosen by shape.
  */
 export function convTranspose2dBackwardWeight(
   ctx: GpuContext,

@@ -1,0 +1,269 @@
+// Register-blocked convolution kernels without workgroup memory or barriers, for the small-channel shapes
+// where a 64x64 tile of conv2d.wgsl / conv_transpose2d.wgsl would mostly hold padding. The three index
+// patterns are those of the tiled kernels (see their headers):
+//   gather            dst[n, m, oh, ow] = bias[m] + sum_{c,kh,kw} wgt[m, c, kh, kw] * src[n, c, oh*sh - ph + kh, ow*sw - pw + kw]
+//   transposed        dst[n, m, oh, ow] = bias[m] + sum over taps with oh + ph - kh = sh*ih, ow + pw - kw = sw*iw
+//                                          of wgt[c, m, kh, kw] * src[n, c, ih, iw]
+//   weight_grad       dst[m, c, kh, kw] = sum_{n,oh,ow} grad[n, m, oh, ow] * src[n, c, oh*sh - ph + kh, ow*sw - pw + kw]
+//                     and, with hasBias, db[m] = sum_{n,oh,ow} grad[n, m, oh, ow] (conv2d's bias gradient)
+//
+// Work split (the same idea for all three): every thread owns MB consecutive rows m0..m0+MB-1 of dst (m0 is
+// the same for the whole workgroup) and one column: an output pixel (gather, transposed) or one weight
+// position k = (c, kh, kw) (weight_grad). Each step of the reduction does one load whose address differs
+// per thread (the src value, zero outside the image) and MB loads whose address is the same for every thread
+// of the workgroup (weights, or grad values), which a SIMD CPU driver (Mesa lavapipe) turns into one
+// scalar load + broadcast, feeding MB multiply-adds. On lavapipe a per-thread (gathered) load costs about as
+// much as the MB FMAs it feeds for MB = 8, and workgroup barriers are coroutine switches, so this layout
+// beats the 64x64 tiles wherever M or the number of columns is small (measurements in conv2d.ts).
+// The tap offsets of a column are computed once into a small array (KH, KW, SH, SW are pipeline constants
+// so the tap loops unroll and the array lives in registers).
+//
+// Grids: gather:      x, y = column blocks of WG (folded), z = row block (M / MB).
+//        transposed:  x, y = column blocks of the largest phase, z = row block + row blocks * phase,
+//                     where phase (rh, rw) = ((oh + ph) mod sh, (ow + pw) mod sw): within one phase the
+//                     taps kh = rh + sh*jh, kw = rw + sw*jw are the same for every output (as conv_transpose2d.wgsl).
+//        weight_grad: x = column blocks of WG over K (+1 bias column), y = row block, z = split of the
+//                     N*outH grad rows; with splits > 1 each split writes partial sums [splits, M, K + 1]
+//                     that `sum_splits_bias` adds up into dw and db.
+
+override WG: u32 = 64;
+override MB: u32 = 8;   // rows of dst per thread, <= MAX_MB
+override KH: u32 = 4;   // kernel size (taps loops unroll)
+override KW: u32 = 4;
+override SH: u32 = 2;   // stride, transposed only (taps per phase = ceil(K / S))
+override SW: u32 = 2;
+
+const MAX_MB = 32u;
+const MAX_TAPS = 16u;
+
+struct Params {
+  batch: u32,
+  M: u32,      // channels of dst (weight_grad: of grad)
+  C: u32,      // channels of src
+  inH: u32,    // src spatial size
+  inW: u32,
+  outH: u32,   // dst spatial size (weight_grad: grad's)
+  outW: u32,
+  KH: u32,     // unused: the pipeline constants hold the kernel size
+  KW: u32,
+  sh: u32,
+  sw: u32,
+  ph: u32,
+  pw: u32,
+  hasBias: u32,
+  accumulate: u32,
+  rowsPerSplit: u32,  // weight_grad: grad rows (n, oh) per split
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read> wgt: array<f32>;    // gather, transposed (weight_grad: grad)
+@group(0) @binding(3) var<storage, read> bias: array<f32>;   // bound to wgt when hasBias = 0 (never read)
+@group(0) @binding(4) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dbias: array<f32>;  // weight_grad; bound to dst when unused
+
+fn finish(idx: u32, m: u32, sum: f32) {
+  var v = sum;
+  if (p.hasBias == 1u) { v += bias[m]; }
+  if (p.accumulate == 1u) { v += dst[idx]; }
+  dst[idx] = v;
+}
+
+fn column(wid: vec3u, nwg: vec3u, li: u32) -> u32 { return (wid.x + wid.y * nwg.x) * WG + li; }
+
+@compute @workgroup_size(WG)
+fn gather(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let outHW = p.outH * p.outW;
+  let inHW = p.inH * p.inW;
+  let nCols = p.batch * outHW;
+  let col = column(wid, nwg, li);
+  let valid = col < nCols;
+  let cc = min(col, nCols - 1u);  // spare threads compute a copy of the last column and store nothing
+  let n = cc / outHW;
+  let r = cc % outHW;
+  let ih0 = i32((r / p.outW) * p.sh) - i32(p.ph);
+  let iw0 = i32((r % p.outW) * p.sw) - i32(p.pw);
+  let taps = KH * KW;
+  var offs: array<i32, MAX_TAPS>;  // src offset of tap t within a channel plane, -1 outside the image
+  for (var kh = 0u; kh < KH; kh++) {
+    let ih = ih0 + i32(kh);
+    for (var kw = 0u; kw < KW; kw++) {
+      let iw = iw0 + i32(kw);
+      let inside = ih >= 0 && ih < i32(p.inH) && iw >= 0 && iw < i32(p.inW);
+      offs[kh * KW + kw] = select(-1, ih * i32(p.inW) + iw, inside);
+    }
+  }
+  let m0 = wid.z * MB;
+  let wRow = p.C * taps;
+  var acc: array<f32, MAX_MB>;
+  var srcPlane = n * p.C * inHW;
+  var wBase = m0 * wRow;
+  // Rows past M read row M - 1 (in bounds) and are never stored.
+  let lastRow = (p.M - 1u) * wRow;
+  for (var c = 0u; c < p.C; c++) {
+    for (var t = 0u; t < taps; t++) {
+      let o = offs[t];
+      let x = select(0.0, src[srcPlane + u32(max(o, 0))], o >= 0);
+      for (var i = 0u; i < MB; i++) {
+        acc[i] += wgt[min(wBase + i * wRow, lastRow + c * taps) + t] * x;
+      }
+    }
+    srcPlane += inHW;
+    wBase += taps;
+  }
+  if (!valid) { return; }
+  let base = n * p.M * outHW + r;
+  for (var i = 0u; i < MB; i++) {
+    let m = m0 + i;
+    if (m < p.M) { finish(base + m * outHW, m, acc[i]); }
+  }
+}
+
+// Outputs o = r - pad + s*a of phase r inside [0, out): returns (first a, number of a's).
+fn phaseRange(r: u32, s: u32, pad: u32, out: u32) -> vec2u {
+  let first = select(0u, (pad - r + s - 1u) / s, pad > r);
+  if (out - 1u + pad < r) { return vec2u(first, 0u); }
+  let last = (out - 1u + pad - r) / s;
+  return vec2u(first, select(0u, last - first + 1u, last >= first));
+}
+
+@compute @workgroup_size(WG)
+fn transposed(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let mBlocks = (p.M + MB - 1u) / MB;
+  let phase = wid.z / mBlocks;
+  let m0 = (wid.z % mBlocks) * MB;
+  let rh = phase / SW;
+  let rw = phase % SW;
+  let rangeH = phaseRange(rh, SH, p.ph, p.outH);
+  let rangeW = phaseRange(rw, SW, p.pw, p.outW);
+  let phaseHW = rangeH.y * rangeW.y;
+  let nCols = p.batch * phaseHW;
+  if (nCols == 0u) { return; }  // workgroup-uniform: a phase with no outputs
+  let col = column(wid, nwg, li);
+  let valid = col < nCols;
+  let cc = min(col, nCols - 1u);
+  let n = cc / phaseHW;
+  let r = cc % phaseHW;
+  let a = i32(rangeH.x + r / rangeW.y);
+  let b = i32(rangeW.x + r % rangeW.y);
+  let inHW = p.inH * p.inW;
+  let outHW = p.outH * p.outW;
+  // Taps kh = rh + SH*jh < KH (TH of them at most; fewer for some phases when SH does not divide KH).
+  let TH = (KH + SH - 1u) / SH;
+  let TW = (KW + SW - 1u) / SW;
+  var offs: array<i32, MAX_TAPS>;
+  var wOffs: array<u32, MAX_TAPS>;  // (kh*KW + kw) of each tap, a workgroup-uniform value
+  for (var jh = 0u; jh < TH; jh++) {
+    let kh = rh + SH * jh;
+    let ih = a - i32(jh);
+    for (var jw = 0u; jw < TW; jw++) {
+      let kw = rw + SW * jw;
+      let iw = b - i32(jw);
+      let inside = kh < KH && kw < KW && ih >= 0 && ih < i32(p.inH) && iw >= 0 && iw < i32(p.inW);
+      offs[jh * TW + jw] = select(-1, ih * i32(p.inW) + iw, inside);
+      wOffs[jh * TW + jw] = min(kh, KH - 1u) * KW + min(kw, KW - 1u);
+    }
+  }
+  let taps = KH * KW;
+  let wPlane = p.M * taps;  // wgt[c, m, kh, kw]
+  var acc: array<f32, MAX_MB>;
+  var srcPlane = n * p.C * inHW;
+  var wBase = 0u;
+  for (var c = 0u; c < p.C; c++) {
+    for (var t = 0u; t < TH * TW; t++) {
+      let o = offs[t];
+      let x = select(0.0, src[srcPlane + u32(max(o, 0))], o >= 0);
+      for (var i = 0u; i < MB; i++) {
+        acc[i] += wgt[wBase + min(m0 + i, p.M - 1u) * taps + wOffs[t]] * x;
+      }
+    }
+    srcPlane += inHW;
+    wBase += wPlane;
+  }
+  if (!valid) { return; }
+  let oh = rh + SH * u32(a) - p.ph;
+  let ow = rw + SW * u32(b) - p.pw;
+  let base = n * p.M * outHW + oh * p.outW + ow;
+  for (var i = 0u; i < MB; i++) {
+    let m = m0 + i;
+    if (m < p.M) { finish(base + m * outHW, m, acc[i]); }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn weight_grad(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let taps = KH * KW;
+  let K = p.C * taps;
+  let outHW = p.outH * p.outW;
+  let inHW = p.inH * p.inW;
+  let k = wid.x * WG + li;
+  let isBias = k == K;            // the bias column: src taken as 1 everywhere
+  let valid = k < K || (isBias && p.hasBias == 1u);
+  let kc = min(k, K - 1u);
+  let c = kc / taps;
+  let kh = (kc % taps) / KW;
+  let kw = kc % KW;
+  let m0 = wid.y * MB;
+  let rowBegin = wid.z * p.rowsPerSplit;
+  let rowEnd = min(p.batch * p.outH, rowBegin + p.rowsPerSplit);
+  var acc: array<f32, MAX_MB>;
+  for (var row = rowBegin; row < rowEnd; row++) {
+    let n = row / p.outH;
+    let oh = row % p.outH;
+    let ih = i32(oh * p.sh + kh) - i32(p.ph);
+    let rowInside = ih >= 0 && ih < i32(p.inH);
+    let srcRow = (n * p.C + c) * inHW + u32(clamp(ih, 0, i32(p.inH) - 1)) * p.inW;
+    let gradRow = n * p.M * outHW + oh * p.outW;
+    for (var ow = 0u; ow < p.outW; ow++) {
+      let iw = i32(ow * p.sw + kw) - i32(p.pw);
+      let inside = rowInside && iw >= 0 && iw < i32(p.inW);
+      var x = select(0.0, src[srcRow + u32(clamp(iw, 0, i32(p.inW) - 1))], inside);
+      x = select(x, 1.0, isBias);
+      for (var i = 0u; i < MB; i++) {
+        acc[i] += wgt[gradRow + min(m0 + i, p.M - 1u) * outHW + ow] * x;
+      }
+    }
+  }
+  if (!valid) { return; }
+  let splits = (p.batch * p.outH + p.rowsPerSplit - 1u) / p.rowsPerSplit;
+  if (splits > 1u) {
+    // Partial sums [split, m, K + 1] (column K = bias); sum_splits_bias finishes them.
+    let base = wid.z * p.M * (K + 1u) + k;
+    for (var i = 0u; i < MB; i++) {
+      let m = m0 + i;
+      if (m < p.M) { dst[base + m * (K + 1u)] = acc[i]; }
+    }
+    return;
+  }
+  for (var i = 0u; i < MB; i++) {
+    let m = m0 + i;
+    if (m >= p.M) { break; }
+    if (isBias) {
+      dbias[m] = select(acc[i], acc[i] + dbias[m], p.accumulate == 1u);
+    } else {
+      let idx = m * K + k;
+      dst[idx] = select(acc[i], acc[i] + dst[idx], p.accumulate == 1u);
+    }
+  }
+}
+
+// dw[m, k] (+)= sum_s partial[s, m, k] for k < K; db[m] (+)= sum_s partial[s, m, K] when hasBias.
+// One thread per partial element (M * (K + 1)); 2-D grid of 1-D workgroups. src = partials.
+@compute @workgroup_size(WG)
+fn sum_splits_bias(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  let K = p.C * KH * KW;
+  let count = p.M * (K + 1u);
+  if (i >= count) { return; }
+  let splits = (p.batch * p.outH + p.rowsPerSplit - 1u) / p.rowsPerSplit;
+  var s = 0.0;
+  for (var z = 0u; z < splits; z++) { s += src[z * count + i]; }
+  let m = i / (K + 1u);
+  let k = i % (K + 1u);
+  if (k < K) {
+    let idx = m * K + k;
+    dst[idx] = select(s, s + dst[idx], p.accumulate == 1u);
+  } else if (p.hasBias == 1u) {
+    dbias[m] = select(s, s + dbias[m], p.accumulate == 1u);
+  }
+}

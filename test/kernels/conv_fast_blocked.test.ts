@@ -1,0 +1,153 @@
+// The register-blocked conv kernels (shaders/conv_blocked.wgsl, impl 'blocked') against the float64 CPU
+// references, for conv2d and conv_transpose2d in all three directions: odd and non-square maps, batch > 1,
+// odd channel counts, 1x1 maps, strides 1/2/3 and mixed, phases without taps, kernels 1..4 and 1x7
+// (<= 16 taps: larger kernels fall back to the tiled path, also checked), with several launch shapes
+// (rows per thread 1, 3, 8, 32, workgroup 32, forced row splits of the weight gradient, with and without
+// the fused bias column).
+import { describe, it, expect, afterAll } from 'vitest';
+import { testContext } from '../helpers/gpu.js';
+import { expectClose } from '../helpers/compare.js';
+import { destroyDispatches, type Dispatch, type GpuContext } from '../../src/runtime/context.js';
+import type { Tensor } from '../../src/runtime/tensor.js';
+import { Rng } from '../../src/runtime/random.js';
+import { conv2dForward, conv2dBackwardInput, conv2dBackwardWeight, conv2dOutputShape, type BlockedTuning, type Pair } from '../../src/kernels/conv2d.js';
+import {
+  convTranspose2dForward,
+  convTranspose2dBackwardInput,
+  convTranspose2dBackwardWeight,
+  convTranspose2dOutputShape,
+} from '../../src/kernels/conv_transpose2d.js';
+import { conv2dForwardCpu, conv2dBackwardCpu } from '../../src/kernels/cpu/conv2d.js';
+import { convTranspose2dForwardCpu, convTranspose2dBackwardCpu } from '../../src/kernels/cpu/conv_transpose2d.js';
+
+const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+
+interface Case {
+  name: string;
+  x: [number, number, number, number];
+  /** [out channels, KH, KW] */
+  w: [number, number, number];
+  p: { stride?: Pair; padding?: Pair; outputPadding?: Pair };
+  bias: boolean;
+  tuning?: BlockedTuning;
+}
+
+const CONV_CASES: Case[] = [
+  { name: 'U-Net down k4s2p1', x: [2, 3, 8, 6], w: [5, 4, 4], p: { stride: 2, padding: 1 }, bias: true },
+  { name: 'pix2pix D first layer 6->8', x: [1, 6, 16, 12], w: [8, 4, 4], p: { stride: 2, padding: 1 }, bias: true },
+  { name: '2x2 map to 1x1 k4s2p1', x: [3, 5, 2, 2], w: [7, 4, 4], p: { stride: 2, padding: 1 }, bias: false },
+  { name: '1x1 map k3s2p1', x: [2, 7, 1, 1], w: [5, 3, 3], p: { stride: 2, padding: 1 }, bias: true },
+  { name: 'PatchGAN k4s1p1 to 1 channel', x: [2, 9, 5, 6], w: [1, 4, 4], p: { stride: 1, padding: 1 }, bias: true },
+  { name: 'k3 s1 p1 odd', x: [1, 5, 7, 9], w: [3, 3, 3], p: { stride: 1, padding: 1 }, bias: true },
+  { name: 'k1 s2 (phases without taps)', x: [1, 3, 7, 6], w: [5, 1, 1], p: { stride: 2 }, bias: true },
+  { name: 'k1x7 p(0,3)', x: [2, 5, 6, 9], w: [3, 1, 7], p: { padding: [0, 3] }, bias: false },
+  { name: 'stride (2,1) k(3,4) p(1,2)', x: [2, 3, 7, 6], w: [5, 3, 4], p: { stride: [2, 1], padding: [1, 2] }, bias: true },
+  { name: 'Cout 70 (several row blocks)', x: [2, 9, 9, 9], w: [70, 4, 4], p: { stride: 2, padding: 1 }, bias: true },
+  { name: 'rows 1', x: [2, 5, 9, 7], w: [3, 4, 4], p: { stride: 2, padding: 1 }, bias: true, tuning: { rows: 1 } },
+  { name: 'rows 3 (M not a multiple)', x: [1, 4, 9, 10], w: [7, 3, 3], p: { stride: 1, padding: 1 }, bias: true, tuning: { rows: 3 } },
+  { name: 'rows 32, wg 32', x: [2, 3, 11, 6], w: [37, 4, 4], p: { stride: 2, padding: 1 }, bias: false, tuning: { rows: 32, wg: 32 } },
+  { name: 'one split', x: [2, 3, 10, 8], w: [6, 4, 4], p: { stride: 2, padding: 1 }, bias: true, tuning: { splits: 1 } },
+  { name: 'a split per row', x: [3, 4, 9, 8], w: [6, 3, 3], p: { stride: 1, padding: 1 }, bias: true, tuning: { splits: 1000 } },
+  { name: 'k7 (falls back to tiled)', x: [1, 3, 9, 8], w: [4, 7, 7], p: { stride: 1, padding: 3 }, bias: true },
+];
+
+const CONVT_CASES: Case[] = [
+  { name: 'U-Net up k4s2p1', x: [2, 5, 3, 4], w: [3, 4, 4], p: { stride: 2, padding: 1 }, bias: true },
+  { name: 'bottleneck 1x1 to 2x2', x: [2, 7, 1, 1], w: [5, 4, 4], p: { stride: 2, padding: 1 }, bias: true },
+  { name: 'output padding k3s2p1op1', x: [1, 3, 3, 4], w: [5, 3, 3], p: { stride: 2, padding: 1, outputPadding: 1 }, bias: false },
+  { name: 'k3 s1 p1', x: [1, 6, 5, 7], w: [3, 3, 3], p: { stride: 1, padding: 1 }, bias: true },
+  { name: 'k1 s2 op1 (phases without taps)', x: [1, 3, 4, 3], w: [5, 1, 1], p: { stride: 2, outputPadding: 1 }, bias: true },
+  { name: 'k3 s3 p2 op2', x: [2, 3, 3, 4], w: [5, 3, 3], p: { stride: 3, padding: 2, outputPadding: 2 }, bias: true },
+  { name: 'k1x7 p(0,3)', x: [2, 5, 4, 9], w: [3, 1, 7], p: { padding: [0, 3] }, bias: false },
+  { name: 'stride (2,1) k(3,4) p(1,2) op(1,0)', x: [2, 3, 4, 5], w: [5, 3, 4], p: { stride: [2, 1], padding: [1, 2], outputPadding: [1, 0] }, bias: true },
+  { name: 'Cout 70, Cin 9', x: [2, 9, 5, 5], w: [70, 4, 4], p: { stride: 2, padding: 1 }, bias: true },
+  { name: 'rows 3', x: [2, 5, 6, 5], w: [7, 4, 4], p: { stride: 2, padding: 1 }, bias: true, tuning: { rows: 3 } },
+  { name: 'rows 32, wg 32, a split per row', x: [2, 33, 5, 6], w: [3, 4, 4], p: { stride: 2, padding: 1 }, bias: true, tuning: { rows: 32, wg: 32, splits: 1000 } },
+  { name: 'one split', x: [2, 5, 12, 13], w: [3, 4, 4], p: { stride: 2, padding: 1 }, bias: false, tuning: { splits: 1 } },
+  { name: 'k5 (falls back to tiled)', x: [2, 3, 3, 4], w: [5, 5, 5], p: { stride: 3, padding: 2, outputPadding: 2 }, bias: true },
+];
+
+async function runAndRead(ctx: GpuContext, d: Dispatch[], t: Tensor): Promise<Float32Array> {
+  await ctx.run(d);
+  destroyDispatches(d);
+  return t.read();
+}
+
+describe('blocked conv kernels vs float64 CPU reference', async () => {
+  const ctx = await testContext();
+  const worst: Record<string, number> = {};
+  const note = (key: string, err: number) => (worst[key] = Math.max(worst[key] ?? 0, err));
+  afterAll(() => {
+    ctx.trimPool();
+    console.log(`blocked conv max abs error vs float64 CPU reference: ${Object.entries(worst).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);
+  });
+  // fp32 sums of at most a few hundred O(1) terms (as the conv2d / conv_transpose2d tests).
+  const tol = { atol: 2e-4, rtol: 1e-4 };
+
+  for (const transposed of [false, true]) {
+    const cases = transposed ? CONVT_CASES : CONV_CASES;
+    const opName = transposed ? 'conv_transpose2d' : 'conv2d';
+    cases.forEach((c, ci) => {
+      for (const accumulate of [false, true]) {
+        it(`${opName} ${c.name} x${c.x.join('x')} w${c.w.join('x')} bias=${c.bias} accumulate=${accumulate}`, async () => {
+          const rng = new Rng(ci * 131 + (transposed ? 7 : 3) + (accumulate ? 1000 : 0));
+          const wShape = transposed ? [c.x[1], c.w[0], c.w[1], c.w[2]] : [c.w[0], c.x[1], c.w[1], c.w[2]];
+          const yShape = transposed ? convTranspose2dOutputShape(c.x, wShape, c.p) : conv2dOutputShape(c.x, wShape, c.p);
+          const xData = rng.normals(size(c.x));
+          const wData = rng.normals(size(wShape), 0.5);
+          const bData = rng.normals(c.w[0]);
+          const dyData = rng.normals(size(yShape));
+          const x = ctx.tensor(c.x, xData, 'x');
+          const w = ctx.tensor(wShape, wData, 'w');
+          const b = c.bias ? ctx.tensor([c.w[0]], bData, 'b') : null;
+          const y = ctx.tensor(yShape, rng.normals(size(yShape)), 'y'); // garbage: forward must overwrite
+          const dy = ctx.tensor(yShape, dyData, 'dy');
+          const dxOld = rng.normals(size(c.x));
+          const dwOld = rng.normals(size(wShape));
+          const dbOld = rng.normals(c.w[0]);
+          const dx = ctx.tensor(c.x, dxOld, 'dx');
+          const dw = ctx.tensor(wShape, dwOld, 'dw');
+          const db = c.bias ? ctx.tensor([c.w[0]], dbOld, 'db') : null;
+          const p = { ...c.p, impl: 'blocked' as const, blocked: c.tuning };
+          const bp = { ...p, accumulate };
+          const ref = transposed
+            ? convTranspose2dForwardCpu(xData, c.x, wData, wShape, c.bias ? bData : null, c.p)
+            : conv2dForwardCpu(xData, c.x, wData, wShape, c.bias ? bData : null, c.p);
+          const g = transposed ? convTranspose2dBackwardCpu(dyData, xData, c.x, wData, wShape, c.p, c.bias) : conv2dBackwardCpu(dyData, xData, c.x, wData, wShape, c.p, c.bias);
+          const plus = (r: Float64Array, old: Float32Array) => (accumulate ? r.map((v, i) => v + old[i]) : r);
+          const fwd = transposed ? convTranspose2dForward(ctx, y, x, w, b, p) : conv2dForward(ctx, y, x, w, b, p);
+          const bwdIn = transposed ? convTranspose2dBackwardInput(ctx, dx, dy, w, bp) : conv2dBackwardInput(ctx, dx, dy, w, bp);
+          const bwdW = transposed ? convTranspose2dBackwardWeight(ctx, dw, db, dy, x, bp) : conv2dBackwardWeight(ctx, dw, db, dy, x, bp);
+          const taps = c.w[1] * c.w[2];
+          const family = taps <= 16 ? 'blocked' : 'tiled';
+          expect(fwd[0].pipeline.label).toMatch(new RegExp(taps <= 16 ? `\\.(gather|transposed)\\.pipeline$` : `\\.tiled\\.pipeline$`));
+          note(`${family} y`, expectClose(await runAndRead(ctx, fwd, y), ref.data, { ...tol, label: `${opName} forward` }));
+          note(`${family} dx`, expectClose(await runAndRead(ctx, bwdIn, dx), plus(g.dx, dxOld), { ...tol, label: `${opName} dx` }));
+          note(`${family} dw`, expectClose(await runAndRead(ctx, bwdW, dw), plus(g.dw, dwOld), { ...tol, label: `${opName} dw` }));
+          if (db) note(`${family} db`, expectClose(await db.read(), plus(g.db!, dbOld), { ...tol, label: `${opName} db` }));
+          for (const t of [x, w, b, y, dy, dx, dw, db]) t?.destroy();
+        });
+      }
+    });
+  }
+
+  it('conv2d weight gradient: the bias is a fused column (no bias_grad dispatch), split or not', () => {
+    const x = ctx.tensor([1, 3, 16, 16], undefined, 'x');
+    const dw = ctx.tensor([4, 3, 4, 4], undefined, 'dw');
+    const db = ctx.tensor([4], undefined, 'db');
+    const dy = ctx.tensor([1, 4, 8, 8], undefined, 'dy');
+    const labels = (d: Dispatch[]) => {
+      const l = d.map((e) => e.pipeline.label);
+      destroyDispatches(d);
+      return l;
+    };
+    const p = { stride: 2, padding: 1, impl: 'blocked' as const };
+    expect(labels(conv2dBackwardWeight(ctx, dw, db, dy, x, { ...p, blocked: { splits: 1 } }))).toEqual(['conv2d.backwardWeight.weight_grad.pipeline']);
+    expect(labels(conv2dBackwardWeight(ctx, dw, db, dy, x, { ...p, blocked: { splits: 4 } }))).toEqual([
+      'conv2d.backwardWeight.weight_grad.pipeline',
+      'conv2d.backwardWeight.sum_splits_bias.pipeline',
+    ]);
+    expect(() => conv2dForward(ctx, dy, x, dw, null, { ...p, blocked: { rows: 33 } })).toThrow(/rows per thread: expected 1\.\.32, got 33/);
+    for (const t of [x, dw, db, dy]) t.destroy();
+  });
+});
