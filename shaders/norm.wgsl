@@ -9,6 +9,11 @@
 //     deviations) because E[x²] - mean² cancels catastrophically in fp32 when |mean| >> std.
 //   normalize, input_grad: one thread per element (2-D grid of 1-D workgroups).
 //   running_update, eval_stats, param_grads: one thread per channel.
+//   *_serial (small groups, chosen in norm_common.ts): one thread per group, no workgroup memory and no
+//     barriers, doing the whole op for its group: stats_normalize_serial = stats + normalize (three passes
+//     over the group: sum, squared deviations, write y), grad_serial = grad_sums + input_grad. On a SIMD CPU
+//     driver (lavapipe) the tree reduction's barriers cost more than the arithmetic of a few thousand
+//     elements; sums run in four interleaved partial sums to keep fp32 rounding near the tree's.
 // Backward (training statistics), with xhat = (x - mean) * rstd and g = gamma * dy:
 //   dx = rstd * gamma * (dy - mean(dy) - xhat * mean(dy * xhat))    (means over the group)
 //   dgamma[c] = Σ dy * xhat,  dbeta[c] = Σ dy   (over every group of channel c)
@@ -211,4 +216,117 @@ fn input_grad_affine(@builtin(global_invocation_id) gid: vec3u, @builtin(num_wor
   if (i >= u.n) { return; }
   let v = input_grad_value(i, gamma[channel_of(i)]);
   dx[i] = select(v, dx[i] + v, u.accumulate == 1u);
+}
+
+// ---------------------------------------------------------------- one thread per group (small groups)
+
+// Sum of f(x) over group g in four interleaved partial sums. Rows of the group: s * seg_stride + g.
+fn group_row(g: u32, s: u32) -> u32 { return (s * u.seg_stride + g) * u.hw; }
+
+fn serial_stats(g: u32) -> vec2f {
+  var s4 = vec4f(0.0);
+  var s1 = 0.0;
+  let hw4 = u.hw & ~3u;
+  for (var s = 0u; s < u.segments; s++) {
+    let row = group_row(g, s);
+    for (var k = 0u; k < hw4; k += 4u) { s4 += vec4f(x[row + k], x[row + k + 1u], x[row + k + 2u], x[row + k + 3u]); }
+    for (var k = hw4; k < u.hw; k++) { s1 += x[row + k]; }
+  }
+  let m = f32(group_size());
+  let mean = (s4.x + s4.y + s4.z + s4.w + s1) / m;
+  var q4 = vec4f(0.0);
+  var q1 = 0.0;
+  for (var s = 0u; s < u.segments; s++) {
+    let row = group_row(g, s);
+    for (var k = 0u; k < hw4; k += 4u) {
+      let d = vec4f(x[row + k], x[row + k + 1u], x[row + k + 2u], x[row + k + 3u]) - mean;
+      q4 += d * d;
+    }
+    for (var k = hw4; k < u.hw; k++) {
+      let d = x[row + k] - mean;
+      q1 += d * d;
+    }
+  }
+  return vec2f(mean, (q4.x + q4.y + q4.z + q4.w + q1) / m);
+}
+
+fn serial_forward(g: u32, scale: f32, shift: f32) {
+  let st = serial_stats(g);
+  let rstd = inverseSqrt(st.y + u.eps);
+  mean_out[g] = st.x;
+  var_out[g] = st.y;
+  rstd_out[g] = rstd;
+  for (var s = 0u; s < u.segments; s++) {
+    let row = group_row(g, s);
+    for (var k = 0u; k < u.hw; k++) { y[row + k] = (x[row + k] - st.x) * rstd * scale + shift; }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn stats_normalize_serial(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let g = flat(gid, nwg);
+  if (g >= u.groups) { return; }
+  serial_forward(g, 1.0, 0.0);
+}
+
+@compute @workgroup_size(WG)
+fn stats_normalize_affine_serial(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let g = flat(gid, nwg);
+  if (g >= u.groups) { return; }
+  let c = g % u.channels;  // instance: g = n*C + c; batch: g = c
+  serial_forward(g, gamma[c], beta[c]);
+}
+
+fn serial_backward(g: u32, scale: f32) {
+  let mean = mean_in[g];
+  let rstd = rstd_in[g];
+  var a4 = vec4f(0.0);
+  var b4 = vec4f(0.0);
+  var a1 = 0.0;
+  var b1 = 0.0;
+  let hw4 = u.hw & ~3u;
+  for (var s = 0u; s < u.segments; s++) {
+    let row = group_row(g, s);
+    for (var k = 0u; k < hw4; k += 4u) {
+      let i = row + k;
+      let d = vec4f(dy[i], dy[i + 1u], dy[i + 2u], dy[i + 3u]);
+      let xh = (vec4f(x[i], x[i + 1u], x[i + 2u], x[i + 3u]) - mean) * rstd;
+      a4 += d;
+      b4 += d * xh;
+    }
+    for (var k = hw4; k < u.hw; k++) {
+      let d = dy[row + k];
+      a1 += d;
+      b1 += d * (x[row + k] - mean) * rstd;
+    }
+  }
+  let sdy = a4.x + a4.y + a4.z + a4.w + a1;
+  let sdyx = b4.x + b4.y + b4.z + b4.w + b1;
+  sums[2u * g] = sdy;
+  sums[2u * g + 1u] = sdyx;
+  let m = f32(group_size());
+  for (var s = 0u; s < u.segments; s++) {
+    let row = group_row(g, s);
+    for (var k = 0u; k < u.hw; k++) {
+      let i = row + k;
+      let xhat = (x[i] - mean) * rstd;
+      let v = scale * rstd * (dy[i] - sdy / m - xhat * sdyx / m);
+      dx[i] = select(v, dx[i] + v, u.accumulate == 1u);
+    }
+  }
+}
+
+// Training statistics only (BATCH_STATS = 1); dx and the per-group sums (for param_grads).
+@compute @workgroup_size(WG)
+fn grad_serial(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let g = flat(gid, nwg);
+  if (g >= u.groups) { return; }
+  serial_backward(g, 1.0);
+}
+
+@compute @workgroup_size(WG)
+fn grad_affine_serial(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let g = flat(gid, nwg);
+  if (g >= u.groups) { return; }
+  serial_backward(g, gamma[g % u.channels]);
 }

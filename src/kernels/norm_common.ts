@@ -37,6 +37,28 @@ function uniforms(g: NormGeometry, accumulate: boolean, eps: number, momentum: n
 
 const b = (tensor: Tensor, binding: number, access: 'read' | 'rw' = 'read'): Binding => ({ tensor, binding, access });
 
+/**
+ * Groups of at most this many elements take the one-thread-per-group kernels (*_serial in norm.wgsl: one
+ * dispatch instead of two, no barriers). Instance norm on lavapipe (2 shared cores, load ~10; min of 20 runs
+ * of GPU timestamps, ms), tree kernels (two dispatches each way) / serial:
+ *   shape [N, C, H, W]      forward      backward
+ *   1x64x8x16               2.16 / 0.00  1.31 / 0.00   (below the timestamps' resolution)
+ *   1x8x32x64               0.66 / 0.07  0.59 / 0.07
+ *   1x512x2x2               8.72 / 0.07  3.34 / 0.07
+ *   1x128x32x32             9.50 / 0.52  5.70 / 0.79
+ *   1x128x64x64            22.74 / 2.16 12.32 / 3.15   (m = 4096)
+ *   1x64x128x128 (m = 16384, tree)  27.8 forward, 30.1 backward
+ * pix2pix 'small' step: 18 forward + 18 backward instance norms, 39.6 -> 2.7 ms. A discrete GPU wants the
+ * tree kernels for far smaller groups (one thread per group leaves most of it idle): re-measure there.
+ */
+const SERIAL_MAX_GROUP = 4096;
+/** Threads per workgroup of the serial kernels: few, so that a handful of groups still spreads over cores. */
+const SERIAL_WG = 8;
+
+function serial(g: NormGeometry): boolean {
+  return g.m <= SERIAL_MAX_GROUP;
+}
+
 /** Statistics from the batch (training BN, instance norm always) or from running statistics (eval BN). */
 export function recordNormForward(
   ctx: GpuContext,
@@ -53,6 +75,30 @@ export function recordNormForward(
   const { u32, f32 } = uniforms(g, false, o.eps, o.momentum ?? 0.1);
   const base = { op, shader, constants: { WG, BATCH_STATS: 1 }, u32, f32 };
   const out: Dispatch[] = [];
+  if (o.batchStats && serial(g)) {
+    const variance = ctx.tensor([g.groups], undefined, `${op}.var`);
+    const stats = [b(mean, 1, 'rw'), b(rstd, 2, 'rw'), b(variance, 3, 'rw'), b(x, 4), b(y, 10, 'rw')];
+    out.push(
+      ctx.kernel({
+        ...base,
+        constants: { WG: SERIAL_WG, BATCH_STATS: 1 },
+        entryPoint: gamma ? 'stats_normalize_affine_serial' : 'stats_normalize_serial',
+        bindings: gamma && beta ? [...stats, b(gamma, 11), b(beta, 12)] : stats,
+        workgroups: ctx.grid(g.groups, SERIAL_WG),
+      }).attach(variance),
+    );
+    if (o.runningMean && o.runningVar) {
+      out.push(
+        ctx.kernel({
+          ...base,
+          entryPoint: 'running_update',
+          bindings: [b(o.runningMean, 5, 'rw'), b(o.runningVar, 6, 'rw'), b(mean, 7), b(variance, 8)],
+          workgroups: [Math.ceil(g.C / WG)],
+        }),
+      );
+    }
+    return out;
+  }
   if (o.batchStats) {
     const variance = ctx.tensor([g.groups], undefined, `${op}.var`);
     out.push(
@@ -101,6 +147,22 @@ export function recordNormBackward(
   const { u32, f32 } = uniforms(g, o.accumulate, 0, 0);
   const base = { op, shader, constants: { WG, BATCH_STATS: o.batchStats ? 1 : 0 }, u32, f32 };
   const sums = ctx.tensor([2 * g.groups], undefined, `${op}.sums`);
+  if (dx && o.batchStats && serial(g)) {
+    const bindings = [b(x, 4), b(mean, 7), b(rstd, 9), b(dy, 13), b(sums, 14, 'rw'), b(dx, 18, 'rw')];
+    const out = [
+      ctx.kernel({
+        ...base,
+        constants: { WG: SERIAL_WG, BATCH_STATS: 1 },
+        entryPoint: gamma ? 'grad_affine_serial' : 'grad_serial',
+        bindings: gamma ? [...bindings, b(gamma, 11)] : bindings,
+        workgroups: ctx.grid(g.groups, SERIAL_WG),
+      }).attach(sums),
+    ];
+    if (dgamma && dbeta) {
+      out.push(ctx.kernel({ ...base, entryPoint: 'param_grads', bindings: [b(sums, 15), b(dgamma, 16, 'rw'), b(dbeta, 17, 'rw')], workgroups: [Math.ceil(g.C / WG)] }));
+    }
+    return out;
+  }
   const out: Dispatch[] = [
     ctx.kernel({ ...base, entryPoint: 'grad_sums', bindings: [b(x, 4), b(mean, 7), b(rstd, 9), b(dy, 13), b(sums, 14, 'rw')], workgroups: ctx.grid(g.groups, 1) }).attach(sums),
   ];
