@@ -14,6 +14,7 @@ import { createContext } from '../src/runtime/device.js';
 import { formatTable, type BenchResult } from './harness.js';
 import { benchKernels } from './cases_kernels.js';
 import { benchModel, MODEL_CONFIGS, type ModelConfigName } from './cases_model.js';
+import { benchMetrics } from './cases_metrics.js';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -23,12 +24,13 @@ async function main(): Promise<void> {
       warmup: { type: 'string', default: '3' },
       'no-tfjs': { type: 'boolean', default: false },
       'no-kernels': { type: 'boolean', default: false },
+      'no-inception': { type: 'boolean', default: false },
       json: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
-    console.log('node dist/bench.js [--config small|256|512x1024|all] [--repeats N] [--warmup N] [--no-tfjs] [--no-kernels] [--json FILE]');
+    console.log('node dist/bench.js [--config small|256|512x1024|all] [--repeats N] [--warmup N] [--no-tfjs] [--no-kernels] [--no-inception] [--json FILE]');
     return;
   }
   const names: ModelConfigName[] = values.config === 'all' ? ['small', '256', '512x1024'] : [values.config as ModelConfigName];
@@ -45,6 +47,7 @@ async function main(): Promise<void> {
     if (!values['no-kernels']) results.push(...(await benchKernels(ctx, { warmup, repeats, height: cfg.height, width: cfg.width, ngf: cfg.ngf })).map((r) => ({ ...r, group: `${name} ${r.group}` })));
     results.push(...(await benchModel(ctx, name, { warmup, repeats, tfjs: !values['no-tfjs'] })));
   }
+  results.push(...(await benchMetrics(ctx, { warmup, repeats, inception: !values['no-inception'] })));
   console.log(formatTable(results));
   if (values.json) writeFileSync(values.json, JSON.stringify({ date: new Date().toISOString(), adapter, results }, null, 2));
   ctx.destroy();
