@@ -6,7 +6,7 @@ export { createContext } from './runtime/device.js';
 export { GpuContext, Dispatch, BufferUsage, destroyDispatches, type ContextOptions, type KernelSpec, type Binding, type AllocationStats } from './runtime/context.js';
 export { Tensor, numel } from './runtime/tensor.js';
 export * from './runtime/errors.js';
-export { Rng, hashUniform, hashNormal, pcgHash } from './runtime/random.js';
+export { Rng, hashUniform, hashNormal, pcgHash, mixSeed } from './runtime/random.js';
 export { activationForward, activationBackward, activationBackwardNeeds, type Activation } from './kernels/activation.js';
 export { selfTest, type SelfTestReport, type SelfTestCase } from './selftest.js';
 export { type StateDict, type StateDictEntry, numelOf } from './io/state_dict.js';

@@ -9,6 +9,7 @@
 import type { Dispatch, GpuContext } from '../runtime/context.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { ShapeError } from '../runtime/errors.js';
+import { mixSeed } from '../runtime/random.js';
 import { ActivationLayer } from '../layers/activation.js';
 import { Conv2d } from '../layers/conv.js';
 import type { DropoutRun } from '../layers/dropout.js';
@@ -118,13 +119,8 @@ export class UnetGenerator {
   }
 }
 
-/** Distinct, well-mixed 32-bit seeds per (seed, stream). */
-export function mixSeed(seed: number, stream: number): number {
-  let h = (seed ^ Math.imul(stream + 1, 0x9e3779b9)) >>> 0;
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
-  return (h ^ (h >>> 16)) >>> 0;
-}
+/** Re-exported for callers of the networks' dropout seeding; defined in runtime/random.ts. */
+export { mixSeed };
 
 type DLayer = { index: number; layer: Conv2d | NormLayer | ActivationLayer };
 

@@ -24,6 +24,14 @@ export function hashNormal(seed: number, index: number): number {
   return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
 }
 
+/** Derive an independent seed for stream `stream` of `seed` (murmur3 finaliser over a golden-ratio mix). */
+export function mixSeed(seed: number, stream: number): number {
+  let h = (seed ^ Math.imul(stream + 1, 0x9e3779b9)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
 /** Seeded PRNG (mulberry32) with helpers. Not cryptographic; reproducible across platforms. */
 export class Rng {
   private s: number;

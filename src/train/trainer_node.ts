@@ -17,7 +17,7 @@ import { writePng } from '../data/image_node.js';
 import { createImage, type ImageF32 } from '../data/image.js';
 import type { GpuContext } from '../runtime/context.js';
 import { Pix2PixError } from '../runtime/errors.js';
-import { Rng, pcgHash } from '../runtime/random.js';
+import { Rng, mixSeed } from '../runtime/random.js';
 import { preprocessPair, type PreprocessOptions } from './preprocess.js';
 import { createAugmenter, type AugmentPlan } from '../data/augment.js';
 import type { AugmentSpec } from '../data/augment_spec.js';
@@ -92,12 +92,9 @@ const STATE_FILE = 'train_state.json';
 const LOG_FILE = 'loss_log.jsonl';
 
 function epochOrder(n: number, seed: number, epoch: number): number[] {
-  return new Rng(pcgHash(seed ^ pcgHash(epoch))).shuffle(Array.from({ length: n }, (_, i) => i));
+  return new Rng(mixSeed(seed, epoch)).shuffle(Array.from({ length: n }, (_, i) => i));
 }
 
-function mixedSeed(...parts: number[]): number {
-  return parts.reduce((h, p) => pcgHash((h ^ (p >>> 0)) >>> 0), 0x9e3779b9);
-}
 
 /** Train a pix2pix model on `pairs`. Resolves when all epochs are done, or after saving when aborted. */
 export async function trainPix2Pix(pairs: readonly PairSource[], o: TrainerOptions): Promise<TrainResult> {
@@ -212,7 +209,7 @@ export async function trainPix2Pix(pairs: readonly PairSource[], o: TrainerOptio
       const bs: ImageF32[] = [];
       for (const i of idx) {
         const { a, b } = await pairs[i].load();
-        const p = preprocessPair(a, b, o.preprocess, new Rng(mixedSeed(seed, epoch, i)));
+        const p = preprocessPair(a, b, o.preprocess, new Rng(mixSeed(mixSeed(seed, epoch), i)));
         as.push(p.a);
         bs.push(p.b);
       }
