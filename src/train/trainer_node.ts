@@ -127,7 +127,9 @@ export async function trainPix2Pix(pairs: readonly PairSource[], o: TrainerOptio
     }
   } else {
     if (o.init) {
-      const src = typeof o.init === 'string' && !/\.(pth|pt|safetensors|bin)$/.test(o.init) ? o.init : typeof o.init === 'string' ? { G: o.init } : o.init;
+      // A single weights file is a generator (e.g. the reference's latest_net_G.pth); a folder is one of ours.
+      const isFile = typeof o.init === 'string' && /\.(pth|pt|safetensors|bin)$/i.test(o.init);
+      const src = isFile ? { G: o.init as string } : o.init;
       model = await loadCheckpoint(src, { ...o.model, ctx: o.ctx });
     } else {
       model = await Pix2Pix.create({ ...o.model, ctx: o.ctx });
