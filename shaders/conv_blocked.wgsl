@@ -15,6 +15,9 @@
 // scalar load + broadcast, feeding MB multiply-adds. On lavapipe a per-thread (gathered) load costs about as
 // much as the MB FMAs it feeds for MB = 8, and workgroup barriers are coroutine switches, so this layout
 // beats the 64x64 tiles wherever M or the number of columns is small (measurements in conv2d.ts).
+// The gather also gives each thread PB consecutive outputs of one row (MB x PB accumulators), so one weight
+// load feeds PB multiply-adds: on lavapipe the workgroup-uniform weight loads turned out to cost as much
+// as per-thread ones and to dominate (measurements next to BLOCKED_PIXELS in conv2d.ts).
 // The tap offsets of a column are computed once into a small array (KH, KW, SH, SW are pipeline constants
 // so the tap loops unroll and the array lives in registers).
 //
@@ -32,9 +35,12 @@ override KH: u32 = 4;   // kernel size (taps loops unroll)
 override KW: u32 = 4;
 override SH: u32 = 2;   // stride, transposed only (taps per phase = ceil(K / S))
 override SW: u32 = 2;
+override PB: u32 = 1;   // gather: consecutive outputs of a row per thread, (PB - 1) * SW + KW <= MAX_SPAN
 
 const MAX_MB = 32u;
 const MAX_TAPS = 16u;
+const MAX_ACC = 32u;   // MB * PB
+const MAX_SPAN = 16u;
 
 struct Params {
   batch: u32,
@@ -75,47 +81,61 @@ fn column(wid: vec3u, nwg: vec3u, li: u32) -> u32 { return (wid.x + wid.y * nwg.
 fn gather(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
   let outHW = p.outH * p.outW;
   let inHW = p.inH * p.inW;
-  let nCols = p.batch * outHW;
+  // A column is PB consecutive outputs ow0..ow0+PB-1 of one output row.
+  let rowBlocks = (p.outW + PB - 1u) / PB;
+  let nCols = p.batch * p.outH * rowBlocks;
   let col = column(wid, nwg, li);
   let valid = col < nCols;
   let cc = min(col, nCols - 1u);  // spare threads compute a copy of the last column and store nothing
-  let n = cc / outHW;
-  let r = cc % outHW;
-  let ih0 = i32((r / p.outW) * p.sh) - i32(p.ph);
-  let iw0 = i32((r % p.outW) * p.sw) - i32(p.pw);
-  let taps = KH * KW;
-  var offs: array<i32, MAX_TAPS>;  // src offset of tap t within a channel plane, -1 outside the image
-  for (var kh = 0u; kh < KH; kh++) {
-    let ih = ih0 + i32(kh);
-    for (var kw = 0u; kw < KW; kw++) {
-      let iw = iw0 + i32(kw);
-      let inside = ih >= 0 && ih < i32(p.inH) && iw >= 0 && iw < i32(p.inW);
-      offs[kh * KW + kw] = select(-1, ih * i32(p.inW) + iw, inside);
-    }
+  let ow0 = (cc % rowBlocks) * PB;
+  let oh = (cc / rowBlocks) % p.outH;
+  let n = cc / (rowBlocks * p.outH);
+  let ih0 = i32(oh * p.sh) - i32(p.ph);
+  let iw0 = i32(ow0 * SW) - i32(p.pw);
+  // The PB outputs read SPAN consecutive src columns per kernel row: output q, tap kw reads column q*SW + kw.
+  let SPAN = (PB - 1u) * SW + KW;
+  var colOff: array<i32, MAX_SPAN>;  // src column, -1 outside the image
+  for (var j = 0u; j < SPAN; j++) {
+    let iw = iw0 + i32(j);
+    colOff[j] = select(-1, iw, iw >= 0 && iw < i32(p.inW));
   }
   let m0 = wid.z * MB;
+  let taps = KH * KW;
   let wRow = p.C * taps;
-  var acc: array<f32, MAX_MB>;
+  var acc: array<f32, MAX_ACC>;  // acc[i*PB + q]: row m0 + i, output ow0 + q
   var srcPlane = n * p.C * inHW;
   var wBase = m0 * wRow;
   // Rows past M read row M - 1 (in bounds) and are never stored.
   let lastRow = (p.M - 1u) * wRow;
   for (var c = 0u; c < p.C; c++) {
-    for (var t = 0u; t < taps; t++) {
-      let o = offs[t];
-      let x = select(0.0, src[srcPlane + u32(max(o, 0))], o >= 0);
-      for (var i = 0u; i < MB; i++) {
-        acc[i] += wgt[min(wBase + i * wRow, lastRow + c * taps) + t] * x;
+    for (var kh = 0u; kh < KH; kh++) {
+      let ih = ih0 + i32(kh);
+      let rowInside = ih >= 0 && ih < i32(p.inH);
+      let rowBase = srcPlane + u32(clamp(ih, 0, i32(p.inH) - 1)) * p.inW;
+      var xs: array<f32, MAX_SPAN>;
+      for (var j = 0u; j < SPAN; j++) {
+        let o = colOff[j];
+        xs[j] = select(0.0, src[rowBase + u32(max(o, 0))], rowInside && o >= 0);
+      }
+      for (var kw = 0u; kw < KW; kw++) {
+        for (var i = 0u; i < MB; i++) {
+          let w = wgt[min(wBase + i * wRow, lastRow + c * taps) + kh * KW + kw];
+          for (var q = 0u; q < PB; q++) { acc[i * PB + q] += w * xs[q * SW + kw]; }
+        }
       }
     }
     srcPlane += inHW;
     wBase += taps;
   }
   if (!valid) { return; }
-  let base = n * p.M * outHW + r;
-  for (var i = 0u; i < MB; i++) {
-    let m = m0 + i;
-    if (m < p.M) { finish(base + m * outHW, m, acc[i]); }
+  let base = n * p.M * outHW + oh * p.outW;
+  for (var q = 0u; q < PB; q++) {
+    let ow = ow0 + q;
+    if (ow >= p.outW) { break; }
+    for (var i = 0u; i < MB; i++) {
+      let m = m0 + i;
+      if (m < p.M) { finish(base + m * outHW + ow, m, acc[i * PB + q]); }
+    }
   }
 }
 

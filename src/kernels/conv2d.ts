@@ -187,6 +187,8 @@ export interface BlockedTuning {
   wg?: number;
   /** weight_grad: number of splits of the N*outH grad rows. */
   splits?: number;
+  /** gather: consecutive outputs of a row per thread (rows * pixels <= 32). */
+  pixels?: number;
 }
 
 const MAX_BLOCK_ROWS = 32;
@@ -213,9 +215,30 @@ function blockedWorkgroup(columns: number, t: BlockedTuning): number {
   return t.wg ?? Math.max(8, Math.min(BLOCKED_WG, 2 ** Math.ceil(Math.log2(columns))));
 }
 
-function blockedConstants(g: ConvGeometry, rows: number, wg: number): Record<string, number> {
-  return { WG: wg, MB: rows, KH: g.KH, KW: g.KW, SH: g.sh, SW: g.sw };
+function blockedConstants(g: ConvGeometry, rows: number, wg: number, pixels = 1): Record<string, number> {
+  return { WG: wg, MB: rows, KH: g.KH, KW: g.KW, SH: g.sh, SW: g.sw, PB: pixels };
 }
+
+/** gather: outputs per thread; more share each weight load (see conv_blocked.wgsl). */
+function blockedPixels(g: ConvGeometry, rows: number, t: BlockedTuning): number {
+  const fit = Math.min(Math.floor(32 / rows), Math.floor((16 - g.KW) / g.sw) + 1);
+  const pixels = t.pixels ?? Math.min(BLOCKED_PIXELS, fit, g.outW);
+  if (!Number.isInteger(pixels) || pixels < 1 || pixels > fit) throw new ShapeError('conv blocked', 'pixels per thread', `1..${fit}`, pixels);
+  return pixels;
+}
+
+/**
+ * On lavapipe the weight loads, not the src loads or the FMAs, bound the blocked gather: their address is
+ * the same for the whole workgroup, yet each still costs about a per-thread load (measured on conv 32->64 s1
+ * 8x16: replacing the weight loads by constants made it 5-7x faster, replacing the src loads changed
+ * nothing; reading a kernel row per vec4 load was 2x slower). So each thread computes `pixels` outputs of a
+ * row, sharing every weight load. Unloaded machine, min of 30 runs, ms for 1 / 2 / 4 pixels (8 rows):
+ *   conv 3->8 64x128 fwd 1.11/0.79/0.26 (loaded), conv 6->8 64x128 fwd 4.00/2.42/0.92, conv 32->64 s1
+ *   8x16 fwd 7.27/3.67/1.70, convT grad input 128->32 4x8 4.98/1.64/0.92, 64->16 3.60/3.15/0.59,
+ *   32->8 3.54/1.57/0.59, 16->3 3.41/1.84/1.05; summed over the 'small' shapes: forward 48.2 / 22.2 / 17-34,
+ *   grad input (of convT) 49.7 / 16.7 / 20-27 (the 2-core machine still varies by 2x between runs).
+ */
+const BLOCKED_PIXELS = 4;
 
 /** dst (+)= bias + gather-convolution(src, wgt). */
 export function encodeGather(
@@ -243,10 +266,12 @@ export function encodeGather(
   }
   if (impl === 'blocked') {
     const rows = blockedRows(g, tuning);
-    const wg = blockedWorkgroup(g.batch * g.outH * g.outW, tuning);
-    const [x, y] = ctx.grid(g.batch * g.outH * g.outW, wg);
+    const pixels = blockedPixels(g, rows, tuning);
+    const columns = g.batch * g.outH * Math.ceil(g.outW / pixels);
+    const wg = blockedWorkgroup(columns, tuning);
+    const [x, y] = ctx.grid(columns, wg);
     const workgroups = [x, y, Math.ceil(g.M / rows)] as const;
-    return ctx.kernel({ op, shader: blockedShader, entryPoint: 'gather', constants: blockedConstants(g, rows, wg), u32, bindings, workgroups });
+    return ctx.kernel({ op, shader: blockedShader, entryPoint: 'gather', constants: blockedConstants(g, rows, wg, pixels), u32, bindings, workgroups });
   }
   const colTiles = Math.ceil((g.batch * g.outH * g.outW) / TILE);
   const [x, y] = tileGrid(ctx, colTiles);

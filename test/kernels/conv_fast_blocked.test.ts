@@ -2,7 +2,7 @@
 // references, for conv2d and conv_transpose2d in all three directions: odd and non-square maps, batch > 1,
 // odd channel counts, 1x1 maps, strides 1/2/3 and mixed, phases without taps, kernels 1..4 and 1x7
 // (<= 16 taps: larger kernels fall back to the tiled path, also checked), with several launch shapes
-// (rows per thread 1, 3, 8, 32, workgroup 32, forced row splits of the weight gradient, with and without
+// (rows per thread 1, 3, 8, 32, outputs per thread 1, 3, 4, 7, workgroup 32, forced row splits of the weight gradient, with and without
 // the fused bias column).
 import { describe, it, expect, afterAll } from 'vitest';
 import { testContext } from '../helpers/gpu.js';
@@ -48,6 +48,9 @@ const CONV_CASES: Case[] = [
   { name: 'rows 32, wg 32', x: [2, 3, 11, 6], w: [37, 4, 4], p: { stride: 2, padding: 1 }, bias: false, tuning: { rows: 32, wg: 32 } },
   { name: 'one split', x: [2, 3, 10, 8], w: [6, 4, 4], p: { stride: 2, padding: 1 }, bias: true, tuning: { splits: 1 } },
   { name: 'a split per row', x: [3, 4, 9, 8], w: [6, 3, 3], p: { stride: 1, padding: 1 }, bias: true, tuning: { splits: 1000 } },
+  { name: 'pixels 1', x: [2, 3, 9, 11], w: [6, 4, 4], p: { stride: 2, padding: 1 }, bias: true, tuning: { pixels: 1 } },
+  { name: 'pixels 3 on an odd row, rows 2', x: [2, 5, 7, 13], w: [5, 4, 4], p: { stride: 1, padding: 1 }, bias: true, tuning: { pixels: 3, rows: 2 } },
+  { name: 'pixels 7, k(3,4) s(2,1)', x: [1, 3, 7, 17], w: [4, 3, 4], p: { stride: [2, 1], padding: [1, 2] }, bias: false, tuning: { pixels: 7, rows: 4 } },
   { name: 'k7 (falls back to tiled)', x: [1, 3, 9, 8], w: [4, 7, 7], p: { stride: 1, padding: 3 }, bias: true },
 ];
 
@@ -64,6 +67,7 @@ const CONVT_CASES: Case[] = [
   { name: 'rows 3', x: [2, 5, 6, 5], w: [7, 4, 4], p: { stride: 2, padding: 1 }, bias: true, tuning: { rows: 3 } },
   { name: 'rows 32, wg 32, a split per row', x: [2, 33, 5, 6], w: [3, 4, 4], p: { stride: 2, padding: 1 }, bias: true, tuning: { rows: 32, wg: 32, splits: 1000 } },
   { name: 'one split', x: [2, 5, 12, 13], w: [3, 4, 4], p: { stride: 2, padding: 1 }, bias: false, tuning: { splits: 1 } },
+  { name: 'grad input pixels 3 on odd rows', x: [2, 6, 5, 7], w: [5, 4, 4], p: { stride: 2, padding: 1 }, bias: true, tuning: { pixels: 3 } },
   { name: 'k5 (falls back to tiled)', x: [2, 3, 3, 4], w: [5, 5, 5], p: { stride: 3, padding: 2, outputPadding: 2 }, bias: true },
 ];
 
@@ -148,6 +152,8 @@ describe('blocked conv kernels vs float64 CPU reference', async () => {
       'conv2d.backwardWeight.sum_splits_bias.pipeline',
     ]);
     expect(() => conv2dForward(ctx, dy, x, dw, null, { ...p, blocked: { rows: 33 } })).toThrow(/rows per thread: expected 1\.\.32, got 33/);
+    // 8 rows x 5 pixels = 40 accumulators > 32.
+    expect(() => conv2dForward(ctx, dy, x, dw, null, { ...p, blocked: { rows: 8, pixels: 5 } })).toThrow(/pixels per thread: expected 1\.\.4, got 5/);
     for (const t of [x, dw, db, dy]) t.destroy();
   });
 });
