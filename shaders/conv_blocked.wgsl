@@ -15,7 +15,7 @@
 // scalar load + broadcast, feeding MB multiply-adds. On lavapipe a per-thread (gathered) load costs about as
 // much as the MB FMAs it feeds for MB = 8, and workgroup barriers are coroutine switches, so this layout
 // beats the 64x64 tiles wherever M or the number of columns is small (measurements in conv2d.ts).
-// The gather also gives each thread PB consecutive outputs of one row (MB x PB accumulators), so one weight
+// The gathers also give each thread PB consecutive outputs of one row (MB x PB accumulators), so one weight
 // load feeds PB multiply-adds: on lavapipe the workgroup-uniform weight loads turned out to cost as much
 // as per-thread ones and to dominate (measurements next to BLOCKED_PIXELS in conv2d.ts).
 // The tap offsets of a column are computed once into a small array (KH, KW, SH, SW are pipeline constants
@@ -35,7 +35,7 @@ override KH: u32 = 4;   // kernel size (taps loops unroll)
 override KW: u32 = 4;
 override SH: u32 = 2;   // stride, transposed only (taps per phase = ceil(K / S))
 override SW: u32 = 2;
-override PB: u32 = 1;   // gather: consecutive outputs of a row per thread, (PB - 1) * SW + KW <= MAX_SPAN
+override PB: u32 = 1;   // gather, transposed: consecutive outputs of a row per thread (see MAX_SPAN)
 
 const MAX_MB = 32u;
 const MAX_TAPS = 16u;
@@ -156,45 +156,54 @@ fn transposed(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
   let rw = phase % SW;
   let rangeH = phaseRange(rh, SH, p.ph, p.outH);
   let rangeW = phaseRange(rw, SW, p.pw, p.outW);
-  let phaseHW = rangeH.y * rangeW.y;
-  let nCols = p.batch * phaseHW;
+  // A column is PB consecutive outputs b0..b0+PB-1 of one row a of the phase (ow = rw - pw + SW*b).
+  let rowBlocks = (rangeW.y + PB - 1u) / PB;
+  let nCols = p.batch * rangeH.y * rowBlocks;
   if (nCols == 0u) { return; }  // workgroup-uniform: a phase with no outputs
   let col = column(wid, nwg, li);
   let valid = col < nCols;
   let cc = min(col, nCols - 1u);
-  let n = cc / phaseHW;
-  let r = cc % phaseHW;
-  let a = i32(rangeH.x + r / rangeW.y);
-  let b = i32(rangeW.x + r % rangeW.y);
+  let bOff = (cc % rowBlocks) * PB;
+  let aOff = (cc / rowBlocks) % rangeH.y;
+  let n = cc / (rowBlocks * rangeH.y);
+  let a = i32(rangeH.x + aOff);
+  let b0 = i32(rangeW.x + bOff);
   let inHW = p.inH * p.inW;
   let outHW = p.outH * p.outW;
-  // Taps kh = rh + SH*jh < KH (TH of them at most; fewer for some phases when SH does not divide KH).
+  // Taps kh = rh + SH*jh < KH, kw = rw + SW*jw < KW (TH x TW at most; fewer for some phases when the
+  // stride does not divide the kernel). Output q, tap jw reads src column b0 + q - jw = iwFirst + (q - jw + TW - 1).
   let TH = (KH + SH - 1u) / SH;
   let TW = (KW + SW - 1u) / SW;
-  var offs: array<i32, MAX_TAPS>;
-  var wOffs: array<u32, MAX_TAPS>;  // (kh*KW + kw) of each tap, a workgroup-uniform value
-  for (var jh = 0u; jh < TH; jh++) {
-    let kh = rh + SH * jh;
-    let ih = a - i32(jh);
-    for (var jw = 0u; jw < TW; jw++) {
-      let kw = rw + SW * jw;
-      let iw = b - i32(jw);
-      let inside = kh < KH && kw < KW && ih >= 0 && ih < i32(p.inH) && iw >= 0 && iw < i32(p.inW);
-      offs[jh * TW + jw] = select(-1, ih * i32(p.inW) + iw, inside);
-      wOffs[jh * TW + jw] = min(kh, KH - 1u) * KW + min(kw, KW - 1u);
-    }
+  let SPAN = PB + TW - 1u;
+  let iwFirst = b0 - i32(TW - 1u);
+  var colOff: array<i32, MAX_SPAN>;
+  for (var j = 0u; j < SPAN; j++) {
+    let iw = iwFirst + i32(j);
+    colOff[j] = select(-1, iw, iw >= 0 && iw < i32(p.inW));
   }
   let taps = KH * KW;
   let wPlane = p.M * taps;  // wgt[c, m, kh, kw]
-  var acc: array<f32, MAX_MB>;
+  var acc: array<f32, MAX_ACC>;  // acc[i*PB + q]
   var srcPlane = n * p.C * inHW;
   var wBase = 0u;
   for (var c = 0u; c < p.C; c++) {
-    for (var t = 0u; t < TH * TW; t++) {
-      let o = offs[t];
-      let x = select(0.0, src[srcPlane + u32(max(o, 0))], o >= 0);
-      for (var i = 0u; i < MB; i++) {
-        acc[i] += wgt[wBase + min(m0 + i, p.M - 1u) * taps + wOffs[t]] * x;
+    for (var jh = 0u; jh < TH; jh++) {
+      let kh = rh + SH * jh;
+      let ih = a - i32(jh);
+      let rowInside = kh < KH && ih >= 0 && ih < i32(p.inH);
+      let rowBase = srcPlane + u32(clamp(ih, 0, i32(p.inH) - 1)) * p.inW;
+      var xs: array<f32, MAX_SPAN>;
+      for (var j = 0u; j < SPAN; j++) {
+        let o = colOff[j];
+        xs[j] = select(0.0, src[rowBase + u32(max(o, 0))], rowInside && o >= 0);
+      }
+      for (var jw = 0u; jw < TW; jw++) {
+        let kw = rw + SW * jw;
+        let tap = min(kh, KH - 1u) * KW + min(kw, KW - 1u);
+        for (var i = 0u; i < MB; i++) {
+          let w = select(0.0, wgt[wBase + min(m0 + i, p.M - 1u) * taps + tap], kw < KW);
+          for (var q = 0u; q < PB; q++) { acc[i * PB + q] += w * xs[q + TW - 1u - jw]; }
+        }
       }
     }
     srcPlane += inHW;
@@ -202,11 +211,14 @@ fn transposed(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
   }
   if (!valid) { return; }
   let oh = rh + SH * u32(a) - p.ph;
-  let ow = rw + SW * u32(b) - p.pw;
-  let base = n * p.M * outHW + oh * p.outW + ow;
-  for (var i = 0u; i < MB; i++) {
-    let m = m0 + i;
-    if (m < p.M) { finish(base + m * outHW, m, acc[i]); }
+  let base = n * p.M * outHW + oh * p.outW;
+  for (var q = 0u; q < PB; q++) {
+    if (bOff + q >= rangeW.y) { break; }
+    let ow = rw + SW * (u32(b0) + q) - p.pw;
+    for (var i = 0u; i < MB; i++) {
+      let m = m0 + i;
+      if (m < p.M) { finish(base + m * outHW + ow, m, acc[i * PB + q]); }
+    }
   }
 }
 

@@ -220,9 +220,12 @@ function blockedConstants(g: ConvGeometry, rows: number, wg: number, pixels = 1)
 }
 
 /** gather: outputs per thread; more share each weight load (see conv_blocked.wgsl). */
-function blockedPixels(g: ConvGeometry, rows: number, t: BlockedTuning): number {
-  const fit = Math.min(Math.floor(32 / rows), Math.floor((16 - g.KW) / g.sw) + 1);
-  const pixels = t.pixels ?? Math.min(BLOCKED_PIXELS, fit, g.outW);
+function blockedPixels(g: ConvGeometry, rows: number, t: BlockedTuning, transposed = false): number {
+  // The src columns a thread reads per kernel row must fit MAX_SPAN = 16 (see the shader).
+  const span = transposed ? 17 - Math.ceil(g.KW / g.sw) : Math.floor((16 - g.KW) / g.sw) + 1;
+  const fit = Math.min(Math.floor(32 / rows), span);
+  const perRow = transposed ? Math.ceil(g.outW / g.sw) : g.outW;
+  const pixels = t.pixels ?? Math.min(BLOCKED_PIXELS, fit, perRow);
   if (!Number.isInteger(pixels) || pixels < 1 || pixels > fit) throw new ShapeError('conv blocked', 'pixels per thread', `1..${fit}`, pixels);
   return pixels;
 }
@@ -237,6 +240,9 @@ function blockedPixels(g: ConvGeometry, rows: number, t: BlockedTuning): number 
  *   8x16 fwd 7.27/3.67/1.70, convT grad input 128->32 4x8 4.98/1.64/0.92, 64->16 3.60/3.15/0.59,
  *   32->8 3.54/1.57/0.59, 16->3 3.41/1.84/1.05; summed over the 'small' shapes: forward 48.2 / 22.2 / 17-34,
  *   grad input (of convT) 49.7 / 16.7 / 20-27 (the 2-core machine still varies by 2x between runs).
+ * The transposed gather (conv grad input, convT forward) the same way, 1 / 4 pixels: conv 32->64 s1 grad
+ * input 7.60/1.64, conv 6->8 3.15/1.25, convT 128->32 forward 2.69/0.98, 64->16 2.82/0.98, 16->3 2.69/1.31;
+ * the 1x2 and 2x4 maps are a wash (at most 2 pixels per row there).
  */
 const BLOCKED_PIXELS = 4;
 
@@ -304,12 +310,13 @@ export function encodeTransposedGather(
   }
   if (impl === 'blocked') {
     const rows = blockedRows(g, tuning);
-    // Columns of the largest phase (the first: ceil(out / s) outputs per dimension).
-    const columns = g.batch * Math.ceil(g.outH / g.sh) * Math.ceil(g.outW / g.sw);
+    const pixels = blockedPixels(g, rows, tuning, true);
+    // Columns of the largest phase (the first: ceil(out / s) outputs per dimension), `pixels` outputs each.
+    const columns = g.batch * Math.ceil(g.outH / g.sh) * Math.ceil(Math.ceil(g.outW / g.sw) / pixels);
     const wg = blockedWorkgroup(columns, tuning);
     const [x, y] = ctx.grid(columns, wg);
     const workgroups = [x, y, Math.ceil(g.M / rows) * g.sh * g.sw] as const;
-    return ctx.kernel({ op, shader: blockedShader, entryPoint: 'transposed', constants: blockedConstants(g, rows, wg), u32, bindings, workgroups });
+    return ctx.kernel({ op, shader: blockedShader, entryPoint: 'transposed', constants: blockedConstants(g, rows, wg, pixels), u32, bindings, workgroups });
   }
   // Each output phase (oh + ph) mod sh has at most ceil(outH / sh) rows; size the grid for the largest.
   const colTiles = Math.ceil((g.batch * Math.ceil(g.outH / g.sh) * Math.ceil(g.outW / g.sw)) / TILE);
