@@ -4,7 +4,8 @@
  */
 export { createContext } from './runtime/device.js';
 export { GpuContext, Dispatch, BufferUsage, destroyDispatches, type ContextOptions, type KernelSpec, type Binding, type AllocationStats } from './runtime/context.js';
-export { Tensor, numel } from './runtime/tensor.js';
+export { Tensor, TensorStorage, numel } from './runtime/tensor.js';
+export { planMemory, type MemoryPlan, type MemoryPlanOptions } from './runtime/memory_plan.js';
 export * from './runtime/errors.js';
 export { Rng, hashUniform, hashNormal, pcgHash, mixSeed } from './runtime/random.js';
 export { activationForward, activationBackward, activationBackwardNeeds, type Activation } from './kernels/activation.js';

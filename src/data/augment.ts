@@ -92,9 +92,9 @@ export class AugmentPlan {
     ctx.checkTensor(outA, op, [N, Ca, out.height, out.width], 'outA');
     ctx.checkTensor(outB, op, [N, Cb, out.height, out.width], 'outB');
     for (const [o, name] of [[outA, 'outA'], [outB, 'outB']] as const) {
-      if (o.buffer === a.buffer || o.buffer === b.buffer) throw new ShapeError(op, `${name} '${o.label}'`, 'a tensor distinct from the inputs', 'an input');
+      if (o.overlaps(a) || o.overlaps(b)) throw new ShapeError(op, `${name} '${o.label}'`, 'a tensor distinct from the inputs', 'an input');
     }
-    if (outA.buffer === outB.buffer) throw new ShapeError(op, 'outB', 'a tensor distinct from outA', 'outA');
+    if (outA.overlaps(outB)) throw new ShapeError(op, 'outB', 'a tensor distinct from outA', 'outA');
 
     // Steps, sizes and record layout.
     let size: Size = { height: H, width: W };

@@ -5,15 +5,18 @@
  *   D step: loss_D = ½ [GAN(D(cat(A, fake_B).detach()), False) + GAN(D(cat(A, B)), True)]; Adam on D
  *   G step: loss_G = GAN(D(cat(A, fake_B)), True) + λ · L1(fake_B, B) (D frozen); Adam on G
  *
- * The whole step is recorded once as one ordered Dispatch list (G forward, D fake/real forward and
- * backward, D's Adam, G's D forward and backward, L1, G's Adam) and replayed as a single submit;
- * per step only the input batch, the Adam step/lr uniforms and the dropout seeds are written.
+ * The whole step is recorded once as one ordered Dispatch list (G forward, D fake forward and
+ * backward, D real forward and backward, D's Adam, G's D forward and backward, L1, G's Adam) and
+ * replayed as a single submit; per step only the input batch, the Adam step/lr uniforms and the
+ * dropout seeds are written. Activations, gradients and scratch are transient tensors that
+ * planMemory() packs into shared arenas by lifetime once the list is recorded.
  * Dispatches in one compute pass run in order, so the generator's D pass sees the updated D, as in
  * the reference. D's BatchNorm layers run in train mode in all three passes (running statistics move
  * three times per step), G's once.
  */
 import type { Dispatch, GpuContext } from '../runtime/context.js';
 import { destroyDispatches } from '../runtime/context.js';
+import { planMemory, type MemoryPlan } from '../runtime/memory_plan.js';
 import { createContext } from '../runtime/device.js';
 import { Tensor } from '../runtime/tensor.js';
 import { Pix2PixError, ShapeError } from '../runtime/errors.js';
@@ -163,11 +166,14 @@ interface TrainGraph {
   list: Dispatch[];
   losses: [Tensor, Tensor, Tensor, Tensor]; // G_GAN, G_L1 (unscaled), D_real, D_fake
   staging: GPUBuffer;
+  /** Where the step's activations, gradients and scratch live (assigned after recording). */
+  plan: MemoryPlan | null;
 }
 
 interface TranslateGraph {
   input: Tensor;
   run: GeneratorRun;
+  plan: MemoryPlan;
 }
 
 export class Pix2Pix {
@@ -277,7 +283,8 @@ export class Pix2Pix {
     const key = a.shape.join('x');
     if (!this.graph || this.graph.key !== key) {
       this.destroyGraph();
-      this.graph = this.recordTrainStep(a.shape);
+      this.graph = this.ctx.deferAllocations(() => this.recordTrainStep(a.shape));
+      this.graph.plan = planMemory(this.ctx, this.graph.list, { label: 'pix2pix.trainStep' });
     }
     const g = this.graph;
     writeInput(this.ctx, g.a, a);
@@ -320,8 +327,10 @@ export class Pix2Pix {
     const tensors: Tensor[] = [];
     const ownDispatches: Dispatch[][] = [];
     const runs: LayerRun[] = [];
-    const t = (shape: number[], label: string) => {
-      const x = ctx.tensor(shape, undefined, label);
+    // Inputs and losses are written and read by the CPU around every step, so they get their own
+    // buffers; everything else is scratch that the step's memory plan places.
+    const t = (shape: number[], label: string, scratch = true) => {
+      const x = scratch ? ctx.scratch(shape, label) : ctx.tensor(shape, undefined, label);
       tensors.push(x);
       return x;
     };
@@ -329,8 +338,8 @@ export class Pix2Pix {
       ownDispatches.push(l);
       return l;
     };
-    const a = t([...shapeA], 'pix2pix.real_A');
-    const b = t([N, cOut, H, W], 'pix2pix.real_B');
+    const a = t([...shapeA], 'pix2pix.real_A', false);
+    const b = t([N, cOut, H, W], 'pix2pix.real_B', false);
     const list: Dispatch[] = [];
     const gRun = G.record(a, TRAIN_MODE, cfg.seed);
     runs.push(gRun);
@@ -345,23 +354,27 @@ export class Pix2Pix {
       own(cfg.ganMode === 'lsgan' ? mseLossForward(ctx, loss, logits, target) : bceWithLogitsForward(ctx, loss, logits, target));
     const ganBackward = (d: Tensor, logits: Tensor, target: number, scale: number) =>
       own(cfg.ganMode === 'lsgan' ? mseLossBackward(ctx, d, logits, target, { scale, accumulate: false }) : bceWithLogitsBackward(ctx, d, logits, target, { scale, accumulate: false }));
-    const lossGGAN = t([1], 'loss.G_GAN');
-    const lossGL1 = t([1], 'loss.G_L1');
-    const lossDReal = t([1], 'loss.D_real');
-    const lossDFake = t([1], 'loss.D_fake');
+    const lossGGAN = t([1], 'loss.G_GAN', false);
+    const lossGL1 = t([1], 'loss.G_L1', false);
+    const lossDReal = t([1], 'loss.D_real', false);
+    const lossDFake = t([1], 'loss.D_fake', false);
 
     // D step: fake pass (G's output, no gradient into G), real pass; loss_D = ½ (fake + real).
     const d1 = D.record(fakeAB, TRAIN_MODE, 'D.fake');
     const d2 = D.record(realAB, TRAIN_MODE, 'D.real');
     runs.push(d1, d2);
-    list.push(...d1.forward, ...ganForward(lossDFake, d1.output, 0));
-    list.push(...d2.forward, ...ganForward(lossDReal, d2.output, 1));
+    // Each pass's backward runs right after its forward (nothing changes D in between, so this is the
+    // reference's arithmetic): only one pass's activations are alive at a time.
     const trainD = !cfg.freeze.discriminator;
     const adamD: Dispatch[] = [];
+    list.push(...d1.forward, ...ganForward(lossDFake, d1.output, 0));
     if (trainD) {
       const dp1 = t([...d1.output.shape], 'D.fake.dlogits');
-      const dp2 = t([...d2.output.shape], 'D.real.dlogits');
       list.push(...ganBackward(dp1, d1.output, 0, 0.5), ...d1.backward(dp1, null, { paramGrads: 'overwrite' }));
+    }
+    list.push(...d2.forward, ...ganForward(lossDReal, d2.output, 1));
+    if (trainD) {
+      const dp2 = t([...d2.output.shape], 'D.real.dlogits');
       list.push(...ganBackward(dp2, d2.output, 1, 0.5), ...d2.backward(dp2, null, { paramGrads: 'accumulate' }));
       adamD.push(...own(this.adamFor(D.params())));
       list.push(...adamD);
@@ -383,7 +396,7 @@ export class Pix2Pix {
     list.push(...adamG);
 
     const staging = ctx.device.createBuffer({ label: 'pix2pix.losses.staging', size: 16, usage: 0x1 | 0x8 /* MAP_READ | COPY_DST */ });
-    return { key: shapeA.join('x'), a, b, g: gRun, runs, tensors, ownDispatches, adamD, adamG, list, losses: [lossGGAN, lossGL1, lossDReal, lossDFake], staging };
+    return { key: shapeA.join('x'), a, b, g: gRun, runs, tensors, ownDispatches, adamD, adamG, list, losses: [lossGGAN, lossGL1, lossDReal, lossDFake], staging, plan: null };
   }
 
   private adamFor(params: Parameter[]): Dispatch[] {
@@ -403,6 +416,7 @@ export class Pix2Pix {
     for (const r of g.runs) r.destroy();
     for (const l of g.ownDispatches) destroyDispatches(l);
     for (const x of g.tensors) x.destroy();
+    g.plan?.destroy();
     g.staging.destroy();
     this.graph = null;
   }
@@ -462,11 +476,15 @@ export class Pix2Pix {
     while (this.translateGraphs.size >= 2) {
       const [k, old] = this.translateGraphs.entries().next().value as [string, TranslateGraph];
       old.run.destroy();
+      old.plan.destroy();
       old.input.destroy();
       this.translateGraphs.delete(k);
     }
     const input = this.ctx.tensor(shape, undefined, 'pix2pix.translate.input');
-    g = { input, run: this.G.record(input, mode, this.config.seed) };
+    // Inference frees each activation after its last reader, so a translation needs a few maps' memory.
+    const run = this.ctx.deferAllocations(() => this.G.record(input, mode, this.config.seed));
+    const plan = planMemory(this.ctx, run.forward, { keep: [run.output], label: 'pix2pix.translate' });
+    g = { input, run, plan };
     this.translateGraphs.set(key, g);
     return g;
   }
@@ -581,6 +599,7 @@ export class Pix2Pix {
     this.destroyGraph();
     for (const g of this.translateGraphs.values()) {
       g.run.destroy();
+      g.plan.destroy();
       g.input.destroy();
     }
     this.translateGraphs.clear();

@@ -32,7 +32,7 @@ export function channelSliceCopy(ctx: GpuContext, dst: Tensor, src: Tensor, p: C
     throw new ShapeError(op, 'dst shape (batch and spatial size of src)', `[${N}, *, ${H}, ${W}]`, [...dst.shape]);
   }
   if (c0 + Cb > Ct) throw new ShapeError(op, `channel range [${c0}, ${c0 + Cb}) vs dst channels`, `c0 + ${Cb} <= ${Ct}`, c0 + Cb);
-  if (src.buffer === dst.buffer) throw new ShapeError(op, 'dst aliasing src', 'distinct tensors', 'one buffer');
+  if (src.overlaps(dst)) throw new ShapeError(op, 'dst aliasing src', 'distinct tensors', 'one buffer');
   return [ctx.kernel({
     op,
     shader,

@@ -387,7 +387,7 @@ function encodeWeightGradTiled(ctx: GpuContext, op: string, dst: Tensor, grad: T
       workgroups,
     })];
   }
-  const partials = ctx.tensor([splits, g.M * K], undefined, `${op}.partials`);
+  const partials = ctx.scratch([splits, g.M * K], `${op}.partials`);
   const partial = ctx.kernel({
     op,
     shader: weightGradShader,
@@ -446,7 +446,7 @@ function encodeWeightGradBlocked(
   splits = Math.ceil(R / rowsPerSplit);
   const constants = blockedConstants(g, rows, wg);
   // db's binding must not alias dw (two writable views of one buffer); without a bias it gets a 1-float stand-in.
-  const spare = db ? null : ctx.tensor([1], undefined, `${op}.nobias`);
+  const spare = db ? null : ctx.scratch([1], `${op}.nobias`);
   const dbias = db ?? spare!;
   const u32 = geometryU32(g, db ? 1 : 0, accumulate, rowsPerSplit);
   const workgroups = [columnBlocks, rowBlocks, splits] as const;
@@ -456,7 +456,7 @@ function encodeWeightGradBlocked(
     if (spare) d.attach(spare);
     return [d];
   }
-  const partials = ctx.tensor([splits, g.M * (K + 1)], undefined, `${op}.partials`);
+  const partials = ctx.scratch([splits, g.M * (K + 1)], `${op}.partials`);
   const partial = ctx.kernel({ op, shader: blockedShader, entryPoint: 'weight_grad', constants, u32, bindings: [b(src, 1), b(grad, 2), b(partials, 4, 'rw'), b(dbias, 5, 'rw')], workgroups });
   const reduce = ctx.kernel({
     op,
@@ -488,12 +488,12 @@ export function encodeBiasGrad(ctx: GpuContext, op: string, db: Tensor, dy: Tens
 
 /** Throw unless every tensor in `list` is distinct (an output bound as an input is a silent race). */
 export function checkDistinct(op: string, list: Record<string, Tensor | null>): void {
-  const seen = new Map<GPUBuffer, string>();
+  const seen: [string, Tensor][] = [];
   for (const [name, t] of Object.entries(list)) {
     if (!t) continue;
-    const prev = seen.get(t.buffer);
-    if (prev) throw new Pix2PixError(op, `${name} and ${prev} share one buffer; the output must not alias an input`);
-    seen.set(t.buffer, name);
+    const prev = seen.find(([, u]) => u.overlaps(t));
+    if (prev) throw new Pix2PixError(op, `${name} and ${prev[0]} share one buffer's bytes; the output must not alias an input`);
+    seen.push([name, t]);
   }
 }
 

@@ -76,7 +76,7 @@ export function recordNormForward(
   const base = { op, shader, constants: { WG, BATCH_STATS: 1 }, u32, f32 };
   const out: Dispatch[] = [];
   if (o.batchStats && serial(g)) {
-    const variance = ctx.tensor([g.groups], undefined, `${op}.var`);
+    const variance = ctx.scratch([g.groups], `${op}.var`);
     const stats = [b(mean, 1, 'rw'), b(rstd, 2, 'rw'), b(variance, 3, 'rw'), b(x, 4), b(y, 10, 'rw')];
     out.push(
       ctx.kernel({
@@ -100,7 +100,7 @@ export function recordNormForward(
     return out;
   }
   if (o.batchStats) {
-    const variance = ctx.tensor([g.groups], undefined, `${op}.var`);
+    const variance = ctx.scratch([g.groups], `${op}.var`);
     out.push(
       ctx.kernel({ ...base, entryPoint: 'stats', bindings: [b(mean, 1, 'rw'), b(rstd, 2, 'rw'), b(variance, 3, 'rw'), b(x, 4)], workgroups: ctx.grid(g.groups, 1) }).attach(variance),
     );
@@ -146,7 +146,7 @@ export function recordNormBackward(
 ): Dispatch[] {
   const { u32, f32 } = uniforms(g, o.accumulate, 0, 0);
   const base = { op, shader, constants: { WG, BATCH_STATS: o.batchStats ? 1 : 0 }, u32, f32 };
-  const sums = ctx.tensor([2 * g.groups], undefined, `${op}.sums`);
+  const sums = ctx.scratch([2 * g.groups], `${op}.sums`);
   if (dx && o.batchStats && serial(g)) {
     const bindings = [b(x, 4), b(mean, 7), b(rstd, 9), b(dy, 13), b(sums, 14, 'rw'), b(dx, 18, 'rw')];
     const out = [

@@ -75,7 +75,7 @@ function checkPair(ctx: GpuContext, op: string, y: Tensor, x: Tensor, p: Pool2dP
   ctx.checkTensor(x, op, undefined, 'x');
   const g = geometry(x.shape, p, op);
   ctx.checkTensor(y, op, [g.N, g.C, g.outH, g.outW], 'y');
-  if (x.buffer === y.buffer) throw new ShapeError(op, 'y aliasing x', 'distinct tensors', 'one buffer');
+  if (x.overlaps(y)) throw new ShapeError(op, 'y aliasing x', 'distinct tensors', 'one buffer');
   return g;
 }
 
@@ -101,6 +101,6 @@ export function globalAvgPoolForward(ctx: GpuContext, y: Tensor, x: Tensor): Dis
   ctx.checkTensor(x, op, undefined, 'x');
   const g = geometry(x.shape, { kernel: 1 }, op);
   ctx.checkTensor(y, op, [g.N, g.C, 1, 1], 'y');
-  if (x.buffer === y.buffer) throw new ShapeError(op, 'y aliasing x', 'distinct tensors', 'one buffer');
+  if (x.overlaps(y)) throw new ShapeError(op, 'y aliasing x', 'distinct tensors', 'one buffer');
   return [poolDispatch(ctx, op, 'global_avg', y, x, g, false)];
 }

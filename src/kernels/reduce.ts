@@ -57,7 +57,7 @@ export function reduceTerms(
   const shader = reductionShader(term.source);
   const constants = { WG: REDUCE_WG, ...term.constants };
   const count = reductionPartials(x.size);
-  const partials = ctx.tensor([count], undefined, `${op}.partials`);
+  const partials = ctx.scratch([count], `${op}.partials`);
   const pass1 = ctx.kernel({
     op,
     shader,

@@ -35,7 +35,7 @@ export function resizeBilinearForward(ctx: GpuContext, y: Tensor, x: Tensor, p: 
   if (!Number.isInteger(offset) || offset < 0) throw new ShapeError(op, 'srcBatchOffset', 'an integer >= 0', offset);
   if (N + offset > srcN) throw new ShapeError(op, 'y batch + srcBatchOffset (src images read)', `<= ${srcN}`, N + offset);
   if (srcC !== C && srcC !== 1) throw new ShapeError(op, 'x channels (y channels, or 1 to broadcast)', C, srcC);
-  if (x.buffer === y.buffer) throw new ShapeError(op, 'y aliasing x', 'distinct tensors', 'one buffer');
+  if (x.overlaps(y)) throw new ShapeError(op, 'y aliasing x', 'distinct tensors', 'one buffer');
   const align = p.alignCorners ?? false;
   // The shader forms source coordinates exactly from u32 products (see shaders/resize.wgsl).
   for (const [inSize, outSize] of [[H, outH], [W, outW]]) {

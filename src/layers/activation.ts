@@ -2,7 +2,7 @@
 import type { Dispatch, GpuContext } from '../runtime/context.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { activationBackward, activationBackwardNeeds, activationForward, type Activation } from '../kernels/activation.js';
-import { RunResources, type BackwardOptions, type LayerRun } from './layer.js';
+import { RunResources, outputTensor, type BackwardOptions, type LayerRun } from './layer.js';
 
 export class ActivationLayer {
   constructor(
@@ -12,9 +12,10 @@ export class ActivationLayer {
     readonly slope = 0.2,
   ) {}
 
-  record(x: Tensor, label: string = this.kind): LayerRun {
+  /** `out`: write the output there instead of a new tensor (see outputTensor). */
+  record(x: Tensor, label: string = this.kind, out?: Tensor): LayerRun {
     const res = new RunResources(this.ctx);
-    const output = res.tensor(x.shape, `${label}.out`);
+    const output = outputTensor(res, x.shape, label, out);
     const forward = res.own(activationForward(this.ctx, output, x, this.kind, this.slope));
     // ReLU/LeakyReLU differentiate from x, tanh/sigmoid from y: both are kept anyway.
     const saved = activationBackwardNeeds(this.kind) === 'x' ? x : output;

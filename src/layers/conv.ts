@@ -7,7 +7,7 @@ import type { Tensor } from '../runtime/tensor.js';
 import { ShapeError } from '../runtime/errors.js';
 import { conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, conv2dOutputShape } from '../kernels/conv2d.js';
 import { convTranspose2dBackwardInput, convTranspose2dBackwardWeight, convTranspose2dForward } from '../kernels/conv_transpose2d.js';
-import { Parameter, RunResources, gradOf, wantsGrad, type BackwardOptions, type LayerRun } from './layer.js';
+import { Parameter, RunResources, gradOf, outputTensor, wantsGrad, type BackwardOptions, type LayerRun } from './layer.js';
 
 export interface ConvOptions {
   kernel: number;
@@ -16,6 +16,13 @@ export interface ConvOptions {
   bias: boolean;
   /** Transposed conv only. */
   outputPadding?: number;
+}
+
+/** The forward input for the weight gradient: the recorded one, or its recomputed copy (BackwardOptions.savedInput). */
+function savedInput(x: Tensor, o: BackwardOptions): Tensor {
+  const s = o.savedInput;
+  if (s && (s.shape.length !== x.shape.length || s.shape.some((d, i) => d !== x.shape[i]))) throw new ShapeError('conv backward', 'savedInput shape', x.shape, s.shape);
+  return s ?? x;
 }
 
 const WEIGHT_INIT = { kind: 'normal', mean: 0, std: 0.02 } as const;
@@ -46,11 +53,11 @@ export class Conv2d {
     return conv2dOutputShape(x, this.weight.shape, { stride: this.opts.stride, padding: this.opts.padding });
   }
 
-  record(x: Tensor, label = 'conv2d'): LayerRun {
+  record(x: Tensor, label = 'conv2d', out?: Tensor): LayerRun {
     if (x.shape[1] !== this.inChannels) throw new ShapeError(label, 'input channels', this.inChannels, x.shape[1]);
     const res = new RunResources(this.ctx);
     const p = { stride: this.opts.stride, padding: this.opts.padding };
-    const output = res.tensor(this.outputShape(x.shape), `${label}.out`);
+    const output = outputTensor(res, this.outputShape(x.shape), label, out);
     const forward = res.own(conv2dForward(this.ctx, output, x, this.weight.value, this.bias?.value ?? null, p));
     return {
       output,
@@ -60,7 +67,7 @@ export class Conv2d {
         if (dx) out.push(...res.own(conv2dBackwardInput(this.ctx, dx, dy, this.weight.value, { ...p, accumulate: !!o.accumulateInput })));
         if (wantsGrad(this.weight, o.paramGrads)) {
           const db = this.bias && !this.bias.frozen ? gradOf(this.bias) : null;
-          out.push(...res.own(conv2dBackwardWeight(this.ctx, gradOf(this.weight), db, dy, x, { ...p, accumulate: o.paramGrads === 'accumulate' })));
+          out.push(...res.own(conv2dBackwardWeight(this.ctx, gradOf(this.weight), db, dy, savedInput(x, o), { ...p, accumulate: o.paramGrads === 'accumulate' })));
         }
         return out;
       },
@@ -100,11 +107,11 @@ export class ConvTranspose2d {
     return [x[0], this.outChannels, (x[2] - 1) * s - 2 * p + k + op, (x[3] - 1) * s - 2 * p + k + op];
   }
 
-  record(x: Tensor, label = 'conv_transpose2d'): LayerRun {
+  record(x: Tensor, label = 'conv_transpose2d', out?: Tensor): LayerRun {
     if (x.shape[1] !== this.inChannels) throw new ShapeError(label, 'input channels', this.inChannels, x.shape[1]);
     const res = new RunResources(this.ctx);
     const p = { stride: this.opts.stride, padding: this.opts.padding, outputPadding: this.opts.outputPadding ?? 0 };
-    const output = res.tensor(this.outputShape(x.shape), `${label}.out`);
+    const output = outputTensor(res, this.outputShape(x.shape), label, out);
     const forward = res.own(convTranspose2dForward(this.ctx, output, x, this.weight.value, this.bias?.value ?? null, p));
     return {
       output,
@@ -114,7 +121,7 @@ export class ConvTranspose2d {
         if (dx) out.push(...res.own(convTranspose2dBackwardInput(this.ctx, dx, dy, this.weight.value, { ...p, accumulate: !!o.accumulateInput })));
         if (wantsGrad(this.weight, o.paramGrads)) {
           const db = this.bias && !this.bias.frozen ? gradOf(this.bias) : null;
-          out.push(...res.own(convTranspose2dBackwardWeight(this.ctx, gradOf(this.weight), db, dy, x, { ...p, accumulate: o.paramGrads === 'accumulate' })));
+          out.push(...res.own(convTranspose2dBackwardWeight(this.ctx, gradOf(this.weight), db, dy, savedInput(x, o), { ...p, accumulate: o.paramGrads === 'accumulate' })));
         }
         return out;
       },

@@ -6,7 +6,7 @@
 import type { Dispatch, GpuContext } from '../runtime/context.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { dropoutBackward, dropoutForward, setDropoutSeed } from '../kernels/dropout.js';
-import { RunResources, type BackwardOptions, type LayerRun } from './layer.js';
+import { RunResources, outputTensor, type BackwardOptions, type LayerRun } from './layer.js';
 
 export interface DropoutRun extends LayerRun {
   /** Draw a new mask: rewrites the seed of the forward and (recorded) backward dispatches. */
@@ -19,9 +19,9 @@ export class Dropout {
     readonly p = 0.5,
   ) {}
 
-  record(x: Tensor, seed: number, label = 'dropout'): DropoutRun {
+  record(x: Tensor, seed: number, label = 'dropout', out?: Tensor): DropoutRun {
     const res = new RunResources(this.ctx);
-    const output = res.tensor(x.shape, `${label}.out`);
+    const output = outputTensor(res, x.shape, label, out);
     let current = seed >>> 0;
     const forward = res.own(dropoutForward(this.ctx, output, x, { p: this.p, seed: current }));
     const seeded: Dispatch[][] = [forward];

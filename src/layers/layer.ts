@@ -12,6 +12,7 @@
 import type { Dispatch, GpuContext } from '../runtime/context.js';
 import { destroyDispatches } from '../runtime/context.js';
 import type { Tensor } from '../runtime/tensor.js';
+import { ShapeError } from '../runtime/errors.js';
 
 /** How a parameter is initialised: the reference's init_weights('normal', 0.02) uses these two. */
 export type ParamInit = { kind: 'normal'; mean: number; std: number } | { kind: 'constant'; value: number };
@@ -81,6 +82,12 @@ export interface BackwardOptions {
   /** Add into dx instead of overwriting it (shared inputs: the U-Net's skip connections). */
   accumulateInput?: boolean;
   paramGrads: ParamGrads;
+  /**
+   * A tensor holding the forward input again, for layers that read their input in backward (the
+   * convolutions' weight gradients). The U-Net recomputes ReLU(x) here instead of keeping the
+   * forward's copy alive through the whole step.
+   */
+  savedInput?: Tensor;
 }
 
 /** One recorded use of a layer on one input. */
@@ -97,6 +104,16 @@ export interface LayerRun {
   destroy(): void;
 }
 
+/**
+ * The tensor a run writes its output to: `out` when the caller gives one (a slice of a larger buffer,
+ * e.g. the U-Net's concatenated skip), checked for shape; otherwise a new tensor owned by `res`.
+ */
+export function outputTensor(res: RunResources, shape: readonly number[], label: string, out?: Tensor): Tensor {
+  if (!out) return res.tensor(shape, `${label}.out`);
+  if (out.shape.length !== shape.length || out.shape.some((d, i) => d !== shape[i])) throw new ShapeError(label, 'output tensor shape', shape, out.shape);
+  return out;
+}
+
 /** Bookkeeping shared by run implementations: owned tensors and dispatches, freed together. */
 export class RunResources {
   private readonly tensors: Tensor[] = [];
@@ -107,7 +124,7 @@ export class RunResources {
 
   /** A tensor owned by this run. */
   tensor(shape: readonly number[], label: string): Tensor {
-    const t = this.ctx.tensor(shape, undefined, label);
+    const t = this.ctx.scratch(shape, label);
     this.tensors.push(t);
     return t;
   }

@@ -11,7 +11,7 @@ import type { Tensor } from '../runtime/tensor.js';
 import { ShapeError } from '../runtime/errors.js';
 import { batchNormBackward, batchNormForward } from '../kernels/batch_norm.js';
 import { instanceNormBackward, instanceNormForward } from '../kernels/instance_norm.js';
-import { Parameter, RunResources, gradOf, wantsGrad, type BackwardOptions, type LayerRun, type RunMode } from './layer.js';
+import { Parameter, RunResources, gradOf, outputTensor, wantsGrad, type BackwardOptions, type LayerRun, type RunMode } from './layer.js';
 
 export type NormKind = 'batch' | 'instance' | 'none';
 
@@ -29,10 +29,10 @@ export class InstanceNorm2d {
     return [];
   }
 
-  record(x: Tensor, _mode: RunMode, label = 'instance_norm'): LayerRun {
+  record(x: Tensor, _mode: RunMode, label = 'instance_norm', out?: Tensor): LayerRun {
     if (x.shape[1] !== this.channels) throw new ShapeError(label, 'channels', this.channels, x.shape[1]);
     const res = new RunResources(this.ctx);
-    const output = res.tensor(x.shape, `${label}.out`);
+    const output = outputTensor(res, x.shape, label, out);
     const mean = res.tensor([x.shape[0] * x.shape[1]], `${label}.mean`);
     const rstd = res.tensor([x.shape[0] * x.shape[1]], `${label}.rstd`);
     const forward = res.own(instanceNormForward(this.ctx, output, mean, rstd, x, null, null, { eps: NORM_EPS }));
@@ -79,10 +79,10 @@ export class BatchNorm2d {
    * also moves the running statistics (momentum 0.1, unbiased variance), as a train-mode forward in
    * torch does. Otherwise (eval) the running statistics normalise.
    */
-  record(x: Tensor, mode: RunMode, label = 'batch_norm'): LayerRun {
+  record(x: Tensor, mode: RunMode, label = 'batch_norm', out?: Tensor): LayerRun {
     if (x.shape[1] !== this.channels) throw new ShapeError(label, 'channels', this.channels, x.shape[1]);
     const res = new RunResources(this.ctx);
-    const output = res.tensor(x.shape, `${label}.out`);
+    const output = outputTensor(res, x.shape, label, out);
     const mean = res.tensor([this.channels], `${label}.mean`);
     const rstd = res.tensor([this.channels], `${label}.rstd`);
     const training = mode.batchStats;

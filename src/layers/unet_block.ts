@@ -19,6 +19,7 @@
  */
 import type { Dispatch, GpuContext } from '../runtime/context.js';
 import type { Tensor } from '../runtime/tensor.js';
+import { activationForward } from '../kernels/activation.js';
 import { concatChannelsBackward, concatChannelsForward } from '../kernels/concat.js';
 import { ActivationLayer } from './activation.js';
 import { Conv2d, ConvTranspose2d } from './conv.js';
@@ -154,6 +155,19 @@ export class UnetBlock {
     // Whether this level's encoder wants gradients: frozen levels skip their weight kernels, and a
     // level whose encoder and all outer encoders are frozen does not need its input gradient either.
     const encoderTrainable = (o: BackwardOptions) => o.paramGrads !== 'none' && this.encoderParams().some((q) => !q.frozen);
+    // The up path's ReLU output is only kept from the ReLU to the transposed conv; backward recomputes
+    // it for the weight gradient (one cheap element-wise pass) instead of holding a copy of the widest
+    // maps through the whole step (123 MiB of 512x1024 unet_256 activations).
+    const upBackward = (list: Dispatch[], r: LayerRun, u: LayerRun, after: LayerRun[], dOut: Tensor, dMid: Tensor, mid: Tensor, o: BackwardOptions) => {
+      const pg = { paramGrads: o.paramGrads };
+      const dU = after.length ? res.tensor(u.output.shape, `${tag}.dup.conv`) : dOut;
+      if (after.length) list.push(...chainBackward(res, after, dOut, dU, pg, `${tag}.up`));
+      const again = res.tensor(mid.shape, `${tag}.uprelu.recomputed`);
+      list.push(...res.own(activationForward(ctx, again, mid, 'relu')));
+      const dR = res.tensor(mid.shape, `${tag}.duprelu`);
+      list.push(...u.backward(dU, dR, { ...pg, savedInput: again }));
+      list.push(...r.backward(dR, dMid, pg));
+    };
 
     if (this.kind === 'outermost') {
       const d = add(this.downConv.record(x, `${tag}.down`));
@@ -167,7 +181,7 @@ export class UnetBlock {
         backward: (dy, dx, o) => {
           const list: Dispatch[] = [];
           const ds = res.tensor(s.output.shape, `${tag}.dsub`);
-          list.push(...chainBackward(res, [r, u, t], dy, ds, { paramGrads: o.paramGrads }, `${tag}.up`));
+          upBackward(list, r, u, [t], dy, ds, s.output, o);
           const needDd = !!dx || encoderTrainable(o);
           const dd = needDd ? res.tensor(d.output.shape, `${tag}.ddown`) : null;
           list.push(...s.backward(ds, dd, { paramGrads: o.paramGrads }));
@@ -178,37 +192,59 @@ export class UnetBlock {
       };
     }
 
-    const h = add(this.leaky.record(x, `${tag}.downrelu`));
+    // Concat-free skip: with batch 1 the output cat(h, o) is two contiguous channel ranges, so the
+    // LeakyReLU writes h and the up path writes o straight into their halves of one buffer, and the
+    // gradient's halves are read in place. Batches > 1 (channel ranges interleave) copy as before.
+    const [N, Cin, H, W] = x.shape;
+    const outShape = [N, Cin + this.outputChannels - Cin, H, W];
+    const Cout = this.outputChannels - Cin;
+    const sliceable = N === 1 && (Cin * H * W * 4) % ctx.limits.minStorageBufferOffsetAlignment === 0;
+    const cat = sliceable ? res.tensor(outShape, `${tag}.cat`) : null;
+    const skipView = cat ? cat.view([N, Cin, H, W], 0, `${tag}.cat.skip`) : undefined;
+    const upView = cat ? cat.view([N, Cout, H, W], Cin * H * W, `${tag}.cat.up`) : undefined;
+
+    const h = add(this.leaky.record(x, `${tag}.downrelu`, skipView));
     const d = add(this.downConv.record(h.output, `${tag}.down`));
     const n = this.downNorm ? add(this.downNorm.record(d.output, mode, `${tag}.downnorm`)) : null;
     const inner = n ? n.output : d.output;
     const s = this.submodule ? add(this.submodule.record(inner, opts)) : null;
     const mid = s ? s.output : inner;
     const r = add(this.relu.record(mid, `${tag}.uprelu`));
-    const u = add(this.upConv.record(r.output, `${tag}.up`));
-    const un = this.upNorm ? add(this.upNorm.record(u.output, mode, `${tag}.upnorm`)) : null;
-    const upRuns: LayerRun[] = [r, u, ...(un ? [un] : [])];
-    if (this.dropout && mode.dropout) {
-      const dp = add(this.dropout.record(upRuns[upRuns.length - 1].output, opts.dropoutSeed + this.level, `${tag}.dropout`));
+    const dropoutActive = !!this.dropout && mode.dropout;
+    const u = add(this.upConv.record(r.output, `${tag}.up`, !this.upNorm && !dropoutActive ? upView : undefined));
+    const after: LayerRun[] = [];
+    if (this.upNorm) after.push(add(this.upNorm.record(u.output, mode, `${tag}.upnorm`, dropoutActive ? undefined : upView)));
+    if (dropoutActive) {
+      const dp = add(this.dropout!.record((after[0] ?? u).output, opts.dropoutSeed + this.level, `${tag}.dropout`, upView));
       opts.dropoutRuns.push(dp);
-      upRuns.push(dp);
+      after.push(dp);
     }
-    const o = upRuns[upRuns.length - 1].output;
-    const [N, , H, W] = h.output.shape;
-    const output = res.tensor([N, h.output.shape[1] + o.shape[1], H, W], `${tag}.cat`);
-    forward.push(...res.own(concatChannelsForward(ctx, output, h.output, o)));
+    const o = (after[after.length - 1] ?? u).output;
+    let output = cat;
+    if (!output) {
+      output = res.tensor(outShape, `${tag}.cat`);
+      forward.push(...res.own(concatChannelsForward(ctx, output, h.output, o)));
+    }
     return {
       output,
       forward,
       backward: (dy, dx, bo) => {
         const list: Dispatch[] = [];
         const pg = { paramGrads: bo.paramGrads };
-        // First contribution to dh (the skip) overwrites; the down conv's input gradient adds to it.
-        const dh = res.tensor(h.output.shape, `${tag}.dskip`);
-        const dO = res.tensor(o.shape, `${tag}.dup`);
-        list.push(...res.own(concatChannelsBackward(ctx, dh, dO, dy, { accumulate: false })));
+        // dh (the skip's gradient) starts as dy's skip half; the down conv's input gradient adds to it.
+        // In the concat-free layout that half is used in place, so this backward consumes dy.
+        let dh: Tensor;
+        let dO: Tensor;
+        if (cat && (dy.byteOffset + Cin * H * W * 4) % ctx.limits.minStorageBufferOffsetAlignment === 0) {
+          dh = dy.view([N, Cin, H, W], 0, `${tag}.dskip`);
+          dO = dy.view([N, Cout, H, W], Cin * H * W, `${tag}.dup`);
+        } else {
+          dh = res.tensor(h.output.shape, `${tag}.dskip`);
+          dO = res.tensor(o.shape, `${tag}.dup`);
+          list.push(...res.own(concatChannelsBackward(ctx, dh, dO, dy, { accumulate: false })));
+        }
         const dmid = res.tensor(mid.shape, `${tag}.dmid`);
-        list.push(...chainBackward(res, upRuns, dO, dmid, pg, `${tag}.up`));
+        upBackward(list, r, u, after, dO, dmid, mid, bo);
         const needInner = !!dx || encoderTrainable(bo);
         let dInner: Tensor | null = dmid;
         if (s) {

@@ -1,4 +1,4 @@
-import { Tensor, numel } from './tensor.js';
+import { Tensor, TensorStorage, numel } from './tensor.js';
 import { DeviceLimitError, DeviceLostError, GpuValidationError, Pix2PixError, ShapeError } from './errors.js';
 
 // WebGPU flag values from the spec, so the library works without the GPUBufferUsage globals
@@ -43,10 +43,14 @@ export interface KernelSpec {
  * per-step values (Adam step, dropout seed) without allocation.
  */
 export class Dispatch {
+  private group: GPUBindGroup | null = null;
+
   constructor(
     readonly op: string,
     readonly pipeline: GPUComputePipeline,
-    readonly bindGroup: GPUBindGroup,
+    private readonly layout: GPUBindGroupLayout,
+    /** The buffer bindings, kept so the bind group can be built once transient tensors are placed. */
+    readonly bindings: readonly Binding[],
     readonly workgroups: readonly [number, number, number],
     private readonly ctx: GpuContext,
     readonly uniform: GPUBuffer | null,
@@ -55,6 +59,15 @@ export class Dispatch {
   ) {}
 
   private readonly scratch: Tensor[] = [];
+
+  /**
+   * The bind group, built on first use: a graph's transient tensors get their memory from
+   * {@link planMemory} after the whole graph is recorded, so binding is deferred until then.
+   */
+  get bindGroup(): GPUBindGroup {
+    this.group ??= this.ctx.bindGroupFor(this.op, this.layout, this.bindings, this.uniform);
+    return this.group;
+  }
 
   /** Overwrite the uniform values (same layout as at creation). */
   setUniforms(u32: readonly number[], f32: readonly number[] = []): void {
@@ -72,6 +85,7 @@ export class Dispatch {
 
   destroy(): void {
     this.uniform?.destroy();
+    this.group = null;
     for (const t of this.scratch) t.destroy();
     this.scratch.length = 0;
   }
@@ -129,6 +143,7 @@ export class GpuContext {
   private lost: GPUDeviceLostInfo | null = null;
   private uncaptured: GPUError | null = null;
   private destroyed = false;
+  private deferDepth = 0;
 
   constructor(
     readonly device: GPUDevice,
@@ -157,6 +172,29 @@ export class GpuContext {
     return t;
   }
 
+  /**
+   * Scratch memory for a graph being recorded (activations, gradients, partial sums). Inside
+   * {@link deferAllocations} it is a transient tensor whose memory {@link planMemory} assigns later,
+   * shared with transients whose lifetimes do not overlap; elsewhere it is an ordinary tensor.
+   */
+  scratch(shape: readonly number[], label = 'scratch'): Tensor {
+    if (this.deferDepth === 0) return this.tensor(shape, undefined, label);
+    this.assertUsable(label);
+    const bytes = Math.max(numel(shape) * 4, 4);
+    if (bytes > this.limits.maxStorageBufferBindingSize) throw new DeviceLimitError(label, 'storage buffer bytes', this.limits.maxStorageBufferBindingSize, bytes);
+    return new Tensor(this, shape, new TensorStorage(bytes, true, null, label), label);
+  }
+
+  /** Run `record` with {@link scratch} creating transient tensors; the caller plans them with planMemory(). */
+  deferAllocations<T>(record: () => T): T {
+    this.deferDepth++;
+    try {
+      return record();
+    } finally {
+      this.deferDepth--;
+    }
+  }
+
   /** A tensor filled with zeros. */
   zeros(shape: readonly number[], label = 'zeros'): Tensor {
     const t = this.tensor(shape, undefined, label);
@@ -168,15 +206,16 @@ export class GpuContext {
   fillZero(t: Tensor): void {
     this.checkTensor(t, 'fillZero');
     const enc = this.device.createCommandEncoder({ label: `${t.label}.zero` });
-    enc.clearBuffer(t.buffer, 0, alignUp(t.byteLength, 4));
+    enc.clearBuffer(t.buffer, t.offset, alignUp(t.byteLength, 4));
     this.device.queue.submit([enc.finish()]);
   }
 
   /** Take a storage buffer of at least `bytes` bytes from the pool, or create one. */
-  acquireBuffer(bytes: number, label: string): GPUBuffer {
+  acquireBuffer(bytes: number, label: string, opts: { bindsWhole?: boolean } = {}): GPUBuffer {
     const size = alignUp(bytes, 256);
     const maxBinding = this.limits.maxStorageBufferBindingSize;
-    if (size > maxBinding) throw new DeviceLimitError(label, 'storage buffer bytes', maxBinding, size);
+    // Arenas are bound a slice at a time, so only maxBufferSize limits them.
+    if ((opts.bindsWhole ?? true) && size > maxBinding) throw new DeviceLimitError(label, 'storage buffer bytes', maxBinding, size);
     if (size > this.limits.maxBufferSize) throw new DeviceLimitError(label, 'buffer bytes', this.limits.maxBufferSize, size);
     const free = this.pool.get(size);
     const reused = free?.pop();
@@ -187,6 +226,15 @@ export class GpuContext {
     this.stats.bytesLive += size;
     this.stats.bytesPeak = Math.max(this.stats.bytesPeak, this.stats.bytesLive);
     return buf;
+  }
+
+  /** Destroy a buffer from {@link acquireBuffer} now instead of pooling it (memory-plan arenas, sized per graph). */
+  freeBuffer(buf: GPUBuffer): void {
+    const size = this.bufferBytes.get(buf);
+    if (size === undefined) return;
+    this.bufferBytes.delete(buf);
+    this.stats.bytesLive -= size;
+    buf.destroy();
   }
 
   /** Return a buffer to the pool for reuse. */
@@ -215,7 +263,7 @@ export class GpuContext {
     const bytes = alignUp(t.byteLength, 4);
     const staging = this.takeStaging(bytes);
     const enc = this.device.createCommandEncoder({ label: `${t.label}.readback` });
-    enc.copyBufferToBuffer(t.buffer, 0, staging, 0, bytes);
+    enc.copyBufferToBuffer(t.buffer, t.offset, staging, 0, bytes);
     this.device.queue.submit([enc.finish()]);
     await this.flush(`${t.label}.read`);
     try {
@@ -239,36 +287,61 @@ export class GpuContext {
   // ---------------------------------------------------------------- kernels
 
   /** Compile (or fetch from the cache) the pipeline and build one dispatch. */
-  kernel(spec: KernelSpec): Dispatch {
-    this.assertUsable(spec.op);
-    spec.bindings.forEach((b, i) => {
-      if (b.tensor instanceof Tensor) this.checkTensor(b.tensor, spec.op, undefined, `binding ${i + 1}`);
+  kernel(input: KernelSpec): Dispatch {
+    this.assertUsable(input.op);
+    input.bindings.forEach((b, i) => {
+      if (b.tensor instanceof Tensor) this.checkTensor(b.tensor, input.op, undefined, `binding ${i + 1}`);
     });
+    const spec = promoteSharedReads(input);
     const layoutKey = spec.bindings.map((b, i) => `${b.binding ?? i + 1}${b.access}`).join(',') + (hasUniforms(spec) ? '|u' : '');
     const layout = this.layout(layoutKey, spec.bindings, hasUniforms(spec));
     const pipeline = this.pipeline(spec, layoutKey, layout);
+    const [x, y = 1, z = 1] = spec.workgroups;
+    const maxGroups = this.limits.maxComputeWorkgroupsPerDimension;
+    for (const c of [x, y, z]) {
+      if (c > maxGroups) throw new DeviceLimitError(spec.op, 'workgroups per dimension', maxGroups, c);
+    }
     let uniform: GPUBuffer | null = null;
     let uniformBytes: ArrayBuffer | null = null;
-    const entries: GPUBindGroupEntry[] = [];
     if (hasUniforms(spec)) {
       const n = (spec.u32?.length ?? 0) + (spec.f32?.length ?? 0);
       uniformBytes = new ArrayBuffer(alignUp(n * 4, 16));
       packUniforms(uniformBytes, spec.u32 ?? [], spec.f32 ?? []);
       uniform = this.device.createBuffer({ label: `${spec.op}.uniforms`, size: uniformBytes.byteLength, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST });
       this.device.queue.writeBuffer(uniform, 0, uniformBytes);
-      entries.push({ binding: 0, resource: { buffer: uniform } });
     }
-    spec.bindings.forEach((b, i) => {
-      const buffer = b.tensor instanceof Tensor ? b.tensor.buffer : b.tensor;
-      entries.push({ binding: b.binding ?? i + 1, resource: { buffer } });
+    const d = new Dispatch(spec.op, pipeline, layout, [...spec.bindings], [x, y, z], this, uniform, uniformBytes, spec.u32?.length ?? 0);
+    // Tensors with memory bind now, so errors surface at record time; transients bind once planned.
+    if (spec.bindings.every((b) => !(b.tensor instanceof Tensor) || b.tensor.placed)) void d.bindGroup;
+    return d;
+  }
+
+  /** Build a dispatch's bind group; tensors bind their own byte range (views and arena slices). */
+  bindGroupFor(op: string, layout: GPUBindGroupLayout, bindings: readonly Binding[], uniform: GPUBuffer | null): GPUBindGroup {
+    const entries: GPUBindGroupEntry[] = [];
+    if (uniform) entries.push({ binding: 0, resource: { buffer: uniform } });
+    const align = this.limits.minStorageBufferOffsetAlignment;
+    bindings.forEach((b, i) => {
+      const binding = b.binding ?? i + 1;
+      if (!(b.tensor instanceof Tensor)) {
+        entries.push({ binding, resource: { buffer: b.tensor } });
+        return;
+      }
+      const t = b.tensor;
+      if (t.destroyed) throw new Pix2PixError(op, `binding ${binding}: tensor '${t.label}' used after destroy()`);
+      if (!t.placed) throw new Pix2PixError(op, `binding ${binding}: transient tensor '${t.label}' has no memory: plan the graph with planMemory() before running it`);
+      const whole = t.whole;
+      if (!t.storage.transient && whole) {
+        entries.push({ binding, resource: { buffer: t.buffer } });
+        return;
+      }
+      if (t.offset % align !== 0) throw new DeviceLimitError(op, `binding ${binding} ('${t.label}') byte offset alignment`, align, t.offset);
+      // A whole transient binds its 256-byte-aligned arena slot (as a pooled buffer would); a view binds
+      // exactly its bytes, so a kernel's out-of-range vector accesses cannot reach a neighbouring slice.
+      const size = whole && t.storage.transient ? alignUp(t.storage.bytes, 256) : alignUp(Math.max(t.byteLength, 4), 4);
+      entries.push({ binding, resource: { buffer: t.buffer, offset: t.offset, size } });
     });
-    const bindGroup = this.device.createBindGroup({ label: `${spec.op}.bindgroup`, layout, entries });
-    const [x, y = 1, z = 1] = spec.workgroups;
-    const maxGroups = this.limits.maxComputeWorkgroupsPerDimension;
-    for (const c of [x, y, z]) {
-      if (c > maxGroups) throw new DeviceLimitError(spec.op, 'workgroups per dimension', maxGroups, c);
-    }
-    return new Dispatch(spec.op, pipeline, bindGroup, [x, y, z], this, uniform, uniformBytes, spec.u32?.length ?? 0);
+    return this.device.createBindGroup({ label: `${op}.bindgroup`, layout, entries });
   }
 
   /**
@@ -407,6 +480,47 @@ export class GpuContext {
     if (this.ownsDevice) this.device.destroy();
     void this.keepAlive;
   }
+}
+
+/**
+ * WebGPU forbids binding one buffer as read-only and as writable storage in the same dispatch, even at
+ * disjoint ranges. Transient tensors share arena buffers (and views share their owner's buffer), so a
+ * kernel that reads one such tensor and writes another would break that rule. Those reads are bound
+ * as read_write instead: the layout entry becomes 'storage' and the shader's declaration of that
+ * binding is rewritten to `var<storage, read_write>` (a cached variant). Writable bindings may share a
+ * buffer as long as their ranges do not overlap, which the memory plan guarantees for tensors alive
+ * at the same dispatch.
+ */
+function promoteSharedReads(spec: KernelSpec): KernelSpec {
+  const written = spec.bindings.flatMap((b) => (b.access === 'rw' && b.tensor instanceof Tensor ? [b.tensor.storage] : []));
+  const mayShareWithWrite = (b: Binding) => {
+    const s = b.tensor instanceof Tensor ? b.tensor.storage : null;
+    return !!s && written.some((w) => w === s || (w.transient && s.transient));
+  };
+  const promoted = new Set<number>();
+  const bindings = spec.bindings.map((b, i) => {
+    if (b.access !== 'read' || !mayShareWithWrite(b)) return b;
+    promoted.add(b.binding ?? i + 1);
+    return { ...b, access: 'rw' as const };
+  });
+  if (!promoted.size) return spec;
+  const bound = bindings.filter((b): b is Binding & { tensor: Tensor } => b.tensor instanceof Tensor);
+  for (let i = 0; i < bound.length; i++) {
+    for (let j = i + 1; j < bound.length; j++) {
+      const [a, b] = [bound[i], bound[j]];
+      if ((a.access === 'rw' || b.access === 'rw') && a.tensor.storage === b.tensor.storage && a.tensor.overlaps(b.tensor)) {
+        throw new Pix2PixError(spec.op, `'${a.tensor.label}' and '${b.tensor.label}' overlap and one of their bindings is writable; bind distinct tensors`);
+      }
+    }
+  }
+  let rewritten = 0;
+  const shader = spec.shader.replace(/(@binding\((\d+)\)\s+var<storage,\s*)read(\s*>)/g, (m, head: string, n: string, tail: string) => {
+    if (!promoted.has(Number(n))) return m;
+    rewritten++;
+    return `${head}read_write${tail}`;
+  });
+  if (rewritten !== promoted.size) throw new Pix2PixError(spec.op, `could not find the 'var<storage, read>' declarations of bindings ${[...promoted].join(', ')} in the shader to bind them read_write`);
+  return { ...spec, shader, bindings };
 }
 
 function hasUniforms(spec: KernelSpec): boolean {
