@@ -310,7 +310,8 @@ export class GpuContext {
       uniform = this.device.createBuffer({ label: `${spec.op}.uniforms`, size: uniformBytes.byteLength, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST });
       this.device.queue.writeBuffer(uniform, 0, uniformBytes);
     }
-    const d = new Dispatch(spec.op, pipeline, layout, [...spec.bindings], [x, y, z], this, uniform, uniformBytes, spec.u32?.length ?? 0);
+    // The dispatch keeps the bindings as the kernel declared them (planMemory reads their access).
+    const d = new Dispatch(spec.op, pipeline, layout, [...input.bindings], [x, y, z], this, uniform, uniformBytes, spec.u32?.length ?? 0);
     // Tensors with memory bind now, so errors surface at record time; transients bind once planned.
     if (spec.bindings.every((b) => !(b.tensor instanceof Tensor) || b.tensor.placed)) void d.bindGroup;
     return d;
@@ -509,7 +510,7 @@ function promoteSharedReads(spec: KernelSpec): KernelSpec {
     for (let j = i + 1; j < bound.length; j++) {
       const [a, b] = [bound[i], bound[j]];
       if ((a.access === 'rw' || b.access === 'rw') && a.tensor.storage === b.tensor.storage && a.tensor.overlaps(b.tensor)) {
-        throw new Pix2PixError(spec.op, `'${a.tensor.label}' and '${b.tensor.label}' overlap and one of their bindings is writable; bind distinct tensors`);
+        throw new Pix2PixError(spec.op, `'${a.tensor.label}' and '${b.tensor.label}' overlap and one of their bindings is writable (reads of scratch memory bind read_write); bind distinct tensors, copying one if needed`);
       }
     }
   }
