@@ -17,6 +17,7 @@ import { chainBackward, RunResources, type LayerRun, type Parameter, type RunMod
 import { BatchNorm2d, InstanceNorm2d, makeNorm, type NormKind, type NormLayer } from '../layers/norm.js';
 import { stateEntriesOf, type StateEntry } from '../layers/state.js';
 import { UnetBlock } from '../layers/unet_block.js';
+import { ParameterPack } from '../layers/param_pack.js';
 
 export interface GeneratorConfig {
   inputChannels: number;
@@ -43,6 +44,8 @@ export interface GeneratorRun extends LayerRun {
 
 export class UnetGenerator {
   readonly root: UnetBlock;
+  /** Every parameter, gradient and Adam moment in four packed buffers (one Adam dispatch). */
+  readonly pack: ParameterPack;
   /** Level 1 (outermost) first. */
   readonly levels: UnetBlock[] = [];
 
@@ -64,6 +67,7 @@ export class UnetGenerator {
     block = new UnetBlock(ctx, { kind: 'middle', outerChannels: ngf, innerChannels: ngf * 2, norm, submodule: block, level: 2 });
     this.root = new UnetBlock(ctx, { kind: 'outermost', outerChannels: outputChannels, innerChannels: ngf, inputChannels, norm, submodule: block, level: 1 });
     for (let b: UnetBlock | null = this.root; b; b = b.submodule) this.levels.push(b);
+    this.pack = new ParameterPack(ctx, this.params(), 'G');
   }
 
   /** Image sides must be multiples of 2^numDowns (each level halves them). */
@@ -116,6 +120,7 @@ export class UnetGenerator {
 
   destroy(): void {
     this.root.destroy();
+    this.pack.destroy();
   }
 }
 
@@ -127,6 +132,8 @@ type DLayer = { index: number; layer: Conv2d | NormLayer | ActivationLayer };
 /** The PatchGAN discriminator: conv(k4 s2) LeakyReLU, (conv norm LeakyReLU) x n_layers, conv(k4 s1) to 1 channel. */
 export class NLayerDiscriminator {
   private readonly layers: DLayer[] = [];
+  /** Every parameter, gradient and Adam moment in four packed buffers (one Adam dispatch). */
+  readonly pack: ParameterPack;
 
   constructor(
     readonly ctx: GpuContext,
@@ -159,6 +166,7 @@ export class NLayerDiscriminator {
     push(makeNorm(ctx, norm, ndf * mult, `D.model.${index}`));
     push(leaky());
     push(conv(ndf * mult, 1, 1, true));
+    this.pack = new ParameterPack(ctx, this.params(), 'D');
   }
 
   stateEntries(): StateEntry[] {
@@ -210,5 +218,6 @@ export class NLayerDiscriminator {
 
   destroy(): void {
     for (const { layer } of this.layers) if (!(layer instanceof ActivationLayer)) layer.destroy();
+    this.pack.destroy();
   }
 }

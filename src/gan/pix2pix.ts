@@ -30,6 +30,7 @@ import { parseSafetensorsFile, serializeSafetensors } from '../io/safetensors.js
 import type { StateDict } from '../io/state_dict.js';
 import { EVAL_MODE, TRAIN_MODE, type LayerRun, type Parameter, type RunMode } from '../layers/layer.js';
 import type { NormKind } from '../layers/norm.js';
+import type { ParameterPack } from '../layers/param_pack.js';
 import { NLayerDiscriminator, UnetGenerator, mixSeed, type DiscriminatorConfig, type GeneratorConfig, type GeneratorRun } from './networks.js';
 import { linearLambda } from './lr_policy.js';
 import { inferDiscriminatorConfig, inferGeneratorConfig, loadStateDictInto, readStateDict } from './state_dict.js';
@@ -376,7 +377,7 @@ export class Pix2Pix {
     if (trainD) {
       const dp2 = t([...d2.output.shape], 'D.real.dlogits');
       list.push(...ganBackward(dp2, d2.output, 1, 0.5), ...d2.backward(dp2, null, { paramGrads: 'accumulate' }));
-      adamD.push(...own(this.adamFor(D.params())));
+      adamD.push(...own(this.adamFor(D.pack)));
       list.push(...adamD);
     }
 
@@ -392,20 +393,24 @@ export class Pix2Pix {
     list.push(...own(concatChannelsBackward(ctx, dA, dFake, dFakeAB, { accumulate: false })));
     if (cfg.lambdaL1 !== 0) list.push(...own(l1LossBackward(ctx, dFake, fake, b, { scale: cfg.lambdaL1, accumulate: true })));
     list.push(...gRun.backward(dFake, null, { paramGrads: 'overwrite' }));
-    const adamG = own(this.adamFor(G.params()));
+    const adamG = own(this.adamFor(G.pack));
     list.push(...adamG);
 
     const staging = ctx.device.createBuffer({ label: 'pix2pix.losses.staging', size: 16, usage: 0x1 | 0x8 /* MAP_READ | COPY_DST */ });
     return { key: shapeA.join('x'), a, b, g: gRun, runs, tensors, ownDispatches, adamD, adamG, list, losses: [lossGGAN, lossGL1, lossDReal, lossDFake], staging, plan: null };
   }
 
-  private adamFor(params: Parameter[]): Dispatch[] {
+  /**
+   * Adam for a network: one dispatch per contiguous range of trainable parameters in its pack, i.e. one
+   * for the whole network unless layers are frozen or the pack exceeds the device's binding size.
+   */
+  private adamFor(pack: ParameterPack): Dispatch[] {
     const c = this.config;
+    pack.ensureTrainingState();
     const out: Dispatch[] = [];
-    for (const p of params) {
-      if (p.frozen) continue;
-      p.ensureTrainingState();
-      out.push(...adamStep(this.ctx, p.value, p.grad!, p.m!, p.v!, { lr: this.lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, step: 1 }));
+    for (const [start, end] of pack.trainableRanges()) {
+      const range = (t: Tensor, kind: string) => t.view([end - start], start, `${pack.label}.${kind}[${start}:${end}]`);
+      out.push(...adamStep(this.ctx, range(pack.values, 'params'), range(pack.grads!, 'grads'), range(pack.m!, 'exp_avg'), range(pack.v!, 'exp_avg_sq'), { lr: this.lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, step: 1 }));
     }
     return out;
   }

@@ -45,7 +45,7 @@ export function adamStep(ctx: GpuContext, param: Tensor, grad: Tensor, m: Tensor
   ctx.checkTensor(m, op, param.shape, 'm');
   ctx.checkTensor(v, op, param.shape, 'v');
   const all = [param, grad, m, v];
-  if (new Set(all).size !== 4) throw new ShapeError(op, 'param, grad, m, v', 'four distinct tensors', 'aliased tensors');
+  if (all.some((a, i) => all.some((b, j) => j > i && a.overlaps(b)))) throw new ShapeError(op, 'param, grad, m, v', 'four distinct tensors', 'aliased tensors');
   const c: AdamConstants = { n: param.size, beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.999, eps: o.eps ?? 1e-8 };
   for (const [name, val] of [['beta1', c.beta1], ['beta2', c.beta2]] as const) {
     if (!(val >= 0 && val < 1)) throw new ShapeError(op, name, 'a value in [0, 1)', val);

@@ -19,7 +19,9 @@ export type ParamInit = { kind: 'normal'; mean: number; std: number } | { kind: 
 
 /**
  * A trainable tensor. `grad`, `m` and `v` (Adam's first and second moments) are allocated on first
- * use by {@link Parameter.ensureTrainingState}, so inference-only models hold only the values.
+ * use by {@link Parameter.ensureTrainingState}, so inference-only models hold only the values. A
+ * network packs its parameters (see param_pack.ts): then `value`, `grad`, `m` and `v` are views into
+ * four network-wide buffers with one layout, and Adam updates every parameter in one dispatch.
  */
 export class Parameter {
   grad: Tensor | null = null;
@@ -27,22 +29,44 @@ export class Parameter {
   v: Tensor | null = null;
   /** Frozen parameters get no gradient kernels and no Adam update. */
   frozen = false;
+  /** Set by packParameters: the pack that owns this parameter's memory. */
+  pack: { ensureTrainingState(): void } | null = null;
+  private current: Tensor;
 
   constructor(
     readonly ctx: GpuContext,
     /** Name relative to the owning layer: 'weight' or 'bias'. */
     readonly name: string,
-    readonly value: Tensor,
+    value: Tensor,
     readonly init: ParamInit,
-  ) {}
+  ) {
+    this.current = value;
+  }
+
+  get value(): Tensor {
+    return this.current;
+  }
 
   get shape(): readonly number[] {
-    return this.value.shape;
+    return this.current.shape;
+  }
+
+  /** Move the parameter into a pack's views (values copied by the pack). Before any run is recorded. */
+  adopt(pack: { ensureTrainingState(): void }, value: Tensor): void {
+    // Freed, not pooled: no later tensor has these sizes, and the pool would hold them forever.
+    for (const t of [this.current, this.grad, this.m, this.v]) t?.destroy({ pool: false });
+    this.grad = this.m = this.v = null;
+    this.current = value;
+    this.pack = pack;
   }
 
   /** Allocate grad/m/v (m and v zeroed, as torch.optim.Adam's fresh state). Idempotent. */
   ensureTrainingState(): void {
     if (this.grad) return;
+    if (this.pack) {
+      this.pack.ensureTrainingState();
+      return;
+    }
     this.grad = this.ctx.zeros(this.value.shape, `${this.value.label}.grad`);
     this.m = this.ctx.zeros(this.value.shape, `${this.value.label}.exp_avg`);
     this.v = this.ctx.zeros(this.value.shape, `${this.value.label}.exp_avg_sq`);

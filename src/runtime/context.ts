@@ -195,6 +195,15 @@ export class GpuContext {
     }
   }
 
+  /**
+   * A tensor whose buffer may exceed maxStorageBufferBindingSize (up to maxBufferSize): kernels bind
+   * views of it, never the whole (packed parameters).
+   */
+  bufferTensor(shape: readonly number[], label = 'tensor'): Tensor {
+    this.assertUsable(label);
+    return new Tensor(this, shape, this.acquireBuffer(Math.max(numel(shape) * 4, 4), label, { bindsWhole: false }), label);
+  }
+
   /** A tensor filled with zeros. */
   zeros(shape: readonly number[], label = 'zeros'): Tensor {
     const t = this.tensor(shape, undefined, label);
@@ -332,6 +341,10 @@ export class GpuContext {
       if (t.destroyed) throw new Pix2PixError(op, `binding ${binding}: tensor '${t.label}' used after destroy()`);
       if (!t.placed) throw new Pix2PixError(op, `binding ${binding}: transient tensor '${t.label}' has no memory: plan the graph with planMemory() before running it`);
       const whole = t.whole;
+      const maxBinding = this.limits.maxStorageBufferBindingSize;
+      if (t.byteLength > maxBinding || (whole && !t.storage.transient && t.buffer.size > maxBinding)) {
+        throw new DeviceLimitError(op, `binding ${binding} ('${t.label}') bytes`, maxBinding, Math.max(t.byteLength, t.buffer.size));
+      }
       if (!t.storage.transient && whole) {
         entries.push({ binding, resource: { buffer: t.buffer } });
         return;

@@ -139,12 +139,16 @@ export class Tensor {
     return new Tensor(this.ctx, shape, this.storage, label, false, this.byteOffset + elementOffset * 4);
   }
 
-  /** Release the GPU memory (returned to the context's pool for reuse, or to its memory plan). Idempotent. */
-  destroy(): void {
+  /**
+   * Release the GPU memory: returned to the context's pool for reuse (or, with `pool: false`, freed
+   * now), or left to its memory plan for transients. Idempotent.
+   */
+  destroy(opts: { pool?: boolean } = {}): void {
     if (!this.alive) return;
     this.alive = false;
     if (this.owned && !this.storage.transient && this.storage.buffer) {
-      this.ctx.releaseBuffer(this.storage.buffer);
+      if (opts.pool ?? true) this.ctx.releaseBuffer(this.storage.buffer);
+      else this.ctx.freeBuffer(this.storage.buffer);
       this.storage.buffer = null;
       this.storage.released = true;
     }
