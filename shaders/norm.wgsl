@@ -21,6 +21,18 @@
 
 override WG: u32 = 256;
 override BATCH_STATS: u32 = 1; // input_grad: 1 statistics came from the batch (they depend on x), 0 running
+// Activation fused after the norm (the forward writes act(norm(x)) only): 0 none, 1 ReLU, 2 LeakyReLU(SLOPE).
+// Backward then reads dy through dy_at(i), which applies act' from the saved output (binding 21); the
+// host appends one of two definitions of dy_at (norm_common.ts), so the plain variant binds no extra buffer.
+override ACT: u32 = 0;
+override SLOPE: f32 = 0.2;
+
+fn activate(v: f32) -> f32 {
+  // As activation.wgsl: select, not max, so NaN propagates as torch's relu does.
+  if (ACT == 1u) { return select(v, 0.0, v < 0.0); }
+  if (ACT == 2u) { return select(v * SLOPE, v, v > 0.0); }
+  return v;
+}
 
 struct Params {
   hw: u32,
@@ -144,7 +156,7 @@ fn normalize(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
   let i = flat(gid, nwg);
   if (i >= u.n) { return; }
   let g = group_of(i);
-  y[i] = (x[i] - mean_in[g]) * rstd_in[g];
+  y[i] = activate((x[i] - mean_in[g]) * rstd_in[g]);
 }
 
 @compute @workgroup_size(WG)
@@ -153,7 +165,7 @@ fn normalize_affine(@builtin(global_invocation_id) gid: vec3u, @builtin(num_work
   if (i >= u.n) { return; }
   let g = group_of(i);
   let c = channel_of(i);
-  y[i] = (x[i] - mean_in[g]) * rstd_in[g] * gamma[c] + beta[c];
+  y[i] = activate((x[i] - mean_in[g]) * rstd_in[g] * gamma[c] + beta[c]);
 }
 
 @compute @workgroup_size(WG)
@@ -167,7 +179,7 @@ fn grad_sums(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
   var sdyx = 0.0;
   for (var k = lid; k < m; k += WG) {
     let i = element(g, k);
-    let d = dy[i];
+    let d = dy_at(i);
     sdy += d;
     sdyx += d * (x[i] - mean) * rstd;
   }
@@ -196,10 +208,10 @@ fn param_grads(@builtin(global_invocation_id) gid: vec3u) {
 fn input_grad_value(i: u32, scale: f32) -> f32 {
   let g = group_of(i);
   let rstd = rstd_in[g];
-  if (BATCH_STATS == 0u) { return scale * rstd * dy[i]; }
+  if (BATCH_STATS == 0u) { return scale * rstd * dy_at(i); }
   let m = f32(group_size());
   let xhat = (x[i] - mean_in[g]) * rstd;
-  return scale * rstd * (dy[i] - sums_in[2u * g] / m - xhat * sums_in[2u * g + 1u] / m);
+  return scale * rstd * (dy_at(i) - sums_in[2u * g] / m - xhat * sums_in[2u * g + 1u] / m);
 }
 
 @compute @workgroup_size(WG)
@@ -258,7 +270,7 @@ fn serial_forward(g: u32, scale: f32, shift: f32) {
   rstd_out[g] = rstd;
   for (var s = 0u; s < u.segments; s++) {
     let row = group_row(g, s);
-    for (var k = 0u; k < u.hw; k++) { y[row + k] = (x[row + k] - st.x) * rstd * scale + shift; }
+    for (var k = 0u; k < u.hw; k++) { y[row + k] = activate((x[row + k] - st.x) * rstd * scale + shift); }
   }
 }
 
@@ -289,13 +301,13 @@ fn serial_backward(g: u32, scale: f32) {
     let row = group_row(g, s);
     for (var k = 0u; k < hw4; k += 4u) {
       let i = row + k;
-      let d = vec4f(dy[i], dy[i + 1u], dy[i + 2u], dy[i + 3u]);
+      let d = vec4f(dy_at(i), dy_at(i + 1u), dy_at(i + 2u), dy_at(i + 3u));
       let xh = (vec4f(x[i], x[i + 1u], x[i + 2u], x[i + 3u]) - mean) * rstd;
       a4 += d;
       b4 += d * xh;
     }
     for (var k = hw4; k < u.hw; k++) {
-      let d = dy[row + k];
+      let d = dy_at(row + k);
       a1 += d;
       b1 += d * (x[row + k] - mean) * rstd;
     }
@@ -310,7 +322,7 @@ fn serial_backward(g: u32, scale: f32) {
     for (var k = 0u; k < u.hw; k++) {
       let i = row + k;
       let xhat = (x[i] - mean) * rstd;
-      let v = scale * rstd * (dy[i] - sdy / m - xhat * sdyx / m);
+      let v = scale * rstd * (dy_at(i) - sdy / m - xhat * sdyx / m);
       dx[i] = select(v, dx[i] + v, u.accumulate == 1u);
     }
   }

@@ -10,7 +10,7 @@
 import type { Dispatch, GpuContext } from '../runtime/context.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { ShapeError } from '../runtime/errors.js';
-import { checkNormBackward, normGeometry, recordNormBackward, recordNormForward } from './norm_common.js';
+import { checkFusedActivation, checkNormBackward, normGeometry, recordNormBackward, recordNormForward, type FusedActivation } from './norm_common.js';
 
 /**
  * y = (x - mean) * rstd * gamma + beta per channel; writes mean and rstd ([C]) for backward. In
@@ -26,7 +26,7 @@ export function batchNormForward(
   beta: Tensor | null,
   runningMean: Tensor | null,
   runningVar: Tensor | null,
-  o: { training: boolean; eps?: number; momentum?: number },
+  o: { training: boolean; eps?: number; momentum?: number; activation?: FusedActivation },
 ): Dispatch[] {
   const op = 'batch_norm.forward';
   ctx.checkTensor(x, op, undefined, 'x');
@@ -48,6 +48,7 @@ export function batchNormForward(
     batchStats: o.training,
     runningMean,
     runningVar,
+    activation: o.activation,
   });
 }
 
@@ -66,11 +67,12 @@ export function batchNormBackward(
   mean: Tensor,
   rstd: Tensor,
   gamma: Tensor | null,
-  o: { training: boolean; accumulate?: boolean },
+  o: { training: boolean; accumulate?: boolean; activation?: { fused: FusedActivation; y: Tensor } },
 ): Dispatch[] {
   const op = 'batch_norm.backward';
   ctx.checkTensor(x, op, undefined, 'x');
   const g = normGeometry(op, x, false);
   checkNormBackward(ctx, op, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, g.C);
-  return recordNormBackward(ctx, op, g, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, { accumulate: !!o.accumulate, batchStats: o.training });
+  checkFusedActivation(ctx, op, o.activation, x);
+  return recordNormBackward(ctx, op, g, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, { accumulate: !!o.accumulate, batchStats: o.training, activation: o.activation });
 }

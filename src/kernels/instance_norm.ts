@@ -15,7 +15,7 @@
 import type { Dispatch, GpuContext } from '../runtime/context.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { ShapeError } from '../runtime/errors.js';
-import { checkNormBackward, normGeometry, recordNormBackward, recordNormForward } from './norm_common.js';
+import { checkFusedActivation, checkNormBackward, normGeometry, recordNormBackward, recordNormForward, type FusedActivation } from './norm_common.js';
 
 /**
  * y = (x - mean) * rstd * gamma + beta per (n, c) map; writes mean and rstd ([N*C]) for backward.
@@ -29,7 +29,7 @@ export function instanceNormForward(
   x: Tensor,
   gamma: Tensor | null,
   beta: Tensor | null,
-  o: { eps?: number } = {},
+  o: { eps?: number; activation?: FusedActivation } = {},
 ): Dispatch[] {
   const op = 'instance_norm.forward';
   ctx.checkTensor(x, op, undefined, 'x');
@@ -40,7 +40,7 @@ export function instanceNormForward(
   if (!!gamma !== !!beta) throw new ShapeError(op, 'affine parameters', 'both gamma and beta, or neither', gamma ? 'only gamma' : 'only beta');
   if (gamma) ctx.checkTensor(gamma, op, [g.C], 'gamma');
   if (beta) ctx.checkTensor(beta, op, [g.C], 'beta');
-  return recordNormForward(ctx, op, g, y, mean, rstd, x, gamma, beta, { eps: o.eps ?? 1e-5, batchStats: true });
+  return recordNormForward(ctx, op, g, y, mean, rstd, x, gamma, beta, { eps: o.eps ?? 1e-5, batchStats: true, activation: o.activation });
 }
 
 /**
@@ -57,11 +57,12 @@ export function instanceNormBackward(
   mean: Tensor,
   rstd: Tensor,
   gamma: Tensor | null,
-  o: { accumulate?: boolean } = {},
+  o: { accumulate?: boolean; activation?: { fused: FusedActivation; y: Tensor } } = {},
 ): Dispatch[] {
   const op = 'instance_norm.backward';
   ctx.checkTensor(x, op, undefined, 'x');
   const g = normGeometry(op, x, true);
   checkNormBackward(ctx, op, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, g.groups);
-  return recordNormBackward(ctx, op, g, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, { accumulate: !!o.accumulate, batchStats: true });
+  checkFusedActivation(ctx, op, o.activation, x);
+  return recordNormBackward(ctx, op, g, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, { accumulate: !!o.accumulate, batchStats: true, activation: o.activation });
 }

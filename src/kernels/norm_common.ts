@@ -37,6 +37,29 @@ function uniforms(g: NormGeometry, accumulate: boolean, eps: number, momentum: n
 
 const b = (tensor: Tensor, binding: number, access: 'read' | 'rw' = 'read'): Binding => ({ tensor, binding, access });
 
+/** An activation applied to the norm's output in the same kernel (y = act(norm(x))); backward reads y for act'. */
+export interface FusedActivation {
+  kind: 'relu' | 'leaky_relu';
+  /** LeakyReLU's negative slope (0.2 in pix2pix). */
+  slope?: number;
+}
+
+// dy_at(i): the gradient reaching the norm's output. Without a fused activation it is dy; with one, dy
+// times act'(y) from the saved activated output (act' from the output: ReLU's mask is y > 0 as torch's
+// threshold_backward; LeakyReLU's sign of y equals the sign of its input for a positive slope).
+const PLAIN_DY = `fn dy_at(i: u32) -> f32 { return dy[i]; }`;
+const FUSED_DY = `@group(0) @binding(21) var<storage, read> y_act: array<f32>;
+fn dy_at(i: u32) -> f32 {
+  let s = y_act[i];
+  if (ACT == 1u) { return select(0.0, dy[i], s > 0.0); }
+  return select(dy[i] * SLOPE, dy[i], s > 0.0);
+}`;
+
+function activationConstants(a: FusedActivation | undefined): { ACT: number; SLOPE: number } {
+  if (!a) return { ACT: 0, SLOPE: 0.2 };
+  return { ACT: a.kind === 'relu' ? 1 : 2, SLOPE: a.slope ?? 0.2 };
+}
+
 /**
  * Groups of at most this many elements take the one-thread-per-group kernels (*_serial in norm.wgsl: one
  * dispatch instead of two, no barriers). Instance norm on lavapipe (2 shared cores, load ~10; min of 20 runs
@@ -70,10 +93,11 @@ export function recordNormForward(
   x: Tensor,
   gamma: Tensor | null,
   beta: Tensor | null,
-  o: { eps: number; batchStats: boolean; runningMean?: Tensor | null; runningVar?: Tensor | null; momentum?: number },
+  o: { eps: number; batchStats: boolean; runningMean?: Tensor | null; runningVar?: Tensor | null; momentum?: number; activation?: FusedActivation },
 ): Dispatch[] {
   const { u32, f32 } = uniforms(g, false, o.eps, o.momentum ?? 0.1);
-  const base = { op, shader, constants: { WG, BATCH_STATS: 1 }, u32, f32 };
+  const act = activationConstants(o.activation);
+  const base = { op, shader: `${shader}\n${PLAIN_DY}\n`, constants: { WG, BATCH_STATS: 1, ...act }, u32, f32 };
   const out: Dispatch[] = [];
   if (o.batchStats && serial(g)) {
     const variance = ctx.scratch([g.groups], `${op}.var`);
@@ -81,7 +105,7 @@ export function recordNormForward(
     out.push(
       ctx.kernel({
         ...base,
-        constants: { WG: SERIAL_WG, BATCH_STATS: 1 },
+        constants: { ...base.constants, WG: SERIAL_WG },
         entryPoint: gamma ? 'stats_normalize_affine_serial' : 'stats_normalize_serial',
         bindings: gamma && beta ? [...stats, b(gamma, 11), b(beta, 12)] : stats,
         workgroups: ctx.grid(g.groups, SERIAL_WG),
@@ -142,17 +166,20 @@ export function recordNormBackward(
   mean: Tensor,
   rstd: Tensor,
   gamma: Tensor | null,
-  o: { accumulate: boolean; batchStats: boolean },
+  o: { accumulate: boolean; batchStats: boolean; activation?: { fused: FusedActivation; y: Tensor } },
 ): Dispatch[] {
   const { u32, f32 } = uniforms(g, o.accumulate, 0, 0);
-  const base = { op, shader, constants: { WG, BATCH_STATS: o.batchStats ? 1 : 0 }, u32, f32 };
+  const fused = o.activation;
+  const base = { op, shader: `${shader}\n${fused ? FUSED_DY : PLAIN_DY}\n`, constants: { WG, BATCH_STATS: o.batchStats ? 1 : 0, ...activationConstants(fused?.fused) }, u32, f32 };
+  // Every entry point that reads dy reads it through dy_at, which with a fused activation reads y too.
+  const dyBindings = fused ? [b(dy, 13), b(fused.y, 21)] : [b(dy, 13)];
   const sums = ctx.scratch([2 * g.groups], `${op}.sums`);
   if (dx && o.batchStats && serial(g)) {
-    const bindings = [b(x, 4), b(mean, 7), b(rstd, 9), b(dy, 13), b(sums, 14, 'rw'), b(dx, 18, 'rw')];
+    const bindings = [b(x, 4), b(mean, 7), b(rstd, 9), ...dyBindings, b(sums, 14, 'rw'), b(dx, 18, 'rw')];
     const out = [
       ctx.kernel({
         ...base,
-        constants: { WG: SERIAL_WG, BATCH_STATS: 1 },
+        constants: { ...base.constants, WG: SERIAL_WG },
         entryPoint: gamma ? 'grad_affine_serial' : 'grad_serial',
         bindings: gamma ? [...bindings, b(gamma, 11)] : bindings,
         workgroups: ctx.grid(g.groups, SERIAL_WG),
@@ -164,13 +191,13 @@ export function recordNormBackward(
     return out;
   }
   const out: Dispatch[] = [
-    ctx.kernel({ ...base, entryPoint: 'grad_sums', bindings: [b(x, 4), b(mean, 7), b(rstd, 9), b(dy, 13), b(sums, 14, 'rw')], workgroups: ctx.grid(g.groups, 1) }).attach(sums),
+    ctx.kernel({ ...base, entryPoint: 'grad_sums', bindings: [b(x, 4), b(mean, 7), b(rstd, 9), ...dyBindings, b(sums, 14, 'rw')], workgroups: ctx.grid(g.groups, 1) }).attach(sums),
   ];
   if (dgamma && dbeta) {
     out.push(ctx.kernel({ ...base, entryPoint: 'param_grads', bindings: [b(sums, 15), b(dgamma, 16, 'rw'), b(dbeta, 17, 'rw')], workgroups: [Math.ceil(g.C / WG)] }));
   }
   if (dx) {
-    const inputs = [b(x, 4), b(mean, 7), b(rstd, 9), b(dy, 13), b(sums, 15), b(dx, 18, 'rw')];
+    const inputs = [b(x, 4), b(mean, 7), b(rstd, 9), ...dyBindings, b(sums, 15), b(dx, 18, 'rw')];
     out.push(
       ctx.kernel({
         ...base,
@@ -211,4 +238,12 @@ export function checkNormBackward(
   if (dgamma) ctx.checkTensor(dgamma, op, [C], 'dgamma');
   if (dbeta) ctx.checkTensor(dbeta, op, [C], 'dbeta');
   if (!dx && !dgamma) throw new ShapeError(op, 'outputs', 'dx and/or dgamma+dbeta', 'none');
+}
+
+/** Validate a fused activation's saved output (the forward's y, same shape as x). */
+export function checkFusedActivation(ctx: GpuContext, op: string, a: { fused: FusedActivation; y: Tensor } | undefined, x: Tensor): void {
+  if (!a) return;
+  if (a.fused.kind !== 'relu' && a.fused.kind !== 'leaky_relu') throw new ShapeError(op, 'fused activation', "'relu' or 'leaky_relu'", a.fused.kind);
+  if (a.fused.kind === 'leaky_relu' && !((a.fused.slope ?? 0.2) > 0)) throw new ShapeError(op, 'fused LeakyReLU slope (the sign of y must be the sign of its input)', '> 0', a.fused.slope);
+  ctx.checkTensor(a.y, op, x.shape, 'y (the fused forward output)');
 }
