@@ -199,9 +199,18 @@ export class NLayerDiscriminator {
     const runs: LayerRun[] = [];
     const forward: Dispatch[] = [];
     let h = x;
-    for (const { index, layer } of this.layers) {
+    for (let i = 0; i < this.layers.length; i++) {
+      const { index, layer } = this.layers[i];
       const tag = `${label}.model.${index}`;
-      const run = layer instanceof Conv2d || layer instanceof ActivationLayer ? layer.record(h, tag) : layer.record(h, mode, tag);
+      const next = this.layers[i + 1]?.layer;
+      // norm → LeakyReLU runs as one kernel each way (the norm's fused activation): one map and two
+      // element-wise passes fewer per layer.
+      const fuse = !(layer instanceof Conv2d || layer instanceof ActivationLayer) && next instanceof ActivationLayer && next.kind === 'leaky_relu';
+      if (fuse) i++;
+      const run =
+        layer instanceof Conv2d || layer instanceof ActivationLayer
+          ? layer.record(h, tag)
+          : layer.record(h, mode, tag, undefined, fuse ? { kind: 'leaky_relu', slope: (next as ActivationLayer).slope } : undefined);
       if (run.output.shape[2] < 1 || run.output.shape[3] < 1) throw new ShapeError('NLayerDiscriminator', `input too small at layer ${index}`, 'a positive output size', run.output.shape);
       res.child(run);
       runs.push(run);

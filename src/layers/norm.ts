@@ -11,6 +11,7 @@ import type { Tensor } from '../runtime/tensor.js';
 import { ShapeError } from '../runtime/errors.js';
 import { batchNormBackward, batchNormForward } from '../kernels/batch_norm.js';
 import { instanceNormBackward, instanceNormForward } from '../kernels/instance_norm.js';
+import type { FusedActivation } from '../kernels/norm_common.js';
 import { Parameter, RunResources, gradOf, outputTensor, wantsGrad, type BackwardOptions, type LayerRun, type RunMode } from './layer.js';
 
 export type NormKind = 'batch' | 'instance' | 'none';
@@ -29,19 +30,21 @@ export class InstanceNorm2d {
     return [];
   }
 
-  record(x: Tensor, _mode: RunMode, label = 'instance_norm', out?: Tensor): LayerRun {
+  /** `activation`: apply ReLU/LeakyReLU in the same kernel (the run's output is act(norm(x))). */
+  record(x: Tensor, _mode: RunMode, label = 'instance_norm', out?: Tensor, activation?: FusedActivation): LayerRun {
     if (x.shape[1] !== this.channels) throw new ShapeError(label, 'channels', this.channels, x.shape[1]);
     const res = new RunResources(this.ctx);
     const output = outputTensor(res, x.shape, label, out);
     const mean = res.tensor([x.shape[0] * x.shape[1]], `${label}.mean`);
     const rstd = res.tensor([x.shape[0] * x.shape[1]], `${label}.rstd`);
-    const forward = res.own(instanceNormForward(this.ctx, output, mean, rstd, x, null, null, { eps: NORM_EPS }));
+    const forward = res.own(instanceNormForward(this.ctx, output, mean, rstd, x, null, null, { eps: NORM_EPS, activation }));
+    const fused = activation ? { fused: activation, y: output } : undefined;
     return {
       output,
       forward,
       backward: (dy: Tensor, dx: Tensor | null, o: BackwardOptions): Dispatch[] => {
         if (!dx) return [];
-        return res.own(instanceNormBackward(this.ctx, dx, null, null, dy, x, mean, rstd, null, { accumulate: !!o.accumulateInput }));
+        return res.own(instanceNormBackward(this.ctx, dx, null, null, dy, x, mean, rstd, null, { accumulate: !!o.accumulateInput, activation: fused }));
       },
       destroy: () => res.destroy(),
     };
@@ -79,7 +82,8 @@ export class BatchNorm2d {
    * also moves the running statistics (momentum 0.1, unbiased variance), as a train-mode forward in
    * torch does. Otherwise (eval) the running statistics normalise.
    */
-  record(x: Tensor, mode: RunMode, label = 'batch_norm', out?: Tensor): LayerRun {
+  /** `activation`: apply ReLU/LeakyReLU in the same kernel (the run's output is act(norm(x))). */
+  record(x: Tensor, mode: RunMode, label = 'batch_norm', out?: Tensor, activation?: FusedActivation): LayerRun {
     if (x.shape[1] !== this.channels) throw new ShapeError(label, 'channels', this.channels, x.shape[1]);
     const res = new RunResources(this.ctx);
     const output = outputTensor(res, x.shape, label, out);
@@ -93,8 +97,10 @@ export class BatchNorm2d {
         training,
         eps: NORM_EPS,
         momentum: BN_MOMENTUM,
+        activation,
       }),
     );
+    const fused = activation ? { fused: activation, y: output } : undefined;
     return {
       output,
       forward,
@@ -105,11 +111,11 @@ export class BatchNorm2d {
         const out: Dispatch[] = [];
         if (wantParams && (!dx || accParams === accInput)) {
           // One kernel writes both, with the same accumulate flag.
-          out.push(...res.own(batchNormBackward(this.ctx, dx, gradOf(this.weight), gradOf(this.bias), dy, x, mean, rstd, this.weight.value, { training, accumulate: accParams })));
+          out.push(...res.own(batchNormBackward(this.ctx, dx, gradOf(this.weight), gradOf(this.bias), dy, x, mean, rstd, this.weight.value, { training, accumulate: accParams, activation: fused })));
         } else {
           // The flags differ (D's real pass: a fresh input gradient, accumulated parameter gradients).
-          if (dx) out.push(...res.own(batchNormBackward(this.ctx, dx, null, null, dy, x, mean, rstd, this.weight.value, { training, accumulate: accInput })));
-          if (wantParams) out.push(...res.own(batchNormBackward(this.ctx, null, gradOf(this.weight), gradOf(this.bias), dy, x, mean, rstd, this.weight.value, { training, accumulate: accParams })));
+          if (dx) out.push(...res.own(batchNormBackward(this.ctx, dx, null, null, dy, x, mean, rstd, this.weight.value, { training, accumulate: accInput, activation: fused })));
+          if (wantParams) out.push(...res.own(batchNormBackward(this.ctx, null, gradOf(this.weight), gradOf(this.bias), dy, x, mean, rstd, this.weight.value, { training, accumulate: accParams, activation: fused })));
         }
         return out;
       },
