@@ -19,6 +19,7 @@
  */
 import type { Dispatch, GpuContext } from '../runtime/context.js';
 import type { Tensor } from '../runtime/tensor.js';
+import { ShapeError } from '../runtime/errors.js';
 import { activationForward } from '../kernels/activation.js';
 import { concatChannelsBackward, concatChannelsForward } from '../kernels/concat.js';
 import { ActivationLayer } from './activation.js';
@@ -29,6 +30,17 @@ import { BatchNorm2d, makeNorm, type NormKind, type NormLayer } from './norm.js'
 import { stateEntriesOf, type StateEntry } from './state.js';
 
 export type UnetBlockKind = 'outermost' | 'middle' | 'innermost';
+
+/** Whether a [1, C, H, W] concatenation can be two views of one buffer (batch 1, aligned second half). */
+function concatFree(ctx: GpuContext, catShape: readonly number[], firstChannels: number): boolean {
+  const [N, , H, W] = catShape;
+  return N === 1 && (firstChannels * H * W * 4) % ctx.limits.minStorageBufferOffsetAlignment === 0;
+}
+
+/** Whether two tensors are exactly the same bytes of the same storage. */
+function sameRange(a: Tensor, b: Tensor): boolean {
+  return a.storage === b.storage && a.byteOffset === b.byteOffset && a.size === b.size;
+}
 
 export interface UnetBlockOptions {
   kind: UnetBlockKind;
@@ -140,8 +152,12 @@ export class UnetBlock {
     return [...own, ...(this.submodule?.batchNorms() ?? [])];
   }
 
-  /** Record the block on input x (and, recursively, its submodule). */
-  record(x: Tensor, opts: UnetRecordOptions): LayerRun {
+  /**
+   * Record the block on input x (and, recursively, its submodule). `preActivated`: the parent's down
+   * norm already applied this block's LeakyReLU and wrote x into the skip half of `cat`, this block's
+   * output buffer; then backward expects dx to be the skip half of dy (see below).
+   */
+  record(x: Tensor, opts: UnetRecordOptions, preActivated?: { cat: Tensor }): LayerRun {
     const ctx = this.ctx;
     const res = new RunResources(ctx);
     const tag = `G.level${this.level}`;
@@ -196,18 +212,29 @@ export class UnetBlock {
     // LeakyReLU writes h and the up path writes o straight into their halves of one buffer, and the
     // gradient's halves are read in place. Batches > 1 (channel ranges interleave) copy as before.
     const [N, Cin, H, W] = x.shape;
-    const outShape = [N, Cin + this.outputChannels - Cin, H, W];
+    const outShape = [N, this.outputChannels, H, W];
     const Cout = this.outputChannels - Cin;
-    const sliceable = N === 1 && (Cin * H * W * 4) % ctx.limits.minStorageBufferOffsetAlignment === 0;
-    const cat = sliceable ? res.tensor(outShape, `${tag}.cat`) : null;
+    const sliceable = concatFree(ctx, outShape, Cin);
+    if (preActivated && (!sliceable || !sameRange(x, preActivated.cat.view([N, Cin, H, W], 0)))) {
+      throw new ShapeError(`${tag}.record`, 'pre-activated input (the skip half of the given cat buffer)', `[${N}, ${Cin}, ${H}, ${W}] at offset 0 of a concat-free buffer`, x.shape);
+    }
+    const cat = preActivated ? preActivated.cat : sliceable ? res.tensor(outShape, `${tag}.cat`) : null;
     const skipView = cat ? cat.view([N, Cin, H, W], 0, `${tag}.cat.skip`) : undefined;
     const upView = cat ? cat.view([N, Cout, H, W], Cin * H * W, `${tag}.cat.up`) : undefined;
 
-    const h = add(this.leaky.record(x, `${tag}.downrelu`, skipView));
-    const d = add(this.downConv.record(h.output, `${tag}.down`));
-    const n = this.downNorm ? add(this.downNorm.record(d.output, mode, `${tag}.downnorm`)) : null;
+    const h = preActivated ? null : add(this.leaky.record(x, `${tag}.downrelu`, skipView));
+    const skip = h ? h.output : x;
+    const d = add(this.downConv.record(skip, `${tag}.down`));
+    // The child's LeakyReLU runs inside this level's down norm, which writes straight into the child's
+    // concatenated buffer (one map and two element-wise passes fewer per level).
+    const child = this.submodule;
+    const fuseChild = !!this.downNorm && !!child && child.kind !== 'outermost' && concatFree(ctx, [N, child.outputChannels, ...d.output.shape.slice(2)], d.output.shape[1]);
+    const childCat = fuseChild ? res.tensor([N, child!.outputChannels, ...d.output.shape.slice(2)], `G.level${child!.level}.cat`) : null;
+    const n = this.downNorm
+      ? add(this.downNorm.record(d.output, mode, `${tag}.downnorm`, childCat?.view(d.output.shape, 0, `G.level${child!.level}.cat.skip`), childCat ? { kind: 'leaky_relu', slope: child!.leaky.slope } : undefined))
+      : null;
     const inner = n ? n.output : d.output;
-    const s = this.submodule ? add(this.submodule.record(inner, opts)) : null;
+    const s = child ? add(child.record(inner, opts, childCat ? { cat: childCat } : undefined)) : null;
     const mid = s ? s.output : inner;
     const r = add(this.relu.record(mid, `${tag}.uprelu`));
     const dropoutActive = !!this.dropout && mode.dropout;
@@ -223,7 +250,7 @@ export class UnetBlock {
     let output = cat;
     if (!output) {
       output = res.tensor(outShape, `${tag}.cat`);
-      forward.push(...res.own(concatChannelsForward(ctx, output, h.output, o)));
+      forward.push(...res.own(concatChannelsForward(ctx, output, skip, o)));
     }
     return {
       output,
@@ -239,7 +266,7 @@ export class UnetBlock {
           dh = dy.view([N, Cin, H, W], 0, `${tag}.dskip`);
           dO = dy.view([N, Cout, H, W], Cin * H * W, `${tag}.dup`);
         } else {
-          dh = res.tensor(h.output.shape, `${tag}.dskip`);
+          dh = res.tensor(skip.shape, `${tag}.dskip`);
           dO = res.tensor(o.shape, `${tag}.dup`);
           list.push(...res.own(concatChannelsBackward(ctx, dh, dO, dy, { accumulate: false })));
         }
@@ -248,7 +275,9 @@ export class UnetBlock {
         const needInner = !!dx || encoderTrainable(bo);
         let dInner: Tensor | null = dmid;
         if (s) {
-          dInner = needInner ? res.tensor(inner.shape, `${tag}.dinner`) : null;
+          // A pre-activated child accumulates its input gradient in place in dmid's skip half, so that
+          // half is dInner; the fused norm backward below applies LeakyReLU' to it.
+          dInner = !needInner ? null : childCat ? dmid.view(inner.shape, 0, `${tag}.dinner`) : res.tensor(inner.shape, `${tag}.dinner`);
           list.push(...s.backward(dmid, dInner, pg));
         }
         if (dInner && needInner) {
@@ -259,7 +288,10 @@ export class UnetBlock {
           }
           list.push(...d.backward(dd, dx ? dh : null, { accumulateInput: true, paramGrads: bo.paramGrads }));
         }
-        if (dx) list.push(...h.backward(dh, dx, { accumulateInput: bo.accumulateInput, paramGrads: bo.paramGrads }));
+        if (dx && h) list.push(...h.backward(dh, dx, { accumulateInput: bo.accumulateInput, paramGrads: bo.paramGrads }));
+        if (dx && !h && !sameRange(dx, dh)) {
+          throw new ShapeError(`${tag}.backward`, 'dx of a pre-activated block (the skip half of dy, where the skip gradient accumulates)', 'the skip half of dy', dx.label);
+        }
         return list;
       },
       destroy: () => res.destroy(),
