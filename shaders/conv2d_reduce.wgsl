@@ -8,6 +8,10 @@
 //   batch and pixels). One workgroup of WG threads per channel (grid x = channel): each thread sums a
 //   strided share of the channel's pixels (consecutive threads read consecutive pixels), then a tree
 //   reduction in workgroup memory.
+//
+// `bias_grad_serial`: the same sum with one thread per channel looping over its batch * hw values (grid:
+//   channel blocks of WG). For small planes, where `bias_grad`'s 256-thread workgroup and its 8 barrier
+//   steps cost far more than the sum (measured next to BIAS_SERIAL_MAX in conv2d.ts).
 
 override WG: u32 = 256;
 
@@ -50,4 +54,16 @@ fn bias_grad(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index)
     workgroupBarrier();
   }
   if (li == 0u) { dst[m] = select(partial[0], partial[0] + dst[m], p.accumulate == 1u); }
+}
+
+@compute @workgroup_size(WG)
+fn bias_grad_serial(@builtin(global_invocation_id) gid: vec3u) {
+  let m = gid.x;
+  if (m >= p.channels) { return; }
+  var s = 0.0;
+  for (var n = 0u; n < p.batch; n++) {
+    let plane = (n * p.channels + m) * p.hw;
+    for (var i = 0u; i < p.hw; i++) { s += src[plane + i]; }
+  }
+  dst[m] = select(s, s + dst[m], p.accumulate == 1u);
 }

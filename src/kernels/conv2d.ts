@@ -3,6 +3,8 @@ import transposedShader from '../../shaders/conv_transpose2d.wgsl';
 import weightGradShader from '../../shaders/conv2d_weight_grad.wgsl';
 import reduceShader from '../../shaders/conv2d_reduce.wgsl';
 import blockedShader from '../../shaders/conv_blocked.wgsl';
+import tapsShaderText from '../../shaders/conv_weight_grad_taps.wgsl';
+import tapsSgTemplate from '../../shaders/conv_weight_grad_taps_sg.wgsl';
 import type { Dispatch, GpuContext } from '../runtime/context.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { Pix2PixError, ShapeError } from '../runtime/errors.js';
@@ -31,8 +33,11 @@ export interface ConvBackwardOptions {
  * Which kernel family to use: 'tiled' (implicit GEMM, workgroup-memory tiles, 4x4 register blocks),
  * 'blocked' (no workgroup memory: each thread keeps up to 32 output channels of one output in registers,
  * shaders/conv_blocked.wgsl) or 'direct' (one thread per output, the readable reference path).
+ * 'taps' is a weight-gradient kernel (shaders/conv_weight_grad_taps.wgsl: each thread owns a whole kernel
+ * row of taps for several rows, so each load feeds several taps); for the forward and grad-input
+ * directions it means 'blocked'.
  */
-export type ConvImpl = 'tiled' | 'direct' | 'blocked';
+export type ConvImpl = 'tiled' | 'direct' | 'blocked' | 'taps';
 
 /** Normalise a {@link Pair} to [h, w], checking it is a whole number (>= 1 for strides). */
 export function pair(v: Pair | undefined, fallback: number, op: string, name: string): [number, number] {
@@ -160,13 +165,18 @@ function tileGrid(ctx: GpuContext, tiles: number): [number, number] {
  * So blocked for k4 when dst has at most 32 channels or the GEMM has at most 256 columns (per phase; for the
  * weight gradient: at most 256 reduction steps), the previous rule otherwise. Other kernel sizes were not
  * measured and keep the previous rule.
+ * Later the weight gradient's 'blocked' became 'taps' (same shapes; 3-5x faster with subgroups, 2x without:
+ * measurements above TAPS_ROWS).
  */
 const DIRECT_MAX_ROWS = { gather: 16, transposed: 8, weightGrad: 16 } as const;
 const BLOCKED_MAX_ROWS = 32;
 const BLOCKED_MAX_COLUMNS = 256;
 
 function resolveImpl(impl: ConvImpl | 'auto', kind: keyof typeof DIRECT_MAX_ROWS, g: ConvGeometry, op: string): ConvImpl {
-  if (impl !== 'auto' && impl !== 'tiled' && impl !== 'direct' && impl !== 'blocked') throw new ShapeError(op, 'impl', "'auto', 'tiled' or 'direct'", String(impl));
+  if (impl !== 'auto' && impl !== 'tiled' && impl !== 'direct' && impl !== 'blocked' && impl !== 'taps') {
+    throw new ShapeError(op, 'impl', "'auto', 'tiled', 'direct', 'blocked' or 'taps'", String(impl));
+  }
+  if (impl === 'taps') impl = kind === 'weightGrad' && tapsFits(g) ? 'taps' : 'blocked';
   if (impl === 'blocked' && !blockedFits(g)) return 'tiled';
   if (impl !== 'auto') return impl;
   if (g.KH === 4 && g.KW === 4) {
@@ -174,7 +184,7 @@ function resolveImpl(impl: ConvImpl | 'auto', kind: keyof typeof DIRECT_MAX_ROWS
       kind === 'gather' ? g.batch * g.outH * g.outW
       : kind === 'transposed' ? g.batch * Math.ceil(g.outH / g.sh) * Math.ceil(g.outW / g.sw)
       : g.batch * g.outH * g.outW; // weight gradient: the reduction length
-    if (g.M <= BLOCKED_MAX_ROWS || columns <= BLOCKED_MAX_COLUMNS) return 'blocked';
+    if (g.M <= BLOCKED_MAX_ROWS || columns <= BLOCKED_MAX_COLUMNS) return kind === 'weightGrad' && tapsFits(g) ? 'taps' : 'blocked';
   }
   return g.M <= DIRECT_MAX_ROWS[kind] ? 'direct' : 'tiled';
 }
@@ -187,8 +197,12 @@ export interface BlockedTuning {
   wg?: number;
   /** weight_grad: number of splits of the N*outH grad rows. */
   splits?: number;
-  /** gather: consecutive outputs of a row per thread (rows * pixels <= 32). */
+  /** gather: consecutive outputs of a row per thread (rows * pixels <= 32); taps: grad pixels per step. */
   pixels?: number;
+  /** taps (weight gradient): kernel rows per thread, 1..4 (rows * kernelRows * KW <= 64). */
+  kernelRows?: number;
+  /** taps (weight gradient): share the grad loads through subgroups (default: when the device has them). */
+  subgroups?: boolean;
 }
 
 const MAX_BLOCK_ROWS = 32;
@@ -358,6 +372,7 @@ export function encodeWeightGrad(
   const K = g.C * g.KH * g.KW;
   const impl = resolveImpl(implChoice, 'weightGrad', g, op);
   if (impl === 'blocked') return encodeWeightGradBlocked(ctx, op, dst, gradSum, grad, src, g, accumulate, tuning);
+  if (impl === 'taps') return encodeWeightGradTaps(ctx, op, dst, gradSum, grad, src, g, accumulate, tuning);
   const out = impl === 'direct' ? [ctx.kernel({
     op,
     shader: weightGradShader,
@@ -472,9 +487,188 @@ function encodeWeightGradBlocked(
   return [partial, reduce];
 }
 
+// ------------------------------------------------------------------------------------------------
+// Weight gradient blocked over kernel taps (impl 'taps', shaders/conv_weight_grad_taps.wgsl, and with
+// subgroups shaders/conv_weight_grad_taps_sg.wgsl, whose inner step tapsSgSource writes out).
+
+const TAPS_MAX_ACC = 64;
+const TAPS_MAX_SPAN = 20;
+
+/** The taps kernel holds a kernel row of KW taps per thread for at least one row: KW <= 16, at most 16 taps. */
+function tapsFits(g: ConvGeometry): boolean {
+  return g.KH * g.KW <= MAX_BLOCK_TAPS && g.KW <= TAPS_MAX_SPAN;
+}
+
+interface TapsLaunch {
+  rows: number;
+  kernelRows: number;
+  pixels: number;
+  wg: number;
+  columns: number;
+  splits: number;
+  rowsPerSplit: number;
+}
+
+/** Launch shape of the taps weight gradient (defaults measured in the comment at encodeWeightGradTaps). */
+function tapsLaunch(g: ConvGeometry, hasBias: boolean, t: BlockedTuning): TapsLaunch {
+  const op = 'conv weight grad taps';
+  const kernelRows = t.kernelRows ?? 1;
+  if (!Number.isInteger(kernelRows) || kernelRows < 1 || kernelRows > 4) throw new ShapeError(op, 'kernel rows per thread', '1..4', kernelRows);
+  const maxRows = Math.min(MAX_BLOCK_ROWS, Math.floor(TAPS_MAX_ACC / (kernelRows * g.KW)));
+  const rows = t.rows ?? Math.min(TAPS_ROWS, maxRows, 2 ** Math.ceil(Math.log2(g.M)));
+  if (!Number.isInteger(rows) || rows < 1 || rows > maxRows) throw new ShapeError(op, 'rows per thread', `1..${maxRows}`, rows);
+  const maxPixels = Math.floor((TAPS_MAX_SPAN - g.KW) / g.sw) + 1;
+  const pixels = t.pixels ?? Math.max(1, Math.min(TAPS_PIXELS, maxPixels, g.outW));
+  if (!Number.isInteger(pixels) || pixels < 1 || pixels > maxPixels) throw new ShapeError(op, 'pixels per step', `1..${maxPixels}`, pixels);
+  const columns = g.C * Math.ceil(g.KH / kernelRows) + (hasBias ? 1 : 0);
+  const wg = t.wg ?? Math.max(8, Math.min(BLOCKED_WG, 2 ** Math.ceil(Math.log2(columns))));
+  const groups = Math.ceil(columns / wg) * Math.ceil(g.M / rows);
+  const R = g.batch * g.outH;
+  const auto = Math.max(1, Math.min(Math.ceil(TAPS_TARGET_GROUPS / groups), Math.floor(R / TAPS_SPLIT_ROWS)));
+  let splits = Math.max(1, Math.min(R, t.splits ?? auto));
+  const rowsPerSplit = Math.ceil(R / splits);
+  splits = Math.ceil(R / rowsPerSplit);
+  return { rows, kernelRows, pixels, wg, columns, splits, rowsPerSplit };
+}
+
+/**
+ * The subgroup taps kernel's step (see shaders/conv_weight_grad_taps_sg.wgsl): the SG lanes' grad loads,
+ * then for each of the MB x PB grad values a broadcast from its lane and the TH x KW multiply-adds.
+ */
+function tapsSgSource(rows: number, kernelRows: number, KW: number, SW: number, pixels: number): string {
+  const lines: string[] = [];
+  const values = rows * pixels;
+  for (let r = 0; r < Math.ceil(values / TAPS_SG); r++) lines.push(`      let gv${r} = gradValue(${r}u, sgLane, gradRow, m0, ow0);`);
+  for (let q = 0; q < pixels; q++) {
+    for (let i = 0; i < rows; i++) {
+      const v = q * rows + i;
+      const fmas: string[] = [];
+      for (let t = 0; t < kernelRows; t++) {
+        for (let kw = 0; kw < KW; kw++) fmas.push(`acc[${(i * kernelRows + t) * KW + kw}] += g * xs[${t * TAPS_MAX_SPAN + q * SW + kw}];`);
+      }
+      lines.push(`      { let g = subgroupBroadcast(gv${Math.floor(v / TAPS_SG)}, ${v % TAPS_SG}u); ${fmas.join(' ')} }`);
+    }
+  }
+  const parts = tapsSgTemplate.split('\n//@STEP\n');
+  if (parts.length !== 2) throw new Pix2PixError('conv weight grad taps', 'the shader template must hold exactly one //@STEP line');
+  return `${parts[0]}\n${lines.join('\n')}\n${parts[1]}`;
+}
+
+/** Lanes that share the grad loads in the subgroup taps kernel: lavapipe's subgroup (one 8-wide SIMD vector). */
+const TAPS_SG = 8;
+
+/** Whether the device runs subgroups of at least TAPS_SG lanes (the adapter must say so). */
+function tapsSubgroups(ctx: GpuContext): boolean {
+  if (!ctx.features.has('subgroups')) return false;
+  const info = (ctx.device as unknown as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
+  return (info?.subgroupMinSize ?? 0) >= TAPS_SG;
+}
+
+/**
+ * 'auto' picks 'taps' for the weight gradient wherever it picked 'blocked' (k4, at most 32 rows or 256
+ * reduction steps) and with subgroups when the device has them. Measured on Mesa lavapipe (2 shared cores,
+ * load average 3-4 from other jobs), GPU timestamps, the impls alternated in each of 11 rounds, median / min
+ * ms, pix2pix 'small' shapes (conv: dw + fused db; convT: dw + the bias_grad pass):
+ *                           blocked        taps, no subgroups   taps + subgroups
+ *   conv 3->8 64x128        4.26/2.75      1.59/0.95            0.56/0.43
+ *   conv 6->8 64x128        7.34/5.95      2.90/2.20            1.11/0.51
+ *   conv 8->16 32x64        4.78/2.88      3.15/1.88            1.02/0.48
+ *   conv 16->32 16x32       5.19/4.69      3.28/2.85            1.15/0.98
+ *   conv 32->64 8x16        5.16/4.64      2.88/2.36            1.10/1.02
+ *   conv 32->64 s1 8x16    13.12/8.31      9.34/5.00            3.67/1.92
+ *   conv 64->1 s1 7x15      0.33/0.31      0.13/0.12            0.12/0.10
+ *   conv 64->64 4x8         2.11/1.15      1.25/0.44            0.52/0.49
+ *   conv 64->64 2x4         0.98/0.52      0.34/0.33            0.28/0.28
+ *   convT 64->64 1x2        1.08/0.52      0.33/0.31            0.28/0.26
+ *   convT 128->64 2x4       3.65/2.13      1.88/1.31            0.89/0.85
+ *   convT 128->32 4x8       5.15/4.10      2.69/1.66            0.89/0.85
+ *   convT 64->16 8x16       4.72/4.31      2.10/1.29            1.26/0.64
+ *   convT 32->8 16x32       5.08/3.51      1.72/1.18            0.75/0.52
+ *   convT 16->3 32x64       4.72/3.60      2.33/1.16            0.62/0.57
+ *   total                  67.7/49.4      35.9/23.0            14.2/9.9
+ * (the bias_grad pass is bias_grad_serial in all three columns; before it, it added 0.1-1.4 ms per convT).
+ * Launch shape, same machine, taps + subgroups, summed over those shapes (min ms): rows 8 / 16: 11.1 / 12.5;
+ * kernel rows 1 / 2: 11.1 / 12.8; pixels 2 / 4 / 8: 10.9 / 11.1 / 15.7 (4 kept: fewer steps on long rows).
+ * Row splits: the old target of 16 workgroups 13.0 vs one split everywhere 12.6, and forcing 2 or 4 splits
+ * 19.1 / 21.3 (the sum_splits_bias pass over M x (K + 1) partials costs up to 1-2 ms for 64x1024 weights):
+ * so split only a grid of a single workgroup, into 2, when the reduction has at least 16 grad rows.
+ * An earlier version with every register loop written out (no private arrays) ran the same as the loops:
+ * Mesa unrolls them; the loads, not the indexing, cost (replacing the grad loads by constants: 2-3x faster).
+ */
+const TAPS_ROWS = 8;
+const TAPS_PIXELS = 4;
+const TAPS_TARGET_GROUPS = 2;
+const TAPS_SPLIT_ROWS = 8;
+
+function encodeWeightGradTaps(
+  ctx: GpuContext,
+  op: string,
+  dw: Tensor,
+  db: Tensor | null,
+  grad: Tensor,
+  src: Tensor,
+  g: ConvGeometry,
+  accumulate: boolean,
+  tuning: BlockedTuning,
+): Dispatch[] {
+  const K = g.C * g.KH * g.KW;
+  const L = tapsLaunch(g, !!db, tuning);
+  const subgroups = tuning.subgroups ?? tapsSubgroups(ctx);
+  if (subgroups && !tapsSubgroups(ctx)) throw new ShapeError(op, 'subgroups (device feature with >= 8 lanes)', 'available', 'missing');
+  if (subgroups && L.wg % TAPS_SG !== 0) throw new ShapeError(op, 'threads per workgroup with subgroups', `a multiple of ${TAPS_SG}`, L.wg);
+  const shader = subgroups ? tapsSgSource(L.rows, L.kernelRows, g.KW, g.sw, L.pixels) : tapsShaderText;
+  const entryPoint = subgroups ? 'weight_grad_taps_sg' : 'weight_grad_taps';
+  const constants: Record<string, number> = { WG: L.wg, MB: L.rows, TH: L.kernelRows, KH: g.KH, KW: g.KW, SW: g.sw, PB: L.pixels };
+  if (subgroups) constants.SG = TAPS_SG;
+  // db's binding must not alias dw (two writable views of one buffer); without a bias it gets a 1-float stand-in.
+  const spare = db ? null : ctx.scratch([1], `${op}.nobias`);
+  const dbias = db ?? spare!;
+  const u32 = geometryU32(g, db ? 1 : 0, accumulate, L.rowsPerSplit);
+  const workgroups = [Math.ceil(L.columns / L.wg), Math.ceil(g.M / L.rows), L.splits] as const;
+  const b = (tensor: Tensor, binding: number, access: 'read' | 'rw' = 'read') => ({ tensor, binding, access });
+  if (L.splits === 1) {
+    const d = ctx.kernel({ op, shader, entryPoint, constants, u32, bindings: [b(src, 1), b(grad, 2), b(dw, 4, 'rw'), b(dbias, 5, 'rw')], workgroups });
+    if (spare) d.attach(spare);
+    return [d];
+  }
+  const partials = ctx.scratch([L.splits, g.M * (K + 1)], `${op}.partials`);
+  const partial = ctx.kernel({ op, shader, entryPoint, constants, u32, bindings: [b(src, 1), b(grad, 2), b(partials, 4, 'rw'), b(dbias, 5, 'rw')], workgroups });
+  const reduce = ctx.kernel({
+    op,
+    shader: blockedShader,
+    entryPoint: 'sum_splits_bias',
+    constants: { WG, KH: g.KH, KW: g.KW },
+    u32,
+    bindings: [b(partials, 1), b(dw, 4, 'rw'), b(dbias, 5, 'rw')],
+    workgroups: ctx.grid(g.M * (K + 1), WG),
+  });
+  reduce.attach(partials);
+  if (spare) reduce.attach(spare);
+  return [partial, reduce];
+}
+
+/**
+ * bias_grad_serial (one thread per channel) up to this many values per channel, bias_grad (a 256-thread
+ * workgroup per channel, tree reduction) above. Lavapipe, median / min ms of 9 rounds, alternated:
+ * [1,64,2,4] 0.87/0.69 -> 0.016/0.016, [1,64,4,8] 0.67/0.43 -> 0.016, [1,32,8,16] 0.44/0.43 -> 0.03/0.016,
+ * [1,16,16,32] 0.25/0.23 -> 0.03, [1,8,32,64] 0.15/0.15 -> 0.05, [1,3,64,128] 0.12/0.10 -> 0.10/0.10.
+ */
+const BIAS_SERIAL_MAX = 8192;
+
 /** db[m] (+)= sum over batch and pixels of dy[n, m, :, :]. */
-export function encodeBiasGrad(ctx: GpuContext, op: string, db: Tensor, dy: Tensor, accumulate: boolean): Dispatch {
+export function encodeBiasGrad(ctx: GpuContext, op: string, db: Tensor, dy: Tensor, accumulate: boolean, serial?: boolean): Dispatch {
   const [N, C, H, W] = dy.shape;
+  if (serial ?? N * H * W <= BIAS_SERIAL_MAX) {
+    return ctx.kernel({
+      op,
+      shader: reduceShader,
+      entryPoint: 'bias_grad_serial',
+      constants: { WG: 64 },
+      u32: [0, 0, N, C, H * W, accumulate ? 1 : 0],
+      bindings: [{ tensor: dy, access: 'read' }, { tensor: db, access: 'rw' }],
+      workgroups: [Math.ceil(C / 64)],
+    });
+  }
   return ctx.kernel({
     op,
     shader: reduceShader,

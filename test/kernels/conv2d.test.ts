@@ -222,22 +222,29 @@ describe('conv2d bad input', async () => {
     expect(() => conv2dForward(ctx, y, x, w, null, { stride: 2, padding: 1.5 })).toThrow(/conv2d\.forward: padding: expected an integer >= 0, got 1.5/);
     const x4 = make([1, 3, 4, 4]);
     const y2 = make([1, 4, 2, 2]);
-    expect(() => conv2dForward(ctx, y2, x4, w, null, { stride: 2, padding: 1, impl: 'fast' as 'tiled' })).toThrow(/conv2d\.forward: impl: expected 'auto', 'tiled' or 'direct', got fast/);
+    expect(() => conv2dForward(ctx, y2, x4, w, null, { stride: 2, padding: 1, impl: 'fast' as 'tiled' })).toThrow(/conv2d\.forward: impl: expected 'auto', 'tiled', 'direct', 'blocked' or 'taps', got fast/);
     x4.destroy();
     y2.destroy();
     for (const t of [x, w, y]) t.destroy();
   });
   it('rejects a grid beyond the device limit (more channels than workgroups per dimension)', () => {
     const limit = ctx.limits.maxComputeWorkgroupsPerDimension;
-    const C = limit + 5;
-    const x = make([1, 1, 1, 1]);
-    const dw = make([C, 1, 1, 1]);
-    const db = make([C]);
-    const dy = make([1, C, 1, 1]);
-    expect(() => conv2dBackwardWeight(ctx, dw, db, dy, x, {})).toThrow(
-      new RegExp(`conv2d\\.backwardWeight: workgroups per dimension is ${C}, beyond this device's limit of ${limit}`),
+    // The blocked gather puts 8 output channels per workgroup along z.
+    const C = 8 * (limit + 1);
+    const x = make([1, 1, 2, 2]);
+    const w = make([C, 1, 4, 4]);
+    const y = make([1, C, 1, 1]);
+    expect(() => conv2dForward(ctx, y, x, w, null, { stride: 2, padding: 1, impl: 'blocked' })).toThrow(
+      new RegExp(`conv2d\\.forward: workgroups per dimension is ${limit + 1}, beyond this device's limit of ${limit}`),
     );
-    for (const t of [x, dw, db, dy]) t.destroy();
+    for (const t of [x, w, y]) t.destroy();
+    // The bias gradient of that many channels (once one workgroup per channel) now folds them 64 to a workgroup.
+    const x1 = make([1, 1, 1, 1]);
+    const dw = make([limit + 5, 1, 1, 1]);
+    const db = make([limit + 5]);
+    const dy = make([1, limit + 5, 1, 1]);
+    destroyDispatches(conv2dBackwardWeight(ctx, dw, db, dy, x1, {}));
+    for (const t of [x1, dw, db, dy]) t.destroy();
   });
   it('rejects a destroyed tensor and an output aliasing an input', () => {
     const x = make([1, 3, 4, 4]);

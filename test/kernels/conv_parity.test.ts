@@ -1,6 +1,6 @@
 // Parity with PyTorch (float64 F.conv2d / F.conv_transpose2d and autograd) on committed fixtures written by
-// scripts/fixtures/conv.py. Both the float64 CPU references and the fp32 GPU kernels (tiled and direct)
-// are compared; the report prints each max abs error.
+// scripts/fixtures/conv.py. Both the float64 CPU references and the fp32 GPU kernels (tiled, direct, blocked,
+// taps) are compared; the report prints each max abs error.
 import { describe, it, afterAll } from 'vitest';
 import { testContext } from '../helpers/gpu.js';
 import { expectClose } from '../helpers/compare.js';
@@ -59,10 +59,21 @@ describe(`conv parity with PyTorch ${fixture.torch}`, async () => {
       if (c.db) errs.push(expectClose(g.db!, c.db.data, { ...tol, label: `${name} cpu db` }));
       console.log(`${c.op} ${name} cpu max abs err vs torch: ${Math.max(...errs).toExponential(2)}`);
     });
-    for (const impl of ['tiled', 'direct'] as const) {
+    // 'blocked' and 'taps' (the weight gradient blocked over kernel taps, with and without subgroups; the other
+    // directions then run 'blocked') go through the public functions as 'tiled' does; kernels that do not fit
+    // them fall back to 'tiled'.
+    const variants = [
+      { label: 'tiled', impl: 'tiled' },
+      { label: 'direct', impl: 'direct' },
+      { label: 'blocked', impl: 'blocked' },
+      { label: 'taps', impl: 'taps' },
+      { label: 'taps (no subgroups)', impl: 'taps', blocked: { subgroups: false } },
+    ] as const;
+    for (const v of variants) {
+      const impl = v.label;
       it(`${c.op} ${name}: GPU ${impl}`, async () => {
-        const [fwd, bwdInput, bwdWeight] = k[impl];
-        const params = { ...c.params, impl };
+        const [fwd, bwdInput, bwdWeight] = k[v.impl === 'direct' ? 'direct' : 'tiled'];
+        const params = { ...c.params, impl: v.impl, blocked: 'blocked' in v ? v.blocked : undefined };
         const t = (f: FixtureTensor, label: string) => ctx.tensor(f.shape, f.data, label);
         const x = t(c.x, 'x');
         const w = t(c.w, 'w');
