@@ -1,7 +1,20 @@
-import { defineConfig } from 'tsup';
+import { defineConfig, type Options } from 'tsup';
+
+type Plugin = NonNullable<Options['esbuildPlugins']>[number];
 
 // WGSL files are inlined as strings so the package is a single set of JS files.
 const wgsl = { '.wgsl': 'text' } as const;
+
+// The browser benchmark bundle must not reach Node-only code: fail the build on any such static import.
+const NODE_ONLY = /^(node:.*|webgpu|sharp|puppeteer-core|fs|path|os|module|url|child_process|worker_threads)$/;
+const refuseNodeOnly: Plugin = {
+  name: 'refuse-node-only',
+  setup(build) {
+    build.onResolve({ filter: NODE_ONLY }, (args) => ({
+      errors: [{ text: `Node-only import "${args.path}" from ${args.importer} in the browser benchmark bundle` }],
+    }));
+  },
+};
 
 export default defineConfig([
   // The library. `index` is the browser-safe core (no runtime imports at all); `node` adds Dawn + sharp
@@ -32,9 +45,28 @@ export default defineConfig([
     sourcemap: false,
     clean: false,
     loader: wgsl,
-    external: ['webgpu', 'sharp'],
+    // puppeteer-core is only loaded (dynamically, by bench/browser_driver.ts) for `--browser`.
+    external: ['webgpu', 'sharp', 'puppeteer-core'],
     noExternal: [/^@tensorflow\//],
     // Bundled CommonJS inside an ES module still calls require() for Node built-ins.
     banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+  },
+  // The same benchmark cases for a browser page (`node dist/bench/cli.js --browser` serves it to headless
+  // Chromium): one self-contained ES module, dist/bench/browser.js, everything (TF.js included) inlined.
+  {
+    entry: { browser: 'bench/browser_entry.ts' },
+    outDir: 'dist/bench',
+    format: ['esm'],
+    target: 'es2022',
+    platform: 'browser',
+    sourcemap: false,
+    clean: false,
+    splitting: false,
+    treeshake: true,
+    loader: wgsl,
+    noExternal: [/.*/],
+    // Keep `node:` specifiers as written (tsup would strip the prefix and mark them external) so the guard sees them.
+    removeNodeProtocol: false,
+    esbuildPlugins: [refuseNodeOnly],
   },
 ]);

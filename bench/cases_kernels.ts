@@ -19,9 +19,12 @@ export interface KernelBenchOptions {
   height: number;
   width: number;
   ngf: number;
+  /** Only the cases whose "group name" matches (e.g. /leaky_relu forward/); all when absent. */
+  filter?: RegExp;
 }
 
-async function measure(ctx: GpuContext, group: string, name: string, build: () => Dispatch[], o: KernelBenchOptions, flops?: number, bytes?: number): Promise<BenchResult> {
+async function measure(ctx: GpuContext, group: string, name: string, build: () => Dispatch[], o: KernelBenchOptions, flops?: number, bytes?: number): Promise<BenchResult | null> {
+  if (o.filter && !o.filter.test(`${group} ${name}`)) return null;
   const ds = build();
   const t = await timeDispatches(ctx, ds, o.warmup, o.repeats);
   destroyDispatches(ds);
@@ -31,7 +34,7 @@ async function measure(ctx: GpuContext, group: string, name: string, build: () =
 
 export async function benchKernels(ctx: GpuContext, o: KernelBenchOptions): Promise<BenchResult[]> {
   const rng = new Rng(3);
-  const out: BenchResult[] = [];
+  const out: (BenchResult | null)[] = [];
   const owned: Tensor[] = [];
   const t = (shape: number[], label: string) => {
     const x = ctx.tensor(shape, rng.normals(shape.reduce((a, b) => a * b), 0.1), label);
@@ -86,5 +89,5 @@ export async function benchKernels(ctx: GpuContext, o: KernelBenchOptions): Prom
     out.push(await measure(ctx, 'activation', `leaky_relu backward ${tag}`, () => activationBackward(ctx, dx, dy, x, 'leaky_relu'), o, undefined, 3 * n * 4));
   }
   for (const x of owned) x.destroy();
-  return out;
+  return out.filter((r): r is BenchResult => r !== null);
 }
