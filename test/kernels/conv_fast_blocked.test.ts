@@ -3,7 +3,7 @@
 // odd channel counts, 1x1 maps, strides 1/2/3 and mixed, phases without taps, kernels 1..4 and 1x7
 // (<= 16 taps: larger kernels fall back to the tiled path, also checked), with several launch shapes
 // (rows per thread 1, 3, 8, 32, outputs per thread 1, 3, 4, 7, workgroup 32, forced row splits of the weight gradient, with and without
-// the fused bias column).
+// the fused bias column), with and without subgroups (conv_blocked_sg.wgsl, generated steps).
 import { describe, it, expect, afterAll } from 'vitest';
 import { testContext } from '../helpers/gpu.js';
 import { expectClose } from '../helpers/compare.js';
@@ -79,6 +79,8 @@ async function runAndRead(ctx: GpuContext, d: Dispatch[], t: Tensor): Promise<Fl
 
 describe('blocked conv kernels vs float64 CPU reference', async () => {
   const ctx = await testContext();
+  // With subgroups the gathers share their weight loads (shaders/conv_blocked_sg.wgsl): both paths run.
+  const hasSubgroups = ctx.features.has('subgroups');
   const worst: Record<string, number> = {};
   const note = (key: string, err: number) => (worst[key] = Math.max(worst[key] ?? 0, err));
   afterAll(() => {
@@ -92,8 +94,9 @@ describe('blocked conv kernels vs float64 CPU reference', async () => {
     const cases = transposed ? CONVT_CASES : CONV_CASES;
     const opName = transposed ? 'conv_transpose2d' : 'conv2d';
     cases.forEach((c, ci) => {
-      for (const accumulate of [false, true]) {
-        it(`${opName} ${c.name} x${c.x.join('x')} w${c.w.join('x')} bias=${c.bias} accumulate=${accumulate}`, async () => {
+      for (const [accumulate, subgroups] of [[false, false], [true, false], [false, true], [true, true]]) {
+        if (subgroups && !hasSubgroups) continue;
+        it(`${opName} ${c.name} x${c.x.join('x')} w${c.w.join('x')} bias=${c.bias} accumulate=${accumulate} subgroups=${subgroups}`, async () => {
           const rng = new Rng(ci * 131 + (transposed ? 7 : 3) + (accumulate ? 1000 : 0));
           const wShape = transposed ? [c.x[1], c.w[0], c.w[1], c.w[2]] : [c.w[0], c.x[1], c.w[1], c.w[2]];
           const yShape = transposed ? convTranspose2dOutputShape(c.x, wShape, c.p) : conv2dOutputShape(c.x, wShape, c.p);
@@ -112,7 +115,7 @@ describe('blocked conv kernels vs float64 CPU reference', async () => {
           const dx = ctx.tensor(c.x, dxOld, 'dx');
           const dw = ctx.tensor(wShape, dwOld, 'dw');
           const db = c.bias ? ctx.tensor([c.w[0]], dbOld, 'db') : null;
-          const p = { ...c.p, impl: 'blocked' as const, blocked: c.tuning };
+          const p = { ...c.p, impl: 'blocked' as const, blocked: { ...c.tuning, subgroups } };
           const bp = { ...p, accumulate };
           const ref = transposed
             ? convTranspose2dForwardCpu(xData, c.x, wData, wShape, c.bias ? bData : null, c.p)
@@ -124,11 +127,14 @@ describe('blocked conv kernels vs float64 CPU reference', async () => {
           const bwdW = transposed ? convTranspose2dBackwardWeight(ctx, dw, db, dy, x, bp) : conv2dBackwardWeight(ctx, dw, db, dy, x, bp);
           const taps = c.w[1] * c.w[2];
           const family = taps <= 16 ? 'blocked' : 'tiled';
-          expect(fwd[0].pipeline.label).toMatch(new RegExp(taps <= 16 ? `\\.(gather|transposed)\\.pipeline$` : `\\.tiled\\.pipeline$`));
-          note(`${family} y`, expectClose(await runAndRead(ctx, fwd, y), ref.data, { ...tol, label: `${opName} forward` }));
-          note(`${family} dx`, expectClose(await runAndRead(ctx, bwdIn, dx), plus(g.dx, dxOld), { ...tol, label: `${opName} dx` }));
-          note(`${family} dw`, expectClose(await runAndRead(ctx, bwdW, dw), plus(g.dw, dwOld), { ...tol, label: `${opName} dw` }));
-          if (db) note(`${family} db`, expectClose(await db.read(), plus(g.db!, dbOld), { ...tol, label: `${opName} db` }));
+          const blockedLabel = subgroups ? `\\.(gather|transposed)_sg\\.pipeline$` : `\\.(gather|transposed)\\.pipeline$`;
+          expect(fwd[0].pipeline.label).toMatch(new RegExp(taps <= 16 ? blockedLabel : `\\.tiled\\.pipeline$`));
+          expect(bwdIn[0].pipeline.label).toMatch(new RegExp(taps <= 16 ? blockedLabel : `\\.tiled\\.pipeline$`));
+          const key = (k: string) => `${family}${subgroups && taps <= 16 ? ' sg' : ''} ${k}`;
+          note(key('y'), expectClose(await runAndRead(ctx, fwd, y), ref.data, { ...tol, label: `${opName} forward` }));
+          note(key('dx'), expectClose(await runAndRead(ctx, bwdIn, dx), plus(g.dx, dxOld), { ...tol, label: `${opName} dx` }));
+          note(key('dw'), expectClose(await runAndRead(ctx, bwdW, dw), plus(g.dw, dwOld), { ...tol, label: `${opName} dw` }));
+          if (db) note(key('db'), expectClose(await db.read(), plus(g.db!, dbOld), { ...tol, label: `${opName} db` }));
           for (const t of [x, w, b, y, dy, dx, dw, db]) t?.destroy();
         });
       }
