@@ -10,7 +10,7 @@
 // subgroupBroadcast hands every value to all lanes: a k4 s2 gather step with MB 8, PB 4 costs 10 src loads +
 // 4 weight loads per lane instead of 10 + 32. Requires every lane 0..SG-1 of each subgroup to run the loops
 // (spare columns compute clamped copies; the loop bounds are workgroup-uniform) and subgroups of at least SG
-// lanes (conv2d.ts checks the adapter's subgroupMinSize).
+// lanes (conv2d.ts subgroupsFor: the adapter's subgroup sizes, full subgroups).
 //
 // This file is a template: conv2d.ts (blockedSgSource) replaces the @GATHER_STEP and @TRANSPOSED_STEP marker
 // lines with the steps written out for the pipeline's MB, PB and kernel (subgroupBroadcast takes a constant

@@ -10,8 +10,8 @@
 // ceil(MB * PB / SG) values each and subgroupBroadcast hands every value to all lanes (a register shuffle),
 // so a k4 s2 step with MB 8, PB 4 costs 10 src loads + 4 grad loads per lane instead of 10 + 32.
 // Requires every lane 0..SG-1 of each subgroup to run the loops (they do: spare columns compute clamped
-// copies, the loop bounds are workgroup-uniform) and subgroups of at least SG lanes (conv2d.ts checks the
-// adapter's subgroupMinSize).
+// copies, the loop bounds are workgroup-uniform) and full subgroups of at least SG lanes (conv2d.ts
+// subgroupsFor: the adapter's subgroup sizes and the workgroup size).
 //
 // This file is a template: conv2d.ts (tapsSgSource) replaces the @STEP marker line with the step written out for the
 // pipeline's MB, TH, KW, SW, PB (the constants below must match it).

@@ -601,11 +601,25 @@ function tapsSgSource(rows: number, kernelRows: number, KW: number, SW: number, 
 /** Lanes that share the grad loads in the subgroup taps kernel: lavapipe's subgroup (one 8-wide SIMD vector). */
 const TAPS_SG = 8;
 
-/** Whether the device runs subgroups of at least TAPS_SG lanes (the adapter must say so). */
-function tapsSubgroups(ctx: GpuContext): boolean {
+/**
+ * Whether a kernel of `wg` threads may share loads through subgroups: the device has the feature, the
+ * adapter reports subgroups of at least TAPS_SG lanes, and `wg` is a multiple of the largest subgroup size,
+ * so every subgroup is full and lanes 0..TAPS_SG-1 all run (lavapipe: 8 and 8; an NVIDIA GPU: 32 and 32,
+ * so its 8- and 16-thread workgroups keep the plain kernels).
+ */
+function subgroupsFor(ctx: GpuContext, wg: number): boolean {
   if (!ctx.features.has('subgroups')) return false;
-  const info = (ctx.device as unknown as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
-  return (info?.subgroupMinSize ?? 0) >= TAPS_SG;
+  const info = (ctx.device as unknown as { adapterInfo?: { subgroupMinSize?: number; subgroupMaxSize?: number } }).adapterInfo;
+  const min = info?.subgroupMinSize ?? 0;
+  const max = info?.subgroupMaxSize ?? 0;
+  return min >= TAPS_SG && max >= min && wg % max === 0;
+}
+
+/** tuning.subgroups (default: whenever {@link subgroupsFor} allows), refused where it does not. */
+function useSubgroups(ctx: GpuContext, tuning: BlockedTuning, wg: number, op: string): boolean {
+  const ok = subgroupsFor(ctx, wg);
+  if (tuning.subgroups && !ok) throw new ShapeError(op, `subgroups for ${wg} threads per workgroup (the feature, >= ${TAPS_SG} lanes, full subgroups)`, 'available', 'not available');
+  return tuning.subgroups ?? ok;
 }
 
 /**
@@ -641,7 +655,7 @@ function tapsSubgroups(ctx: GpuContext): boolean {
  */
 /**
  * Whether a blocked gather shares its weight loads through subgroups (shaders/conv_blocked_sg.wgsl;
- * tuning.subgroups, default: when the device has subgroups of >= 8 lanes). Lavapipe (2 shared cores, load
+ * tuning.subgroups, default: where subgroupsFor allows). Lavapipe (2 shared cores, load
  * average ~2.5-3.3), GPU timestamps, 9 alternated rounds, median / min ms, 'auto' launch shapes, without /
  * with subgroups:
  *                         forward (conv: gather, convT: transposed)   grad input (conv: transposed, convT: gather)
@@ -664,10 +678,7 @@ function tapsSubgroups(ctx: GpuContext): boolean {
  * Training step ('small', alternated with the build before this change in one process): median 215 -> 96 ms.
  */
 function blockedSubgroups(ctx: GpuContext, tuning: BlockedTuning, wg: number, op: string): boolean {
-  const use = tuning.subgroups ?? tapsSubgroups(ctx);
-  if (use && !tapsSubgroups(ctx)) throw new ShapeError(op, 'subgroups (device feature with >= 8 lanes)', 'available', 'missing');
-  if (use && wg % TAPS_SG !== 0) throw new ShapeError(op, 'threads per workgroup with subgroups', `a multiple of ${TAPS_SG}`, wg);
-  return use;
+  return useSubgroups(ctx, tuning, wg, op);
 }
 
 const TAPS_ROWS = 8;
@@ -688,9 +699,7 @@ function encodeWeightGradTaps(
 ): Dispatch[] {
   const K = g.C * g.KH * g.KW;
   const L = tapsLaunch(g, !!db, tuning);
-  const subgroups = tuning.subgroups ?? tapsSubgroups(ctx);
-  if (subgroups && !tapsSubgroups(ctx)) throw new ShapeError(op, 'subgroups (device feature with >= 8 lanes)', 'available', 'missing');
-  if (subgroups && L.wg % TAPS_SG !== 0) throw new ShapeError(op, 'threads per workgroup with subgroups', `a multiple of ${TAPS_SG}`, L.wg);
+  const subgroups = useSubgroups(ctx, tuning, L.wg, op);
   const shader = subgroups ? tapsSgSource(L.rows, L.kernelRows, g.KW, g.sw, L.pixels) : tapsShaderText;
   const entryPoint = subgroups ? 'weight_grad_taps_sg' : 'weight_grad_taps';
   const constants: Record<string, number> = { WG: L.wg, MB: L.rows, TH: L.kernelRows, KH: g.KH, KW: g.KW, SW: g.sw, PB: L.pixels };

@@ -162,4 +162,16 @@ describe('blocked conv kernels vs float64 CPU reference', async () => {
     expect(() => conv2dForward(ctx, dy, x, dw, null, { ...p, blocked: { rows: 8, pixels: 5 } })).toThrow(/pixels per thread: expected 1\.\.4, got 5/);
     for (const t of [x, dw, db, dy]) t.destroy();
   });
+
+  it('subgroups only with full subgroups: a 4-thread workgroup keeps the plain gather, and asking for them is refused', () => {
+    const x = ctx.tensor([1, 3, 16, 16], undefined, 'x');
+    const w = ctx.tensor([4, 3, 4, 4], undefined, 'w');
+    const y = ctx.tensor([1, 4, 8, 8], undefined, 'y');
+    const p = { stride: 2, padding: 1, impl: 'blocked' as const };
+    const d = conv2dForward(ctx, y, x, w, null, { ...p, blocked: { wg: 4 } });
+    expect(d[0].pipeline.label).toBe('conv2d.forward.gather.pipeline');
+    destroyDispatches(d);
+    expect(() => conv2dForward(ctx, y, x, w, null, { ...p, blocked: { wg: 4, subgroups: true } })).toThrow(/subgroups for 4 threads per workgroup/);
+    for (const t of [x, w, y]) t.destroy();
+  });
 });
