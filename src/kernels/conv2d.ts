@@ -650,6 +650,10 @@ function useSubgroups(ctx: GpuContext, tuning: BlockedTuning, wg: number, op: st
  * Row splits: the old target of 16 workgroups 13.0 vs one split everywhere 12.6, and forcing 2 or 4 splits
  * 19.1 / 21.3 (the sum_splits_bias pass over M x (K + 1) partials costs up to 1-2 ms for 64x1024 weights):
  * so split only a grid of a single workgroup, into 2, when the reduction has at least 16 grad rows.
+ * Not yet in 'auto': the larger unet_256 weight gradients, where taps + subgroups also beat the tiled GEMM on
+ * lavapipe (3 alternated rounds, median ms, tiled or auto / taps + subgroups): conv 64->128 64x64 141 / 38,
+ * conv 3->64 256x256 85 / 29, conv 256->512 s1 31x31 1852 / 386, convT 128->3 128x128 135 / 29; kept on the
+ * old rule until measured on a discrete GPU, where the 64x64 tiles should win.
  * An earlier version with every register loop written out (no private arrays) ran the same as the loops:
  * Mesa unrolls them; the loads, not the indexing, cost (replacing the grad loads by constants: 2-3x faster).
  */

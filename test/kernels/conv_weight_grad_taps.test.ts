@@ -4,14 +4,15 @@
 // (1x1 maps, odd channel counts, batch > 1, strides 1-3 and mixed, kernels 1..4 and 1x7 / 4x2, rows past M,
 // kernel rows past KH, the pix2pix k4 s2 p1 and k4 s1 p1 shapes) and seeded random shapes, each with and
 // without subgroups, accumulate on and off, and several launch shapes (rows, kernel rows, pixels per step,
-// workgroup size, row splits). A mismatch reports the index, value and error (test/helpers/compare.ts).
+// workgroup size, row splits); and the bias gradient pass both ways (serial and workgroup per channel).
+// A mismatch reports the index, value and error (test/helpers/compare.ts).
 import { describe, it, expect, afterAll } from 'vitest';
 import { testContext } from '../helpers/gpu.js';
 import { expectClose, unravel } from '../helpers/compare.js';
 import { destroyDispatches, type Dispatch, type GpuContext } from '../../src/runtime/context.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
 import { Rng } from '../../src/runtime/random.js';
-import { conv2dBackwardWeight, conv2dOutputShape, type BlockedTuning, type Pair } from '../../src/kernels/conv2d.js';
+import { conv2dBackwardWeight, conv2dOutputShape, encodeBiasGrad, type BlockedTuning, type Pair } from '../../src/kernels/conv2d.js';
 import { convTranspose2dBackwardWeight, convTranspose2dOutputShape } from '../../src/kernels/conv_transpose2d.js';
 import { conv2dBackwardCpu } from '../../src/kernels/cpu/conv2d.js';
 import { convTranspose2dBackwardCpu } from '../../src/kernels/cpu/conv_transpose2d.js';
@@ -148,6 +149,33 @@ describe('tap-blocked weight-gradient kernels vs float64 CPU reference', async (
       }
     }
   });
+
+  // The bias gradient pass (conv_transpose2d's db, and conv2d's with the tiled and direct kernels): one thread
+  // per channel up to 8192 values per channel, a workgroup per channel above; both forced on every shape.
+  const BIAS_SHAPES = [[1, 3, 64, 128], [2, 5, 1, 1], [3, 7, 5, 9], [2, 3, 65, 71], [1, 67, 3, 2], [1, 1, 97, 89]];
+  for (const shape of BIAS_SHAPES) {
+    for (const serial of [true, false, undefined]) {
+      for (const accumulate of [false, true]) {
+        it(`bias grad ${shape.join('x')} serial=${serial ?? 'auto'} accumulate=${accumulate}`, async () => {
+          const [N, C, H, W] = shape;
+          const rng = new Rng(N * 1000 + C * 10 + H + (accumulate ? 7 : 0));
+          const dyData = rng.normals(size(shape));
+          const old = rng.normals(C);
+          const dy = ctx.tensor(shape, dyData, 'dy');
+          const db = ctx.tensor([C], old, 'db');
+          const d = [encodeBiasGrad(ctx, 'bias_grad test', db, dy, accumulate, serial)];
+          expect(d[0].pipeline.label).toMatch((serial ?? N * H * W <= 8192) ? /\.bias_grad_serial\.pipeline$/ : /\.bias_grad\.pipeline$/);
+          const want = new Float64Array(C);
+          for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let i = 0; i < H * W; i++) want[c] += dyData[(n * C + c) * H * W + i];
+          if (accumulate) want.forEach((v, c) => (want[c] = v + old[c]));
+          // Sums of up to 2 * 65 * 71 values of size ~1 in fp32.
+          note('bias grad', expectClose(await runAndRead(ctx, d, db), want, { atol: 2e-3, rtol: 1e-4, label: `db of ${shape.join('x')}` }));
+          dy.destroy();
+          db.destroy();
+        });
+      }
+    }
+  }
 
   it("impl 'taps' means 'blocked' for forward and grad input, and checks its launch shape", () => {
     const x = ctx.tensor([1, 3, 16, 16], undefined, 'x');
