@@ -121,11 +121,12 @@ export const studyCommand: CommandSpec<Record<string, unknown>> = {
 export const benchCommand: CommandSpec<Record<string, unknown>> = {
   name: 'bench',
   summary: 'benchmark kernels, G forward and a training step (see bench/ in the repository)',
-  usage: 'bench [--config small|256|512x1024|all] [--json FILE]',
+  usage: 'bench [--config small|256|512x1024|all] [--browser] [--json FILE]',
   options: {
     config: { type: 'string', description: 'model configuration', default: 'small', choices: ['small', '256', '512x1024', 'all'] },
     json: { type: 'string', arg: 'FILE', description: 'write all results as JSON' },
     repeats: { type: 'number', description: 'timed repetitions (median reported)', default: 10 },
+    browser: { type: 'boolean', description: 'run the same cases in headless Chromium (puppeteer-core, system chromium)' },
   },
   epilog: 'The benchmark and its TF.js comparison live in the repository (npm run bench); the published package runs the self-test only.',
   async run(opts) {
@@ -143,7 +144,7 @@ export const benchCommand: CommandSpec<Record<string, unknown>> = {
       console.log('self-test passed; for benchmarks run `npm run bench` in a checkout of the repository');
       return;
     }
-    const args = ['--config', String(opts.config), '--repeats', String(opts.repeats), ...(opts.json ? ['--json', String(opts.json)] : [])];
+    const args = ['--config', String(opts.config), '--repeats', String(opts.repeats), ...(opts.json ? ['--json', String(opts.json)] : []), ...(opts.browser ? ['--browser'] : [])];
     process.argv = [process.argv[0], benchPath, ...args];
     await import(benchPath);
   },
