@@ -329,7 +329,7 @@ export function encodeGather(
     const wg = blockedWorkgroup(columns, tuning);
     const [x, y] = ctx.grid(columns, wg);
     const workgroups = [x, y, Math.ceil(g.M / rows)] as const;
-    if (blockedSubgroups(ctx, tuning, wg, op)) {
+    if (useSubgroups(ctx, tuning, wg, op)) {
       const constants = { ...blockedConstants(g, rows, wg, pixels), SG: TAPS_SG };
       return ctx.kernel({ op, shader: blockedSgSource('gather', rows, pixels, g), entryPoint: 'gather_sg', constants, u32, bindings, workgroups });
     }
@@ -372,7 +372,7 @@ export function encodeTransposedGather(
     const wg = blockedWorkgroup(columns, tuning);
     const [x, y] = ctx.grid(columns, wg);
     const workgroups = [x, y, Math.ceil(g.M / rows) * g.sh * g.sw] as const;
-    if (blockedSubgroups(ctx, tuning, wg, op)) {
+    if (useSubgroups(ctx, tuning, wg, op)) {
       const constants = { ...blockedConstants(g, rows, wg, pixels), SG: TAPS_SG };
       return ctx.kernel({ op, shader: blockedSgSource('transposed', rows, pixels, g), entryPoint: 'transposed_sg', constants, u32, bindings, workgroups });
     }
@@ -506,24 +506,45 @@ function encodeWeightGradBlocked(
   const rowsPerSplit = Math.ceil(R / splits);
   splits = Math.ceil(R / rowsPerSplit);
   const constants = blockedConstants(g, rows, wg);
+  const u32 = geometryU32(g, db ? 1 : 0, accumulate, rowsPerSplit);
+  return weightGradDispatches(ctx, op, { shader: blockedShader, entryPoint: 'weight_grad', constants }, u32, [columnBlocks, rowBlocks, splits], g, dw, db, grad, src);
+}
+
+/**
+ * The dispatches of a split-K weight gradient ('blocked', 'taps'): with one split the kernel writes dw and db
+ * directly; with more it writes partial sums per split, which sum_splits_bias (conv_blocked.wgsl) adds into
+ * dw and db. workgroups[2] is the split count.
+ */
+function weightGradDispatches(
+  ctx: GpuContext,
+  op: string,
+  kernel: { shader: string; entryPoint: string; constants: Record<string, number> },
+  u32: number[],
+  workgroups: readonly [number, number, number],
+  g: ConvGeometry,
+  dw: Tensor,
+  db: Tensor | null,
+  grad: Tensor,
+  src: Tensor,
+): Dispatch[] {
+  const K = g.C * g.KH * g.KW;
+  const splits = workgroups[2];
   // db's binding must not alias dw (two writable views of one buffer); without a bias it gets a 1-float stand-in.
   const spare = db ? null : ctx.scratch([1], `${op}.nobias`);
   const dbias = db ?? spare!;
-  const u32 = geometryU32(g, db ? 1 : 0, accumulate, rowsPerSplit);
-  const workgroups = [columnBlocks, rowBlocks, splits] as const;
   const b = (tensor: Tensor, binding: number, access: 'read' | 'rw' = 'read') => ({ tensor, binding, access });
   if (splits === 1) {
-    const d = ctx.kernel({ op, shader: blockedShader, entryPoint: 'weight_grad', constants, u32, bindings: [b(src, 1), b(grad, 2), b(dw, 4, 'rw'), b(dbias, 5, 'rw')], workgroups });
+    const d = ctx.kernel({ op, ...kernel, u32, bindings: [b(src, 1), b(grad, 2), b(dw, 4, 'rw'), b(dbias, 5, 'rw')], workgroups });
     if (spare) d.attach(spare);
     return [d];
   }
   const partials = ctx.scratch([splits, g.M * (K + 1)], `${op}.partials`);
-  const partial = ctx.kernel({ op, shader: blockedShader, entryPoint: 'weight_grad', constants, u32, bindings: [b(src, 1), b(grad, 2), b(partials, 4, 'rw'), b(dbias, 5, 'rw')], workgroups });
+  const partial = ctx.kernel({ op, ...kernel, u32, bindings: [b(src, 1), b(grad, 2), b(partials, 4, 'rw'), b(dbias, 5, 'rw')], workgroups });
   const reduce = ctx.kernel({
     op,
     shader: blockedShader,
     entryPoint: 'sum_splits_bias',
-    constants: { ...constants, WG },
+    constants: { WG, KH: g.KH, KW: g.KW },
     u32,
     bindings: [b(partials, 1), b(dw, 4, 'rw'), b(dbias, 5, 'rw')],
     workgroups: ctx.grid(g.M * (K + 1), WG),
@@ -681,9 +702,6 @@ function useSubgroups(ctx: GpuContext, tuning: BlockedTuning, wg: number, op: st
  *   total                    23.8/17.1 -> 8.5/6.3                       23.1/18.2 -> 8.1/6.8
  * Training step ('small', alternated with the build before this change in one process): median 215 -> 96 ms.
  */
-function blockedSubgroups(ctx: GpuContext, tuning: BlockedTuning, wg: number, op: string): boolean {
-  return useSubgroups(ctx, tuning, wg, op);
-}
 
 const TAPS_ROWS = 8;
 const TAPS_PIXELS = 4;
@@ -701,38 +719,15 @@ function encodeWeightGradTaps(
   accumulate: boolean,
   tuning: BlockedTuning,
 ): Dispatch[] {
-  const K = g.C * g.KH * g.KW;
   const L = tapsLaunch(g, !!db, tuning);
   const subgroups = useSubgroups(ctx, tuning, L.wg, op);
   const shader = subgroups ? tapsSgSource(L.rows, L.kernelRows, g.KW, g.sw, L.pixels) : tapsShaderText;
   const entryPoint = subgroups ? 'weight_grad_taps_sg' : 'weight_grad_taps';
   const constants: Record<string, number> = { WG: L.wg, MB: L.rows, TH: L.kernelRows, KH: g.KH, KW: g.KW, SW: g.sw, PB: L.pixels };
   if (subgroups) constants.SG = TAPS_SG;
-  // db's binding must not alias dw (two writable views of one buffer); without a bias it gets a 1-float stand-in.
-  const spare = db ? null : ctx.scratch([1], `${op}.nobias`);
-  const dbias = db ?? spare!;
   const u32 = geometryU32(g, db ? 1 : 0, accumulate, L.rowsPerSplit);
   const workgroups = [Math.ceil(L.columns / L.wg), Math.ceil(g.M / L.rows), L.splits] as const;
-  const b = (tensor: Tensor, binding: number, access: 'read' | 'rw' = 'read') => ({ tensor, binding, access });
-  if (L.splits === 1) {
-    const d = ctx.kernel({ op, shader, entryPoint, constants, u32, bindings: [b(src, 1), b(grad, 2), b(dw, 4, 'rw'), b(dbias, 5, 'rw')], workgroups });
-    if (spare) d.attach(spare);
-    return [d];
-  }
-  const partials = ctx.scratch([L.splits, g.M * (K + 1)], `${op}.partials`);
-  const partial = ctx.kernel({ op, shader, entryPoint, constants, u32, bindings: [b(src, 1), b(grad, 2), b(partials, 4, 'rw'), b(dbias, 5, 'rw')], workgroups });
-  const reduce = ctx.kernel({
-    op,
-    shader: blockedShader,
-    entryPoint: 'sum_splits_bias',
-    constants: { WG, KH: g.KH, KW: g.KW },
-    u32,
-    bindings: [b(partials, 1), b(dw, 4, 'rw'), b(dbias, 5, 'rw')],
-    workgroups: ctx.grid(g.M * (K + 1), WG),
-  });
-  reduce.attach(partials);
-  if (spare) reduce.attach(spare);
-  return [partial, reduce];
+  return weightGradDispatches(ctx, op, { shader, entryPoint, constants }, u32, workgroups, g, dw, db, grad, src);
 }
 
 /**
