@@ -10,7 +10,7 @@
 import type { Dispatch, GpuContext } from '../runtime/context.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { ShapeError } from '../runtime/errors.js';
-import { checkFusedActivation, checkNormBackward, normGeometry, recordNormBackward, recordNormForward, type FusedActivation } from './norm_common.js';
+import { checkNormBackward, checkNormForward, normGeometry, recordNormBackward, recordNormForward, type FusedActivation } from './norm_common.js';
 
 /**
  * y = (x - mean) * rstd * gamma + beta per channel; writes mean and rstd ([C]) for backward. In
@@ -31,12 +31,7 @@ export function batchNormForward(
   const op = 'batch_norm.forward';
   ctx.checkTensor(x, op, undefined, 'x');
   const g = normGeometry(op, x, false);
-  ctx.checkTensor(y, op, x.shape, 'y');
-  ctx.checkTensor(mean, op, [g.C], 'mean');
-  ctx.checkTensor(rstd, op, [g.C], 'rstd');
-  if (!!gamma !== !!beta) throw new ShapeError(op, 'affine parameters', 'both gamma and beta, or neither', gamma ? 'only gamma' : 'only beta');
-  if (gamma) ctx.checkTensor(gamma, op, [g.C], 'gamma');
-  if (beta) ctx.checkTensor(beta, op, [g.C], 'beta');
+  checkNormForward(ctx, op, g, y, mean, rstd, x, gamma, beta);
   if (!!runningMean !== !!runningVar) throw new ShapeError(op, 'running statistics', 'both runningMean and runningVar, or neither', runningMean ? 'only runningMean' : 'only runningVar');
   if (runningMean) ctx.checkTensor(runningMean, op, [g.C], 'runningMean');
   if (runningVar) ctx.checkTensor(runningVar, op, [g.C], 'runningVar');
@@ -73,6 +68,5 @@ export function batchNormBackward(
   ctx.checkTensor(x, op, undefined, 'x');
   const g = normGeometry(op, x, false);
   checkNormBackward(ctx, op, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, g.C);
-  checkFusedActivation(ctx, op, o.activation, x);
   return recordNormBackward(ctx, op, g, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, { accumulate: !!o.accumulate, batchStats: o.training, activation: o.activation });
 }

@@ -14,8 +14,7 @@
  */
 import type { Dispatch, GpuContext } from '../runtime/context.js';
 import type { Tensor } from '../runtime/tensor.js';
-import { ShapeError } from '../runtime/errors.js';
-import { checkFusedActivation, checkNormBackward, normGeometry, recordNormBackward, recordNormForward, type FusedActivation } from './norm_common.js';
+import { checkNormBackward, checkNormForward, normGeometry, recordNormBackward, recordNormForward, type FusedActivation } from './norm_common.js';
 
 /**
  * y = (x - mean) * rstd * gamma + beta per (n, c) map; writes mean and rstd ([N*C]) for backward.
@@ -34,12 +33,7 @@ export function instanceNormForward(
   const op = 'instance_norm.forward';
   ctx.checkTensor(x, op, undefined, 'x');
   const g = normGeometry(op, x, true);
-  ctx.checkTensor(y, op, x.shape, 'y');
-  ctx.checkTensor(mean, op, [g.groups], 'mean');
-  ctx.checkTensor(rstd, op, [g.groups], 'rstd');
-  if (!!gamma !== !!beta) throw new ShapeError(op, 'affine parameters', 'both gamma and beta, or neither', gamma ? 'only gamma' : 'only beta');
-  if (gamma) ctx.checkTensor(gamma, op, [g.C], 'gamma');
-  if (beta) ctx.checkTensor(beta, op, [g.C], 'beta');
+  checkNormForward(ctx, op, g, y, mean, rstd, x, gamma, beta);
   return recordNormForward(ctx, op, g, y, mean, rstd, x, gamma, beta, { eps: o.eps ?? 1e-5, batchStats: true, activation: o.activation });
 }
 
@@ -63,6 +57,5 @@ export function instanceNormBackward(
   ctx.checkTensor(x, op, undefined, 'x');
   const g = normGeometry(op, x, true);
   checkNormBackward(ctx, op, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, g.groups);
-  checkFusedActivation(ctx, op, o.activation, x);
   return recordNormBackward(ctx, op, g, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, { accumulate: !!o.accumulate, batchStats: true, activation: o.activation });
 }

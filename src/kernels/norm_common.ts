@@ -95,6 +95,7 @@ export function recordNormForward(
   beta: Tensor | null,
   o: { eps: number; batchStats: boolean; runningMean?: Tensor | null; runningVar?: Tensor | null; momentum?: number; activation?: FusedActivation },
 ): Dispatch[] {
+  if (o.activation) checkFusedActivation(op, o.activation);
   const { u32, f32 } = uniforms(g, false, o.eps, o.momentum ?? 0.1);
   const act = activationConstants(o.activation);
   const base = { op, shader: `${shader}\n${PLAIN_DY}\n`, constants: { WG, BATCH_STATS: 1, ...act }, u32, f32 };
@@ -168,8 +169,12 @@ export function recordNormBackward(
   gamma: Tensor | null,
   o: { accumulate: boolean; batchStats: boolean; activation?: { fused: FusedActivation; y: Tensor } },
 ): Dispatch[] {
-  const { u32, f32 } = uniforms(g, o.accumulate, 0, 0);
   const fused = o.activation;
+  if (fused) {
+    checkFusedActivation(op, fused.fused);
+    ctx.checkTensor(fused.y, op, x.shape, 'y (the fused forward output)');
+  }
+  const { u32, f32 } = uniforms(g, o.accumulate, 0, 0);
   const base = { op, shader: `${shader}\n${fused ? FUSED_DY : PLAIN_DY}\n`, constants: { WG, BATCH_STATS: o.batchStats ? 1 : 0, ...activationConstants(fused?.fused) }, u32, f32 };
   // Every entry point that reads dy reads it through dy_at, which with a fused activation reads y too.
   const dyBindings = fused ? [b(dy, 13), b(fused.y, 21)] : [b(dy, 13)];
@@ -240,10 +245,18 @@ export function checkNormBackward(
   if (!dx && !dgamma) throw new ShapeError(op, 'outputs', 'dx and/or dgamma+dbeta', 'none');
 }
 
-/** Validate a fused activation's saved output (the forward's y, same shape as x). */
-export function checkFusedActivation(ctx: GpuContext, op: string, a: { fused: FusedActivation; y: Tensor } | undefined, x: Tensor): void {
-  if (!a) return;
-  if (a.fused.kind !== 'relu' && a.fused.kind !== 'leaky_relu') throw new ShapeError(op, 'fused activation', "'relu' or 'leaky_relu'", a.fused.kind);
-  if (a.fused.kind === 'leaky_relu' && !((a.fused.slope ?? 0.2) > 0)) throw new ShapeError(op, 'fused LeakyReLU slope (the sign of y must be the sign of its input)', '> 0', a.fused.slope);
-  ctx.checkTensor(a.y, op, x.shape, 'y (the fused forward output)');
+/** Validate the tensors of a norm forward; `statsLength` is N*C (instance) or C (batch). */
+export function checkNormForward(ctx: GpuContext, op: string, g: NormGeometry, y: Tensor, mean: Tensor, rstd: Tensor, x: Tensor, gamma: Tensor | null, beta: Tensor | null): void {
+  ctx.checkTensor(y, op, x.shape, 'y');
+  ctx.checkTensor(mean, op, [g.groups], 'mean');
+  ctx.checkTensor(rstd, op, [g.groups], 'rstd');
+  if (!!gamma !== !!beta) throw new ShapeError(op, 'affine parameters', 'both gamma and beta, or neither', gamma ? 'only gamma' : 'only beta');
+  if (gamma) ctx.checkTensor(gamma, op, [g.C], 'gamma');
+  if (beta) ctx.checkTensor(beta, op, [g.C], 'beta');
+}
+
+/** Throw unless `a` is an activation the norm kernels fuse (ReLU, LeakyReLU with a positive slope). */
+function checkFusedActivation(op: string, a: FusedActivation): void {
+  if (a.kind !== 'relu' && a.kind !== 'leaky_relu') throw new ShapeError(op, 'fused activation', "'relu' or 'leaky_relu'", a.kind);
+  if (a.kind === 'leaky_relu' && !((a.slope ?? 0.2) > 0)) throw new ShapeError(op, 'fused LeakyReLU slope (the sign of y must be the sign of its input)', '> 0', a.slope);
 }
