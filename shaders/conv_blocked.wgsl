@@ -29,6 +29,9 @@
 //                     N*outH grad rows; with splits > 1 each split writes partial sums [splits, M, K + 1]
 //                     that `sum_splits_bias` adds up into dw and db.
 
+const MAX_ACC = 32u;   // MB * PB
+
+//@SHARED_BEGIN: declarations conv_blocked_sg.wgsl reuses (conv2d.ts fills its //@DECLARATIONS line with them)
 override WG: u32 = 64;
 override MB: u32 = 8;   // rows of dst per thread, <= MAX_MB
 override KH: u32 = 4;   // kernel size (taps loops unroll)
@@ -39,7 +42,6 @@ override PB: u32 = 1;   // gather, transposed: consecutive outputs of a row per 
 
 const MAX_MB = 32u;
 const MAX_TAPS = 16u;
-const MAX_ACC = 32u;   // MB * PB
 const MAX_SPAN = 16u;
 
 struct Params {
@@ -76,6 +78,7 @@ fn finish(idx: u32, m: u32, sum: f32) {
 }
 
 fn column(wid: vec3u, nwg: vec3u, li: u32) -> u32 { return (wid.x + wid.y * nwg.x) * WG + li; }
+//@SHARED_END
 
 @compute @workgroup_size(WG)
 fn gather(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {

@@ -20,53 +20,10 @@ enable subgroups;
 diagnostic(off, subgroup_uniformity);
 
 override SG: u32 = 8;   // lanes that share the weight loads (<= the subgroup size)
-override WG: u32 = 64;
-override MB: u32 = 8;   // rows of dst per thread, <= MAX_MB
-override KH: u32 = 4;   // kernel size (taps loops unroll)
-override KW: u32 = 4;
-override SH: u32 = 2;   // stride, transposed only (taps per phase = ceil(K / S))
-override SW: u32 = 2;
-override PB: u32 = 1;   // gather, transposed: consecutive outputs of a row per thread (see MAX_SPAN)
-
-const MAX_MB = 32u;
-const MAX_TAPS = 16u;
 const MAX_ACC = 64u;   // MB * PB
-const MAX_SPAN = 16u;
 
-struct Params {
-  batch: u32,
-  M: u32,      // channels of dst (weight_grad: of grad)
-  C: u32,      // channels of src
-  inH: u32,    // src spatial size
-  inW: u32,
-  outH: u32,   // dst spatial size (weight_grad: grad's)
-  outW: u32,
-  KH: u32,     // unused: the pipeline constants hold the kernel size
-  KW: u32,
-  sh: u32,
-  sw: u32,
-  ph: u32,
-  pw: u32,
-  hasBias: u32,
-  accumulate: u32,
-  rowsPerSplit: u32,  // weight_grad: grad rows (n, oh) per split
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read> wgt: array<f32>;    // gather, transposed (weight_grad: grad)
-@group(0) @binding(3) var<storage, read> bias: array<f32>;   // bound to wgt when hasBias = 0 (never read)
-@group(0) @binding(4) var<storage, read_write> dst: array<f32>;
-@group(0) @binding(5) var<storage, read_write> dbias: array<f32>;  // weight_grad; bound to dst when unused
-
-fn finish(idx: u32, m: u32, sum: f32) {
-  var v = sum;
-  if (p.hasBias == 1u) { v += bias[m]; }
-  if (p.accumulate == 1u) { v += dst[idx]; }
-  dst[idx] = v;
-}
-
-fn column(wid: vec3u, nwg: vec3u, li: u32) -> u32 { return (wid.x + wid.y * nwg.x) * WG + li; }
+// Overrides, Params, bindings, finish() and column(): the //@SHARED_BEGIN..END lines of conv_blocked.wgsl.
+//@DECLARATIONS
 
 // Value r * SG + sgLane of a gather step's weights: v = i * KW + kw -> wgt[m0 + i, c, kh, kw] (rows past M
 // read row M - 1, never stored; 0 past the list's end). rowTap = c * KH * KW + kh * KW.

@@ -263,6 +263,17 @@ function blockedPixels(g: ConvGeometry, rows: number, t: BlockedTuning, transpos
 const BLOCKED_PIXELS = 4;
 
 /** Fill a template's marker line (`//@NAME` alone on a line, exactly once) with generated code. */
+/** The lines between `//@SHARED_BEGIN...` and `//@SHARED_END` of a shader (declarations a variant reuses). */
+function sharedLines(shader: string, name: string): string {
+  const begin = shader.indexOf('\n//@SHARED_BEGIN');
+  const end = shader.indexOf('\n//@SHARED_END\n');
+  if (begin < 0 || end < begin) throw new Pix2PixError('conv shader template', `${name} has no //@SHARED_BEGIN ... //@SHARED_END block`);
+  return shader.slice(shader.indexOf('\n', begin + 1) + 1, end);
+}
+
+/** conv_blocked.wgsl's declarations, which its subgroup variant shares, so the two cannot drift apart. */
+const blockedSgShader = fillTemplate(blockedSgTemplate, { DECLARATIONS: sharedLines(blockedShader, 'conv_blocked.wgsl') });
+
 function fillTemplate(template: string, fills: Record<string, string>): string {
   let out = template;
   for (const [name, code] of Object.entries(fills)) {
@@ -295,7 +306,7 @@ function blockedSgSource(entry: 'gather' | 'transposed', rows: number, pixels: n
     }
   }
   const code = lines.join('\n');
-  return fillTemplate(blockedSgTemplate, entry === 'gather' ? { GATHER_STEP: code, TRANSPOSED_STEP: '' } : { GATHER_STEP: '', TRANSPOSED_STEP: code });
+  return fillTemplate(blockedSgShader, entry === 'gather' ? { GATHER_STEP: code, TRANSPOSED_STEP: '' } : { GATHER_STEP: '', TRANSPOSED_STEP: code });
 }
 
 /** dst (+)= bias + gather-convolution(src, wgt). */
