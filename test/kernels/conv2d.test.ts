@@ -1,9 +1,8 @@
 import { describe, it, expect, afterAll } from 'vitest';
-import { testContext } from '../helpers/gpu.js';
+import { runAndRead, testContext } from '../helpers/gpu.js';
 import { expectClose } from '../helpers/compare.js';
 import { checkGradient } from '../helpers/gradcheck.js';
-import { destroyDispatches, type Dispatch, type GpuContext } from '../../src/runtime/context.js';
-import type { Tensor } from '../../src/runtime/tensor.js';
+import { destroyDispatches } from '../../src/runtime/context.js';
 import { Rng } from '../../src/runtime/random.js';
 import {
   conv2dForward,
@@ -89,12 +88,6 @@ const KERNELS = {
   tiled: { forward: conv2dForward, backwardInput: conv2dBackwardInput, backwardWeight: conv2dBackwardWeight },
   direct: { forward: conv2dForwardDirect, backwardInput: conv2dBackwardInputDirect, backwardWeight: conv2dBackwardWeightDirect },
 };
-
-async function runAndRead(ctx: GpuContext, d: Dispatch[], t: Tensor): Promise<Float32Array> {
-  await ctx.run(d);
-  destroyDispatches(d);
-  return t.read();
-}
 
 describe('conv2d GPU vs CPU reference', async () => {
   const ctx = await testContext();

@@ -5,10 +5,9 @@
 // (rows per thread 1, 3, 8, 32, outputs per thread 1, 3, 4, 7, workgroup 32, forced row splits of the weight gradient, with and without
 // the fused bias column), with and without subgroups (conv_blocked_sg.wgsl, generated steps).
 import { describe, it, expect, afterAll } from 'vitest';
-import { testContext } from '../helpers/gpu.js';
+import { runAndRead, testContext } from '../helpers/gpu.js';
 import { expectClose } from '../helpers/compare.js';
-import { destroyDispatches, type Dispatch, type GpuContext } from '../../src/runtime/context.js';
-import type { Tensor } from '../../src/runtime/tensor.js';
+import { destroyDispatches, type Dispatch } from '../../src/runtime/context.js';
 import { Rng } from '../../src/runtime/random.js';
 import { conv2dForward, conv2dBackwardInput, conv2dBackwardWeight, conv2dOutputShape, type BlockedTuning, type Pair } from '../../src/kernels/conv2d.js';
 import {
@@ -70,12 +69,6 @@ const CONVT_CASES: Case[] = [
   { name: 'grad input pixels 3 on odd rows', x: [2, 6, 5, 7], w: [5, 4, 4], p: { stride: 2, padding: 1 }, bias: true, tuning: { pixels: 3 } },
   { name: 'k5 (falls back to tiled)', x: [2, 3, 3, 4], w: [5, 5, 5], p: { stride: 3, padding: 2, outputPadding: 2 }, bias: true },
 ];
-
-async function runAndRead(ctx: GpuContext, d: Dispatch[], t: Tensor): Promise<Float32Array> {
-  await ctx.run(d);
-  destroyDispatches(d);
-  return t.read();
-}
 
 describe('blocked conv kernels vs float64 CPU reference', async () => {
   const ctx = await testContext();

@@ -1,9 +1,7 @@
 import { describe, it, expect, afterAll } from 'vitest';
-import { testContext } from '../helpers/gpu.js';
+import { runAndRead, testContext } from '../helpers/gpu.js';
 import { expectClose } from '../helpers/compare.js';
 import { checkGradient } from '../helpers/gradcheck.js';
-import { destroyDispatches, type Dispatch, type GpuContext } from '../../src/runtime/context.js';
-import type { Tensor } from '../../src/runtime/tensor.js';
 import { Rng } from '../../src/runtime/random.js';
 import {
   convTranspose2dForward,
@@ -107,12 +105,6 @@ const KERNELS = {
   tiled: { forward: convTranspose2dForward, backwardInput: convTranspose2dBackwardInput, backwardWeight: convTranspose2dBackwardWeight },
   direct: { forward: convTranspose2dForwardDirect, backwardInput: convTranspose2dBackwardInputDirect, backwardWeight: convTranspose2dBackwardWeightDirect },
 };
-
-async function runAndRead(ctx: GpuContext, d: Dispatch[], t: Tensor): Promise<Float32Array> {
-  await ctx.run(d);
-  destroyDispatches(d);
-  return t.read();
-}
 
 describe('conv_transpose2d GPU vs CPU reference', async () => {
   const ctx = await testContext();

@@ -7,10 +7,9 @@
 // workgroup size, row splits); and the bias gradient pass both ways (serial and workgroup per channel).
 // A mismatch reports the index, value and error (test/helpers/compare.ts).
 import { describe, it, expect, afterAll } from 'vitest';
-import { testContext } from '../helpers/gpu.js';
+import { runAndRead, testContext } from '../helpers/gpu.js';
 import { expectClose, unravel } from '../helpers/compare.js';
-import { destroyDispatches, type Dispatch, type GpuContext } from '../../src/runtime/context.js';
-import type { Tensor } from '../../src/runtime/tensor.js';
+import { destroyDispatches, type Dispatch } from '../../src/runtime/context.js';
 import { Rng } from '../../src/runtime/random.js';
 import { conv2dBackwardWeight, conv2dOutputShape, encodeBiasGrad, type BlockedTuning, type Pair } from '../../src/kernels/conv2d.js';
 import { convTranspose2dBackwardWeight, convTranspose2dOutputShape } from '../../src/kernels/conv_transpose2d.js';
@@ -88,12 +87,6 @@ function randomCases(count: number, seed: number): Case[] {
     out.push({ name: `random ${out.length}`, transposed, x, w, p, bias: rng.bool(), tuning });
   }
   return out;
-}
-
-async function runAndRead(ctx: GpuContext, d: Dispatch[], t: Tensor): Promise<Float32Array> {
-  await ctx.run(d);
-  destroyDispatches(d);
-  return t.read();
 }
 
 describe('tap-blocked weight-gradient kernels vs float64 CPU reference', async () => {
