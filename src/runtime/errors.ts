@@ -66,6 +66,55 @@ export class FileFormatError extends Pix2PixError {
   }
 }
 
+/**
+ * An option or argument at the public API is not one the library accepts: names the option, the allowed
+ * values and the value given (e.g. `Pix2Pix.create: option netG: expected one of 'unet_128', 'unet_256', got 'unet_999'`).
+ */
+export class InvalidOptionError extends Pix2PixError {
+  constructor(
+    op: string,
+    readonly option: string,
+    readonly allowed: string,
+    readonly given: unknown,
+    note?: string,
+  ) {
+    super(op, `option ${option}: expected ${allowed}, got ${describeValue(given)}${note ? ` (${note})` : ''}`);
+  }
+}
+
+/** A model method that cannot wait for the model's queued GPU work was called while that work runs. */
+export class ModelBusyError extends Pix2PixError {
+  constructor(op: string, pending: number) {
+    super(op, `the model has ${pending} queued call(s) running; await them first (this method is synchronous and cannot wait its turn)`);
+  }
+}
+
+/** A download failed: names the URL and the HTTP status (0 when no response arrived, e.g. a network error). */
+export class FetchError extends Pix2PixError {
+  constructor(
+    op: string,
+    readonly url: string,
+    readonly status: number,
+    detail: string,
+  ) {
+    super(op, `${url}: ${status ? `HTTP ${status}` : 'no response'}${detail ? ` ${detail}` : ''}`);
+  }
+}
+
+/** A value as a user would have typed it: strings quoted, objects as JSON, so `'5'` and `5` read differently. */
+function describeValue(v: unknown): string {
+  if (typeof v === 'string') return `'${v}'`;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint' || v === undefined || v === null) return String(v);
+  if (typeof v === 'function') return 'a function';
+  if (ArrayBuffer.isView(v)) return `${v.constructor.name}(${(v as unknown as ArrayLike<unknown>).length})`;
+  try {
+    const json = JSON.stringify(v);
+    return json.length > 80 ? `${json.slice(0, 77)}...` : json;
+  } catch {
+    return Object.prototype.toString.call(v);
+  }
+}
+
 function fmt(v: unknown): string {
   if (Array.isArray(v)) return `[${v.join(', ')}]`;
   if (typeof v === 'string') return v;
