@@ -4,5 +4,6 @@ import { demoCommand } from './cmd_demo.js';
 import { benchCommand, evaluateCommand, studyCommand, synthCommand } from './cmd_misc.js';
 import { trainCommand } from './cmd_train.js';
 import { translateCommand } from './cmd_translate.js';
+import { serveCommand } from './cmd_serve.js';
 
-export const COMMANDS = [demoCommand, synthCommand, trainCommand, translateCommand, evaluateCommand, studyCommand, benchCommand] as CommandSpec<never>[];
+export const COMMANDS = [demoCommand, synthCommand, trainCommand, translateCommand, evaluateCommand, studyCommand, benchCommand, serveCommand] as CommandSpec<never>[];
