@@ -77,34 +77,75 @@ export const evaluateCommand: CommandSpec<Record<string, unknown>> = {
 export const studyCommand: CommandSpec<Record<string, unknown>> = {
   name: 'study',
   summary: "run the seed paper's experiments (dataset size, augmentation, transfer) and write report.html",
-  usage: 'study --config FILE [--out DIR] [--trial NAME] [--report-only]',
+  usage: 'study --config FILE [--out DIR] [--data DIR] [--trial NAME | --trial-index I|env] [--plan | --dry-run | --report-only]',
   options: {
-    config: { type: 'string', arg: 'FILE', description: 'study config (JSON), e.g. examples/study-small.json' },
-    out: { type: 'string', arg: 'DIR', description: 'output folder', default: 'study-out' },
-    trial: { type: 'string', arg: 'NAME', description: 'run only this trial (trials can run as separate processes)' },
-    'report-only': { type: 'boolean', description: 'only rebuild results.csv/json and report.html from finished trials' },
+    config: { type: 'string', arg: 'FILE', description: 'study config (JSON; its paths are relative to the file), e.g. examples/study-small.json' },
+    out: { type: 'string', arg: 'DIR', description: 'output folder (shared by all workers of one study)', default: 'study-out' },
+    data: { type: 'string', arg: 'DIR', description: "dataset folder, instead of the config's \"data\" (relative to the working folder)" },
+    trial: { type: 'string', arg: 'NAME', description: 'run only this trial' },
+    'trial-index': { type: 'string', arg: 'I|env', description: 'run only the I-th trial of --plan (0-based); env: from SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX or PIX2PIX_TRIAL_INDEX' },
+    plan: { type: 'boolean', description: 'print the trials as JSON (index, name, pairs, steps) and exit; no device needed' },
+    'dry-run': { type: 'boolean', description: 'print the plan with an estimated time on this adapter (times a few training steps) and exit' },
+    'report-only': { type: 'boolean', description: 'only merge finished trials into results.csv/json and report.html' },
+    'claim-timeout': { type: 'number', arg: 'SECONDS', description: "take over a trial whose worker's heartbeat is older than this", default: 600 },
   },
-  epilog: 'Finished trials are kept (trials/NAME/result.json); running the same command again resumes.',
+  epilog: [
+    'Finished trials are kept (trials/NAME/result.json with the settings that produced it); running again resumes,',
+    'and a trial whose settings or data changed is re-run (the log names what changed).',
+    'Any number of workers can share one --out: each trial is claimed (trials/NAME/claim.json) by one worker at a time.',
+    'Cluster job arrays: examples/cluster/study-slurm.sh (Slurm) and examples/cluster/study-indexed-job.yaml (Kubernetes).',
+    'Example: pix2pix-webgpu study --config examples/study-small.json --data demo-out/data --dry-run',
+  ].join('\n'),
   async run(opts) {
     const configPath = required(opts, 'config', 'study');
     if (!existsSync(configPath)) throw new UsageError(`study: no config file ${configPath}`);
-    const { loadStudyConfig, runStudy, writeStudyOutputs } = await import('../study/study_node.js');
-    const cfg = loadStudyConfig(configPath);
+    const modes = ['plan', 'dry-run', 'report-only'].filter((m) => opts[m]);
+    if (modes.length > 1) throw new UsageError(`study: --${modes.join(' and --')} cannot be combined`);
+    if (opts.trial && opts['trial-index'] !== undefined) throw new UsageError('study: give --trial or --trial-index, not both');
+    const claimTimeout = opts['claim-timeout'] as number;
+    if (!(claimTimeout > 0)) throw new UsageError(`study: --claim-timeout must be a positive number of seconds, got ${claimTimeout}`);
+    if (opts.data !== undefined && !existsSync(opts.data as string)) throw new UsageError(`study: --data ${opts.data} does not exist`);
+    const study = await import('../study/study_node.js');
+    const cfg = study.loadStudyConfig(configPath, { dataOverride: opts.data as string | undefined });
     const out = opts.out as string;
-    if (opts['report-only']) {
-      const r = await writeStudyOutputs(cfg, { out });
-      console.log(`report: ${r.reportPath}`);
+    if (opts.plan) {
+      console.log(JSON.stringify(study.planStudy(cfg), null, 2));
       return;
     }
+    if (opts['report-only']) {
+      const r = await study.writeStudyOutputs(cfg, { out });
+      if (r.missing.length) console.error(`not finished: ${r.missing.join(', ')}`);
+      if (r.stale.length) console.error(`left out (results from other settings; run the study to redo them): ${r.stale.join(', ')}`);
+      console.log(`${r.results.length} of ${cfg.trials.length} trial(s) merged; report: ${r.reportPath}`);
+      return;
+    }
+    if (!existsSync(cfg.data)) throw new UsageError(`study: data folder ${cfg.data} does not exist (set "data" in ${configPath}, relative to it, or pass --data DIR)`);
+    let only: string[] | undefined;
+    if (opts.trial) only = [opts.trial as string];
+    else if (opts['trial-index'] !== undefined) {
+      const i = study.resolveTrialIndex(opts['trial-index'] as string, cfg.trials.length);
+      only = [cfg.trials[i].name];
+      console.error(`study: trial ${i} of ${cfg.trials.length}: ${only[0]}`);
+    }
     const { createContext } = await import('../runtime/device.js');
-    const { abortOnSigint } = await import('./cmd_train.js');
     const ctx = await createContext();
+    if (opts['dry-run']) {
+      try {
+        const plan = await study.estimateStudy(cfg, ctx);
+        console.log(study.formatPlan(plan));
+      } finally {
+        ctx.destroy();
+      }
+      return;
+    }
+    const { abortOnSigint } = await import('./cmd_train.js');
     const ac = abortOnSigint();
     const bars = new Map<string, Progress>();
-    const r = await runStudy(cfg, {
+    const r = await study.runStudy(cfg, {
       out,
       ctx,
-      only: opts.trial ? [opts.trial as string] : undefined,
+      only,
+      staleClaimSeconds: claimTimeout,
       signal: ac.signal,
       onLog: (l) => console.error(l),
       onStep: (name, _step, total) => {
@@ -114,7 +155,9 @@ export const studyCommand: CommandSpec<Record<string, unknown>> = {
       },
     });
     ctx.destroy();
-    console.log(`${r.results.length} trial(s) done; report: ${r.reportPath}`);
+    if (r.reused.length) console.error(`reused finished trials: ${r.reused.join(', ')}`);
+    if (r.claimedElsewhere.length) console.error(`running in other workers: ${r.claimedElsewhere.map((c) => c.name).join(', ')} (merge later with --report-only)`);
+    console.log(`${r.results.length} of ${cfg.trials.length} trial(s) done (${r.ran.length} run here); report: ${r.reportPath}`);
   },
 };
 
