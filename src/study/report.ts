@@ -13,6 +13,8 @@ export interface MetricMeans {
   fid?: number;
   kid?: number;
   waem?: number;
+  /** Phantoms only: correlation of the translation's fine structure with the bone layer (src/metrics/skeleton.ts). */
+  skeleton?: number;
 }
 
 export interface LossRecord {
@@ -57,6 +59,7 @@ const METRICS: { key: keyof MetricMeans; label: string; better: string }[] = [
   { key: 'fid', label: 'FID', better: 'lower is better' },
   { key: 'kid', label: 'KID', better: 'lower is better' },
   { key: 'waem', label: 'WAEM', better: 'higher is better' },
+  { key: 'skeleton', label: 'skeleton recovery', better: 'higher is better' },
 ];
 
 function fmt(v: number | undefined): string {

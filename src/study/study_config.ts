@@ -25,6 +25,8 @@ export interface TrialConfig {
   /** transfer: the pretraining subset and epochs; the fine-tuning uses `filter`/`trainPairs`. */
   pretrain?: { trainPairs: number; filter?: PairFilter; nEpochs?: number; nEpochsDecay?: number };
   freezeEncoder?: number;
+  /** This trial's seed (initialisation, subset, order), instead of train.seed: repeats of a size point. */
+  seed?: number;
 }
 
 export interface StudyTrainConfig {
@@ -138,6 +140,7 @@ export function validateStudyConfig(cfg: StudyConfig, where: string): void {
     if (t.kind !== 'augment' && (t.copies !== undefined || t.total !== undefined)) throw new Pix2PixError(where, `trial '${t.name}': "copies"/"total" belong to augment trials, this one is '${t.kind}'`);
     if (t.copies !== undefined && t.total !== undefined) throw new Pix2PixError(where, `trial '${t.name}': give "copies" or "total", not both (got ${t.copies} and ${t.total})`);
     count(t.copies, `trial '${t.name}': copies`, 0);
+    count(t.seed, `trial '${t.name}': seed`, 0);
     count(t.total, `trial '${t.name}': total`, t.trainPairs);
   }
 }

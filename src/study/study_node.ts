@@ -144,7 +144,7 @@ export function resolveTrialConfig(cfg: StudyConfig, trial: TrialConfig): Resolv
     version: 1,
     trial: JSON.parse(JSON.stringify(trial)) as TrialConfig,
     model: JSON.parse(JSON.stringify(model)) as ResolvedTrialConfig['model'],
-    train: { nEpochs: cfg.train.nEpochs, nEpochsDecay: cfg.train.nEpochsDecay, batchSize: cfg.train.batchSize ?? 1, seed: cfg.train.seed ?? 0, preprocess: cfg.train.preprocess ?? DEFAULT_PREPROCESS },
+    train: { nEpochs: cfg.train.nEpochs, nEpochsDecay: cfg.train.nEpochsDecay, batchSize: cfg.train.batchSize ?? 1, seed: trial.seed ?? cfg.train.seed ?? 0, preprocess: cfg.train.preprocess ?? DEFAULT_PREPROCESS },
     evaluate: JSON.parse(JSON.stringify({ ...ev, ssimMode: ev.ssimMode ?? 'skimage', gridImages: ev.gridImages ?? 4 })) as ResolvedTrialConfig['evaluate'],
     data: { path: cfg.data, ...datasetHashes(cfg.data) },
   };
@@ -430,6 +430,9 @@ async function trainAndEvaluate(cfg: StudyConfig, trial: TrialConfig, resolved: 
   const mean = { ...ev.mean } as MetricMeans;
   if (mean.waem === undefined) mean.waem = waem({ mse: mean.mse, nrmse: mean.nrmse, psnr: mean.psnr, ssim: mean.ssim, fid: Infinity }, waemWeights);
   extractor?.destroy();
+  // Phantoms (a synth manifest) know their bones: score skeleton recovery beside the five metrics.
+  const { isPhantomDataset, skeletonRecoveryFolder } = await import('../metrics/skeleton_node.js');
+  if (isPhantomDataset(cfg.data)) mean.skeleton = (await skeletonRecoveryFolder({ data: cfg.data, fake: fakeDir, real: realDir, files: await readdir(fakeDir) })).mean;
   const settings: TrialSettings = {
     imageSize: `${shaped.a.height}x${shaped.a.width}`,
     numDowns: mc.generator.numDowns,
@@ -541,7 +544,7 @@ export async function writeStudyOutputs(cfg: StudyConfig, o: { out: string; devi
     }
     results.push(r);
   }
-  const keys = ['mse', 'nrmse', 'psnr', 'ssim', 'fid', 'kid', 'waem'] as const;
+  const keys = ['mse', 'nrmse', 'psnr', 'ssim', 'fid', 'kid', 'waem', 'skeleton'] as const;
   const settingCols = ['image_size', 'num_downs', 'ngf', 'ndf', 'epochs', 'lr', 'batch_size', 'steps'];
   const settingVals = (s?: TrialSettings) => (s ? [s.imageSize, s.numDowns, s.ngf, s.ndf, `${s.nEpochs}+${s.nEpochsDecay}`, s.lr, s.batchSize, s.steps] : settingCols.map(() => ''));
   const csv = [

@@ -1,6 +1,8 @@
 import { describe, it, expect } from 'vitest';
 import { makeAnimal, renderPhantomPair, poseParams, type Colour } from '../../src/data/phantom.js';
 import { Rng } from '../../src/runtime/random.js';
+// The skeleton-recovery metric's own high-pass and masked correlation (src/metrics/skeleton.ts).
+import { highPass, maskedCorrelation as corr } from '../../src/metrics/skeleton.js';
 
 const COMBOS: [Colour, Colour][] = [
   ['white', 'white'],
@@ -10,48 +12,6 @@ const COMBOS: [Colour, Colour][] = [
 ];
 const W = 256;
 const H = 128;
-
-function corr(x: ArrayLike<number>, y: ArrayLike<number>, idx: readonly number[]): number {
-  let mx = 0;
-  let my = 0;
-  for (const q of idx) {
-    mx += x[q];
-    my += y[q];
-  }
-  mx /= idx.length;
-  my /= idx.length;
-  let sxy = 0;
-  let sxx = 0;
-  let syy = 0;
-  for (const q of idx) {
-    sxy += (x[q] - mx) * (y[q] - my);
-    sxx += (x[q] - mx) ** 2;
-    syy += (y[q] - my) ** 2;
-  }
-  return sxy / Math.sqrt(sxx * syy);
-}
-
-/** d minus its (2r+1)^2 box mean: keeps the fine structure (ribs, vertebrae), drops the body's bulk. */
-function highPass(d: ArrayLike<number>, w: number, h: number, r: number): Float64Array {
-  const out = new Float64Array(w * h);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      let s = 0;
-      let n = 0;
-      for (let dy = -r; dy <= r; dy++) {
-        for (let dx = -r; dx <= r; dx++) {
-          const yy = y + dy;
-          const xx = x + dx;
-          if (yy < 0 || yy >= h || xx < 0 || xx >= w) continue;
-          s += d[yy * w + xx];
-          n++;
-        }
-      }
-      out[y * w + x] = d[y * w + x] - s / n;
-    }
-  }
-  return out;
-}
 
 describe('mouse phantoms', () => {
   it('is deterministic, sized as asked, and in [0, 1]', () => {

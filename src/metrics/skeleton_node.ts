@@ -1,0 +1,107 @@
+/**
+ * Skeleton recovery for a folder of translations of a phantom dataset's test images (Node). The dataset's
+ * manifest.json (written by `synth`/`demo`) records the generator, seed and size; with the animals' ids and
+ * the test split it regenerates every animal exactly (planAnimals), renders each test pose with its bone and
+ * body masks, and checks that the regenerated X-ray is the stored one before scoring, so a manifest that
+ * does not match its images fails loudly instead of scoring against the wrong skeleton.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
+import { FileFormatError } from '../runtime/errors.js';
+import { readImage } from '../data/image_node.js';
+import { renderPhantomPair, FIELD_OF_VIEW_MM } from '../data/phantom.js';
+import { planAnimals } from '../data/synth_node.js';
+import { skeletonRecovery, skeletonScale, type SkeletonTruth } from './skeleton.js';
+
+interface PhantomManifest {
+  generator?: string;
+  seed?: number;
+  width?: number;
+  height?: number;
+  entries?: { file?: string; split?: string; animal?: string; fur?: string; bed?: string; pose?: number }[];
+}
+
+export interface PhantomTruth extends SkeletonTruth {
+  /** The regenerated X-ray (noise and all, so it equals the stored truth up to 8-bit rounding). */
+  xray: Float32Array;
+  animal: string;
+  fur: string;
+  bed: string;
+  pose: number;
+}
+
+/** True when `dataDir` holds a phantom dataset this module can regenerate (its manifest.json says so). */
+export function isPhantomDataset(dataDir: string): boolean {
+  const p = join(dataDir, 'manifest.json');
+  if (!existsSync(p)) return false;
+  try {
+    const m = JSON.parse(readFileSync(p, 'utf8')) as PhantomManifest;
+    return typeof m.generator === 'string' && m.generator.includes('mouse phantoms') && Array.isArray(m.entries);
+  } catch {
+    return false;
+  }
+}
+
+/** The phantom truth (bone layer, body mask, X-ray) of every test image, keyed by file stem (m006_p0). */
+export function phantomTestTruths(dataDir: string): Map<string, PhantomTruth> {
+  const path = join(dataDir, 'manifest.json');
+  const m = JSON.parse(readFileSync(path, 'utf8')) as PhantomManifest;
+  if (!isPhantomDataset(dataDir) || !m.width || !m.height || m.seed === undefined) throw new FileFormatError(path, 'not a phantom manifest (needs generator, seed, width, height, entries)');
+  const entries = m.entries!;
+  const animals = [...new Set(entries.map((e) => e.animal))];
+  const testAnimals = new Set(entries.filter((e) => e.split === 'test').map((e) => e.animal));
+  const plan = planAnimals(animals.length, m.seed, testAnimals.size);
+  const byId = new Map(plan.map((p) => [p.animal.id, p]));
+  const out = new Map<string, PhantomTruth>();
+  for (const e of entries) {
+    if (e.split !== 'test' || !e.file) continue;
+    const p = byId.get(e.animal ?? '');
+    if (!p || p.split !== 'test' || p.animal.fur !== e.fur || p.animal.bed !== e.bed) {
+      throw new FileFormatError(path, `entry ${e.file}: animal ${e.animal} (${e.fur}/${e.bed}, test) is not what seed ${m.seed} with ${animals.length} animals generates`);
+    }
+    const r = renderPhantomPair(p.animal, e.pose ?? 0, { width: m.width, height: m.height }, { withMasks: true });
+    out.set(basename(e.file, extname(e.file)), {
+      width: m.width,
+      height: m.height,
+      bone: r.boneMask!.data,
+      body: r.bodyMask!.data,
+      xray: r.xray.data,
+      animal: p.animal.id,
+      fur: p.animal.fur,
+      bed: p.animal.bed,
+      pose: e.pose ?? 0,
+    });
+  }
+  return out;
+}
+
+export interface SkeletonFolderResult {
+  /** Mean skeleton recovery over the scored images. */
+  mean: number;
+  perImage: { file: string; skeleton: number }[];
+}
+
+/**
+ * Score every translation in `fakeDir` (files named like the test images: m006_p0.png) against the phantom
+ * truth of `dataDir`. With `checkTruth`, the regenerated X-ray must match the stored real image in `realDir`
+ * (mean absolute difference under 1/255 beyond 8-bit rounding).
+ */
+export async function skeletonRecoveryFolder(o: { data: string; fake: string; real?: string; files: readonly string[] }): Promise<SkeletonFolderResult> {
+  const truths = phantomTestTruths(o.data);
+  const perImage: { file: string; skeleton: number }[] = [];
+  for (const file of o.files) {
+    const stem = basename(file, extname(file));
+    const t = truths.get(stem);
+    if (!t) throw new FileFormatError(join(o.fake, file), `no phantom test image named ${stem} in ${join(o.data, 'manifest.json')}`);
+    if (o.real) {
+      const real = await readImage(join(o.real, file), 1);
+      let d = 0;
+      for (let q = 0; q < t.xray.length; q++) d += Math.abs(real.data[q] - t.xray[q]);
+      if (d / t.xray.length > 2 / 255) throw new FileFormatError(join(o.real, file), `the stored X-ray is not the phantom the manifest regenerates (mean difference ${(d / t.xray.length).toFixed(4)})`);
+    }
+    const fake = await readImage(join(o.fake, file), 1);
+    perImage.push({ file, skeleton: skeletonRecovery(fake, t, skeletonScale(t.width, FIELD_OF_VIEW_MM.width)) });
+  }
+  const mean = perImage.length ? perImage.reduce((s, p) => s + p.skeleton, 0) / perImage.length : NaN;
+  return { mean, perImage };
+}
