@@ -19,7 +19,7 @@ import { destroyDispatches } from '../runtime/context.js';
 import { planMemory, type MemoryPlan } from '../runtime/memory_plan.js';
 import { createContext } from '../runtime/device.js';
 import { Tensor } from '../runtime/tensor.js';
-import { Pix2PixError, ShapeError } from '../runtime/errors.js';
+import { InvalidOptionError, ModelBusyError, Pix2PixError, ShapeError } from '../runtime/errors.js';
 import { imagesToTensorData, tensorDataToImages, type ImageF32 } from '../data/image.js';
 import { adamStep, updateAdam } from '../kernels/adam.js';
 import { concatChannelsBackward, concatChannelsForward } from '../kernels/concat.js';
@@ -29,63 +29,15 @@ import { isPth, loadPth } from '../io/pth.js';
 import { parseSafetensorsFile, serializeSafetensors } from '../io/safetensors.js';
 import type { StateDict } from '../io/state_dict.js';
 import { EVAL_MODE, TRAIN_MODE, type LayerRun, type Parameter, type RunMode } from '../layers/layer.js';
-import type { NormKind } from '../layers/norm.js';
 import type { ParameterPack } from '../layers/param_pack.js';
 import { NLayerDiscriminator, UnetGenerator, mixSeed, type DiscriminatorConfig, type GeneratorConfig, type GeneratorRun } from './networks.js';
 import { linearLambda } from './lr_policy.js';
 import { inferDiscriminatorConfig, inferGeneratorConfig, loadStateDictInto, readStateDict } from './state_dict.js';
+import { OptionChecker, resolvePix2PixOptions, type Pix2PixOptions, type ResolvedConfig } from './options.js';
+import { downloadBytes, splitDownloadOptions, type DownloadOptions } from './from_url.js';
 
-export type GanMode = 'vanilla' | 'lsgan';
-
-/** Options of {@link Pix2Pix.create}; defaults are the reference's pix2pix defaults. */
-export interface Pix2PixOptions {
-  inputChannels?: number;
-  outputChannels?: number;
-  /** 'unet_256' (8 downs, the reference's pix2pix default) or 'unet_128' (7 downs). */
-  netG?: 'unet_128' | 'unet_256';
-  /** Overrides netG's number of downsamplings (>= 5). */
-  numDowns?: number;
-  ngf?: number;
-  ndf?: number;
-  nLayersD?: number;
-  norm?: NormKind;
-  dropout?: boolean;
-  ganMode?: GanMode;
-  lambdaL1?: number;
-  lr?: number;
-  beta1?: number;
-  beta2?: number;
-  /** Adam's epsilon (torch default 1e-8). */
-  eps?: number;
-  nEpochs?: number;
-  nEpochsDecay?: number;
-  epochCount?: number;
-  batchSize?: number;
-  seed?: number;
-  /** Build a discriminator (needed for training; inference-only models can skip it). */
-  discriminator?: boolean;
-  /** Transfer learning: freeze the encoders of the outermost levels and/or the whole discriminator. */
-  freeze?: { encoderLevels?: number; discriminator?: boolean };
-  ctx?: GpuContext;
-  device?: GPUDevice;
-}
-
-export interface ResolvedConfig {
-  generator: GeneratorConfig;
-  discriminator: DiscriminatorConfig | null;
-  ganMode: GanMode;
-  lambdaL1: number;
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  nEpochs: number;
-  nEpochsDecay: number;
-  epochCount: number;
-  batchSize: number;
-  seed: number;
-  freeze: { encoderLevels: number; discriminator: boolean };
-}
+export { PIX2PIX_DEFAULTS, resolvePix2PixOptions, type GanMode, type NetG, type Pix2PixOptions, type ResolvedConfig } from './options.js';
+export type { DownloadOptions, DownloadProgress } from './from_url.js';
 
 /** The four losses the reference logs; G_L1 is λ·L1 (loss_G_L1 includes lambda_L1). */
 export interface Pix2PixLosses {
@@ -130,29 +82,6 @@ export class NonFiniteLossError extends Pix2PixError {
 
 const OPTIMIZER_FORMAT = 'pix2pix-webgpu-optimizer';
 
-function resolve(o: Pix2PixOptions): ResolvedConfig {
-  const numDowns = o.numDowns ?? (o.netG === 'unet_128' ? 7 : 8);
-  const inputChannels = o.inputChannels ?? 3;
-  const outputChannels = o.outputChannels ?? 3;
-  const norm = o.norm ?? 'batch';
-  return {
-    generator: { inputChannels, outputChannels, numDowns, ngf: o.ngf ?? 64, norm, dropout: o.dropout ?? true },
-    discriminator: o.discriminator === false ? null : { inputChannels: inputChannels + outputChannels, ndf: o.ndf ?? 64, nLayers: o.nLayersD ?? 3, norm },
-    ganMode: o.ganMode ?? 'vanilla',
-    lambdaL1: o.lambdaL1 ?? 100,
-    lr: o.lr ?? 2e-4,
-    beta1: o.beta1 ?? 0.5,
-    beta2: o.beta2 ?? 0.999,
-    eps: o.eps ?? 1e-8,
-    nEpochs: o.nEpochs ?? 100,
-    nEpochsDecay: o.nEpochsDecay ?? 100,
-    epochCount: o.epochCount ?? 1,
-    batchSize: o.batchSize ?? 1,
-    seed: (o.seed ?? 0) >>> 0,
-    freeze: { encoderLevels: o.freeze?.encoderLevels ?? 0, discriminator: o.freeze?.discriminator ?? false },
-  };
-}
-
 /** Everything one recorded training step owns. */
 interface TrainGraph {
   key: string;
@@ -177,6 +106,16 @@ interface TranslateGraph {
   plan: MemoryPlan;
 }
 
+/**
+ * A pix2pix model on one GPU context.
+ *
+ * Calls queue: trainStep, translate, save, load and setEpoch (and destroy, which waits for the queue)
+ * run one at a time in the order they were made, each resolving with its own result, whether or not the
+ * caller awaited the previous one (Promise.all, a double click). Overlapping calls used to interleave
+ * on the GPU: two steps mapped the same loss read-back buffer ("Buffer already has an outstanding map
+ * pending" in Chromium) and left the model unusable. A call that fails rejects alone; the calls queued
+ * behind it still run. Arguments are checked when the call is made, so a bad argument rejects at once.
+ */
 export class Pix2Pix {
   readonly G: UnetGenerator;
   readonly D: NLayerDiscriminator | null;
@@ -190,6 +129,12 @@ export class Pix2Pix {
   private graph: TrainGraph | null = null;
   private readonly translateGraphs = new Map<string, TranslateGraph>();
   private destroyed = false;
+  /** The last queued call (settled: its failure is its caller's, not the next call's). */
+  private tail: Promise<void> = Promise.resolve();
+  /** Calls queued or running. */
+  private queued = 0;
+  /** Set by destroy(): new calls are refused; resources go once the queue drains. */
+  private closing: Promise<void> | null = null;
 
   private constructor(
     readonly ctx: GpuContext,
@@ -201,11 +146,31 @@ export class Pix2Pix {
     this.applyFreeze();
   }
 
-  /** A new model with the reference's initialisation (weights N(0, 0.02), BatchNorm weights N(1, 0.02), biases 0), seeded. */
+  /**
+   * A new model with the reference's initialisation (weights N(0, 0.02), BatchNorm weights N(1, 0.02), biases 0), seeded.
+   * Every option is checked first: an unknown value throws InvalidOptionError naming the option, the allowed values and the value.
+   */
   static async create(opts: Pix2PixOptions = {}): Promise<Pix2Pix> {
+    const config = resolvePix2PixOptions(opts, 'Pix2Pix.create');
+    return Pix2Pix.build(opts, config, async (model) => model.initWeights());
+  }
+
+  /** Construct on the options' context and run `init`; free everything (an owned context too) if either fails. */
+  private static async build(opts: Pix2PixOptions, config: ResolvedConfig, init: (m: Pix2Pix) => Promise<void>): Promise<Pix2Pix> {
     const { ctx, owns } = await contextFor(opts);
-    const model = new Pix2Pix(ctx, owns, resolve(opts));
-    await model.initWeights();
+    let model: Pix2Pix;
+    try {
+      model = new Pix2Pix(ctx, owns, config);
+    } catch (e) {
+      if (owns) ctx.destroy();
+      throw e;
+    }
+    try {
+      await init(model);
+    } catch (e) {
+      await model.destroy();
+      throw e;
+    }
     return model;
   }
 
@@ -215,8 +180,42 @@ export class Pix2Pix {
    * restores Adam moments, step counts and the LR schedule position for an exact resume.
    */
   static async fromStateDict(sources: { G: StateSource; D?: StateSource; optimizer?: StateSource }, opts: Pix2PixOptions = {}): Promise<Pix2Pix> {
-    const g = await toStateDict(sources.G, 'G checkpoint');
-    const d = sources.D ? await toStateDict(sources.D, 'D checkpoint') : null;
+    return Pix2Pix.fromSources(sources, opts, 'Pix2Pix.fromStateDict', { G: 'G checkpoint', D: 'D checkpoint', optimizer: 'optimizer checkpoint' });
+  }
+
+  /**
+   * A model from checkpoint files on the web (safetensors or torch .pth; G, optional D and optimizer), as
+   * {@link fromStateDict} with the bytes. Downloads stream with `onProgress({ url, loaded, total, fromCache })`,
+   * `signal` aborts (rejecting with its reason, an AbortError by default), `cache: true` (or a cache name)
+   * keeps the files in the browser's Cache API keyed by URL, so the next load makes no request. Node has
+   * fetch but no Cache API: there `cache` is ignored. HTTP and network failures throw FetchError naming the URL and status.
+   */
+  static async fromUrl(urls: { G: string | URL; D?: string | URL; optimizer?: string | URL }, opts: Pix2PixOptions & DownloadOptions = {}): Promise<Pix2Pix> {
+    const op = 'Pix2Pix.fromUrl';
+    if (urls === null || typeof urls !== 'object') throw new InvalidOptionError(op, 'urls', '{ G: url, D?: url, optimizer?: url }', urls);
+    for (const k of ['G', 'D', 'optimizer'] as const) {
+      const u = urls[k];
+      if ((k === 'G' || u !== undefined) && !((typeof u === 'string' && u !== '') || u instanceof URL)) throw new InvalidOptionError(op, `urls.${k}`, 'a URL (string or URL)', u);
+    }
+    const { download, rest } = splitDownloadOptions(opts, op);
+    resolvePix2PixOptions(rest, op); // bad options fail before any download
+    const get = (u: string | URL | undefined) => (u === undefined ? Promise.resolve(undefined) : downloadBytes(u, download, op));
+    const [G, D, optimizer] = await Promise.all([get(urls.G), get(urls.D), get(urls.optimizer)]);
+    download.signal?.throwIfAborted();
+    const label = (k: string, u: string | URL | undefined) => `${k} checkpoint ${String(u)}`;
+    return Pix2Pix.fromSources({ G: G!, D, optimizer }, rest, op, { G: label('G', urls.G), D: label('D', urls.D), optimizer: label('optimizer', urls.optimizer) });
+  }
+
+  private static async fromSources(
+    sources: { G: StateSource; D?: StateSource; optimizer?: StateSource },
+    opts: Pix2PixOptions,
+    op: string,
+    labels: { G: string; D: string; optimizer: string },
+  ): Promise<Pix2Pix> {
+    checkSources(sources, op);
+    resolvePix2PixOptions(opts, op);
+    const g = await toStateDict(sources.G, labels.G);
+    const d = sources.D ? await toStateDict(sources.D, labels.D) : null;
     const gc = inferGeneratorConfig(g, { dropout: opts.dropout });
     const dc = d ? inferDiscriminatorConfig(d) : null;
     const merged: Pix2PixOptions = {
@@ -231,56 +230,99 @@ export class Pix2Pix {
       nLayersD: dc?.nLayers ?? opts.nLayersD,
     };
     if (dc && dc.inputChannels !== gc.inputChannels + gc.outputChannels) {
-      throw new ShapeError('Pix2Pix.fromStateDict', 'discriminator input channels (G input + output channels)', gc.inputChannels + gc.outputChannels, dc.inputChannels);
+      throw new ShapeError(op, 'discriminator input channels (G input + output channels)', gc.inputChannels + gc.outputChannels, dc.inputChannels);
     }
-    if (dc && dc.norm !== gc.norm) throw new ShapeError('Pix2Pix.fromStateDict', 'discriminator norm (same as the generator)', gc.norm, dc.norm);
-    const { ctx, owns } = await contextFor(opts);
-    const model = new Pix2Pix(ctx, owns, resolve(merged));
-    try {
+    if (dc && dc.norm !== gc.norm) throw new ShapeError(op, 'discriminator norm (same as the generator)', gc.norm, dc.norm);
+    return Pix2Pix.build(opts, resolvePix2PixOptions(merged, op), async (model) => {
       if (model.D && !d) await model.initWeights('D');
-      await model.load({ G: g, D: d ?? undefined, optimizer: sources.optimizer });
-    } catch (e) {
-      model.destroy();
-      throw e;
-    }
-    return model;
+      await model.loadNow({ G: g, D: d ?? undefined, optimizer: sources.optimizer }, labels.optimizer);
+    });
+  }
+
+  // ------------------------------------------------------------------------------------ call queue
+
+  /** Run `fn` after every call queued before it; its result (or error) is this call's alone. */
+  private enqueue<T>(op: string, fn: () => Promise<T> | T): Promise<T> {
+    this.assertAlive(op);
+    this.queued++;
+    const run = this.tail.then(fn);
+    const settle = () => {
+      this.queued--;
+    };
+    this.tail = run.then(settle, settle);
+    return run;
+  }
+
+  /** Calls queued or running (0 when idle). */
+  get pendingCalls(): number {
+    return this.queued;
   }
 
   // ------------------------------------------------------------------------------------ learning rate
 
-  /** The current learning rate: lr · lambda_rule(scheduler steps). */
+  /** The current learning rate: lr · lambda_rule(scheduler steps), as of the calls completed so far. */
   get lr(): number {
     return this.config.lr * linearLambda(this.schedulerSteps, this.config);
   }
 
-  /** The reference's update_learning_rate(): one LambdaLR step. Its train.py calls it at the start of every epoch. */
+  /**
+   * The reference's update_learning_rate(): one LambdaLR step. Its train.py calls it at the start of every epoch.
+   * Synchronous (it returns the new rate), so it cannot wait its turn: it throws ModelBusyError while calls are
+   * queued. setEpoch queues.
+   */
   updateLearningRate(): number {
+    this.assertAlive('updateLearningRate');
+    if (this.queued > 0) throw new ModelBusyError('Pix2Pix.updateLearningRate', this.queued);
     this.schedulerSteps++;
     return this.lr;
   }
 
-  /** Set the schedule to training epoch `epoch` (counting from epochCount), as the reference's loop would have it. */
+  /**
+   * Set the schedule to training epoch `epoch` (counting from epochCount), as the reference's loop would have it.
+   * Returns that epoch's learning rate. While calls are queued the change takes effect after them, in call
+   * order (a trainStep called before setEpoch trains with the old rate, one called after with the new).
+   */
   setEpoch(epoch: number): number {
-    this.schedulerSteps = epoch - this.config.epochCount + 1;
-    return this.lr;
+    if (typeof epoch !== 'number' || !Number.isInteger(epoch)) throw new InvalidOptionError('Pix2Pix.setEpoch', 'epoch', 'an integer', epoch);
+    const steps = epoch - this.config.epochCount + 1;
+    const apply = () => {
+      this.schedulerSteps = steps;
+    };
+    if (this.queued > 0) void this.enqueue('setEpoch', apply);
+    else {
+      this.assertAlive('setEpoch');
+      apply();
+    }
+    return this.config.lr * linearLambda(steps, this.config);
   }
 
-  /** Training steps taken so far. */
+  /** Training steps taken so far (by the calls completed so far). */
   get steps(): number {
     return this.trainSteps;
   }
 
   // ------------------------------------------------------------------------------------ training
 
-  /** One optimisation step on a batch (the reference's optimize_parameters). Returns the four losses. */
+  /** One optimisation step on a batch (the reference's optimize_parameters). Returns the four losses. Queued (see the class). */
   async trainStep(batch: Batch): Promise<Pix2PixLosses> {
+    const op = 'Pix2Pix.trainStep';
     this.assertAlive('trainStep');
-    if (!this.D) throw new Pix2PixError('Pix2Pix.trainStep', 'this model has no discriminator (created with discriminator: false)');
-    const a = batchData(batch.a, 'a', this.config.generator.inputChannels);
-    const b = batchData(batch.b, 'b', this.config.generator.outputChannels);
+    if (!this.D) throw new Pix2PixError(op, 'this model has no discriminator (created with discriminator: false)');
+    if (batch === null || typeof batch !== 'object') throw new InvalidOptionError(op, 'batch', '{ a, b }: image arrays or [N, C, H, W] tensors', batch);
+    const a = batchData(this.ctx, batch.a, 'batch.a', this.config.generator.inputChannels, op);
+    const b = batchData(this.ctx, batch.b, 'batch.b', this.config.generator.outputChannels, op);
     if (a.shape[0] !== b.shape[0] || a.shape[2] !== b.shape[2] || a.shape[3] !== b.shape[3]) {
-      throw new ShapeError('Pix2Pix.trainStep', 'b batch/size (must match a)', `[${a.shape[0]}, *, ${a.shape[2]}, ${a.shape[3]}]`, b.shape);
+      throw new ShapeError(op, 'b batch/size (must match a)', `[${a.shape[0]}, *, ${a.shape[2]}, ${a.shape[3]}]`, b.shape);
     }
+    const m = this.G.sizeMultiple;
+    if (a.shape[2] % m !== 0 || a.shape[3] % m !== 0) {
+      throw new ShapeError(op, `image size: height and width must be multiples of 2^${this.config.generator.numDowns} = ${m}`, `multiples of ${m}`, `${a.shape[2]}x${a.shape[3]}`);
+    }
+    return this.enqueue('trainStep', () => this.trainStepNow(a, b));
+  }
+
+  private async trainStepNow(a: HostBatch, b: HostBatch): Promise<Pix2PixLosses> {
+    if (!this.D) throw new Pix2PixError('Pix2Pix.trainStep', 'this model has no discriminator');
     const key = a.shape.join('x');
     if (!this.graph || this.graph.key !== key) {
       this.destroyGraph();
@@ -436,12 +478,25 @@ export class Pix2Pix {
   async translate(input: readonly ImageF32[], opts?: TranslateOptions): Promise<ImageF32[]>;
   async translate(input: Tensor, opts?: TranslateOptions): Promise<Tensor>;
   async translate(input: ImageF32 | readonly ImageF32[] | Tensor, opts: TranslateOptions = {}): Promise<ImageF32 | ImageF32[] | Tensor> {
+    const op = 'Pix2Pix.translate';
     this.assertAlive('translate');
-    const cIn = this.config.generator.inputChannels;
+    if (opts === null || typeof opts !== 'object') throw new InvalidOptionError(op, 'options', 'an object (or nothing)', opts);
+    const check = new OptionChecker(op, opts as Record<string, unknown>);
+    const checked: TranslateOptions = { eval: check.bool('eval', false), pad: check.bool('pad', false), seed: check.int('seed', -(2 ** 53 - 1), 2 ** 53 - 1, this.config.seed) };
     const isTensor = input instanceof Tensor;
-    const data = isTensor
-      ? { shape: [...(input as Tensor).shape], data: await (input as Tensor).read() }
-      : imagesToTensorData(Array.isArray(input) ? input : [input as ImageF32]);
+    const isList = Array.isArray(input);
+    const host = batchData(this.ctx, isTensor || isList ? (input as Tensor | readonly ImageF32[]) : [input as ImageF32], isList || isTensor ? 'input' : 'image', this.config.generator.inputChannels, op);
+    return this.enqueue('translate', async () => {
+      const out = await this.translateNow(host, checked);
+      if (isTensor) return this.ctx.tensor(out.shape, out.data, 'pix2pix.translation');
+      const images = tensorDataToImages(out.shape, out.data);
+      return isList ? images : images[0];
+    });
+  }
+
+  private async translateNow(host: HostBatch, opts: TranslateOptions): Promise<{ shape: number[]; data: Float32Array }> {
+    const cIn = this.config.generator.inputChannels;
+    const data = 'data' in host ? host : { shape: host.shape, data: await host.tensor.read() };
     if (data.shape.length !== 4 || data.shape[1] !== cIn) throw new ShapeError('Pix2Pix.translate', 'input', `[N, ${cIn}, H, W]`, data.shape);
     const m = this.G.sizeMultiple;
     const [N, , H, W] = data.shape;
@@ -468,9 +523,7 @@ export class Pix2Pix {
     let out = await graph.run.output.read();
     const outShape = [N, this.config.generator.outputChannels, H, W];
     if (shape[2] !== H || shape[3] !== W) out = cropTopLeft(out, graph.run.output.shape, H, W);
-    if (isTensor) return this.ctx.tensor(outShape, out, 'pix2pix.translation');
-    const images = tensorDataToImages(outShape, out);
-    return Array.isArray(input) ? images : images[0];
+    return { shape: outShape, data: out };
   }
 
   private translateGraph(shape: readonly number[], mode: RunMode): TranslateGraph {
@@ -498,7 +551,10 @@ export class Pix2Pix {
 
   /** G, D (reference key names) and the optimizer state (Adam moments, step counts, LR schedule) as safetensors bytes. */
   async save(): Promise<Pix2PixCheckpoint> {
-    this.assertAlive('save');
+    return this.enqueue('save', () => this.saveNow());
+  }
+
+  private async saveNow(): Promise<Pix2PixCheckpoint> {
     const out: Pix2PixCheckpoint = { G: serializeSafetensors(await readStateDict(this.G), { format: 'pt' }) };
     if (this.D) out.D = serializeSafetensors(await readStateDict(this.D), { format: 'pt' });
     const opt: StateDict = new Map();
@@ -523,24 +579,30 @@ export class Pix2Pix {
 
   /**
    * Load weights (and optionally the optimizer state) into this model. Checkpoints are checked in
-   * full: missing, unexpected or misshapen tensors are all listed in one CheckpointMismatchError.
+   * full: missing, unexpected or misshapen tensors are all listed in one CheckpointMismatchError. Queued (see the class).
    */
   async load(sources: { G: StateSource; D?: StateSource; optimizer?: StateSource }): Promise<void> {
     this.assertAlive('load');
+    checkSources(sources, 'Pix2Pix.load');
+    if (sources.D && !this.D) throw new Pix2PixError('Pix2Pix.load', 'a D checkpoint was given but this model has no discriminator');
+    return this.enqueue('load', () => this.loadNow(sources));
+  }
+
+  private async loadNow(sources: { G: StateSource; D?: StateSource; optimizer?: StateSource }, optimizerLabel = 'optimizer checkpoint'): Promise<void> {
     loadStateDictInto(this.G, await toStateDict(sources.G, 'G checkpoint'), 'G checkpoint');
     if (sources.D) {
       if (!this.D) throw new Pix2PixError('Pix2Pix.load', 'a D checkpoint was given but this model has no discriminator');
       loadStateDictInto(this.D, await toStateDict(sources.D, 'D checkpoint'), 'D checkpoint');
     }
-    if (sources.optimizer) await this.loadOptimizer(sources.optimizer);
+    if (sources.optimizer) await this.loadOptimizer(sources.optimizer, optimizerLabel);
     await this.ctx.flush('Pix2Pix.load');
   }
 
-  private async loadOptimizer(src: StateSource): Promise<void> {
+  private async loadOptimizer(src: StateSource, label: string): Promise<void> {
     let dict: StateDict;
     let meta: Record<string, string> = {};
     if (src instanceof Uint8Array) {
-      const f = parseSafetensorsFile(src, 'optimizer checkpoint');
+      const f = parseSafetensorsFile(src, label);
       dict = f.tensors;
       meta = f.metadata;
     } else dict = src;
@@ -595,11 +657,23 @@ export class Pix2Pix {
   }
 
   private assertAlive(op: string): void {
-    if (this.destroyed) throw new Pix2PixError(`Pix2Pix.${op}`, 'model used after destroy()');
+    if (this.destroyed || this.closing) throw new Pix2PixError(`Pix2Pix.${op}`, 'model used after destroy()');
   }
 
-  /** Free every GPU resource (and the context, if the model created it). */
-  destroy(): void {
+  /**
+   * Free every GPU resource (and the context, if the model created it). Calls queued before destroy() still
+   * run first; calls made after it reject. Returns when the resources are freed (at once when the model is idle).
+   */
+  destroy(): Promise<void> {
+    if (this.closing) return this.closing;
+    if (this.queued === 0) {
+      this.release();
+      this.closing = Promise.resolve();
+    } else this.closing = this.tail.then(() => this.release());
+    return this.closing;
+  }
+
+  private release(): void {
     if (this.destroyed) return;
     this.destroyGraph();
     for (const g of this.translateGraphs.values()) {
@@ -630,15 +704,55 @@ async function toStateDict(src: StateSource, label: string): Promise<StateDict> 
 
 type HostBatch = { shape: number[]; data: Float32Array } | { shape: number[]; tensor: Tensor };
 
-function batchData(x: Tensor | readonly ImageF32[], name: string, channels: number): HostBatch {
-  if (Array.isArray(x)) {
-    const d = imagesToTensorData(x as readonly ImageF32[]);
-    if (d.shape[1] !== channels) throw new ShapeError('Pix2Pix.trainStep', `${name} channels`, channels, d.shape[1]);
-    return { shape: d.shape, data: d.data };
+/**
+ * Check a batch argument at the API boundary and copy images into NCHW data in [-1, 1]. Images are checked
+ * one by one (size fields, data length, finite values): a short or NaN-holding array used to train into NaN
+ * that was then reported as corrupt weights. Tensors must be live, [N, channels, H, W] and on this context.
+ */
+function batchData(ctx: GpuContext, x: unknown, name: string, channels: number, op: string): HostBatch {
+  if (x instanceof Tensor) {
+    if (x.destroyed) throw new InvalidOptionError(op, name, 'a live Tensor', 'a destroyed Tensor');
+    if (x.ctx !== ctx) throw new InvalidOptionError(op, name, "a Tensor on this model's GpuContext", `a Tensor of another context (${x.label})`);
+    if (x.shape.length !== 4 || x.shape[1] !== channels) throw new ShapeError(op, `${name} shape`, `[N, ${channels}, H, W]`, x.shape);
+    return { shape: [...x.shape], tensor: x };
   }
-  const t = x as Tensor;
-  if (t.shape.length !== 4 || t.shape[1] !== channels) throw new ShapeError('Pix2Pix.trainStep', `${name} shape`, `[N, ${channels}, H, W]`, t.shape);
-  return { shape: [...t.shape], tensor: t };
+  if (!Array.isArray(x)) throw new InvalidOptionError(op, name, `an array of images ({ width, height, channels: ${channels}, data: Float32Array }) or a [N, ${channels}, H, W] Tensor`, x);
+  if (x.length === 0) throw new ShapeError(op, `${name} image count`, '>= 1', 0);
+  x.forEach((im: unknown, i) => checkImage(im, `${name}[${i}]`, op));
+  const images = x as readonly ImageF32[];
+  if (images[0].channels !== channels) throw new ShapeError(op, `${name} channels`, channels, images[0].channels);
+  const d = imagesToTensorData(images);
+  for (let i = 0; i < d.data.length; i++) {
+    if (!Number.isFinite(d.data[i])) {
+      const per = d.data.length / images.length;
+      throw new InvalidOptionError(op, `${name}[${Math.floor(i / per)}].data`, 'finite values (images in [0, 1])', `${d.data[i] === d.data[i] ? 'an infinite value' : 'NaN'} at index ${i % per}`);
+    }
+  }
+  return { shape: d.shape, data: d.data };
+}
+
+function checkImage(im: unknown, name: string, op: string): asserts im is ImageF32 {
+  if (im === null || typeof im !== 'object') throw new InvalidOptionError(op, name, 'an image { width, height, channels, data: Float32Array }', im);
+  const { width, height, channels, data } = im as Partial<ImageF32>;
+  for (const [k, v] of [['width', width], ['height', height]] as const) {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new InvalidOptionError(op, `${name}.${k}`, 'a positive integer', v);
+  }
+  if (channels !== 1 && channels !== 3) throw new InvalidOptionError(op, `${name}.channels`, '1 or 3', channels);
+  if (!(data instanceof Float32Array)) throw new InvalidOptionError(op, `${name}.data`, 'a Float32Array', data);
+  const n = width! * height! * channels;
+  if (data.length !== n) throw new ShapeError(op, `${name}.data length (width x height x channels = ${width} x ${height} x ${channels})`, n, data.length);
+}
+
+/** Checkpoint sources: G required; each a Uint8Array (file bytes) or a state dict (Map). */
+function checkSources(sources: unknown, op: string): void {
+  const allowed = 'file bytes (Uint8Array) or a state dict (Map)';
+  if (sources === null || typeof sources !== 'object') throw new InvalidOptionError(op, 'sources', `{ G, D?, optimizer? }, each ${allowed}`, sources);
+  const s = sources as Record<string, unknown>;
+  for (const k of ['G', 'D', 'optimizer']) {
+    const v = s[k];
+    if (v === undefined && k !== 'G') continue;
+    if (!(v instanceof Uint8Array) && !(v instanceof Map)) throw new InvalidOptionError(op, k, allowed, v);
+  }
 }
 
 function writeInput(ctx: GpuContext, dst: Tensor, src: HostBatch): void {
