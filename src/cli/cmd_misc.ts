@@ -1,37 +1,39 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { required, parseSize, UsageError, type CommandSpec } from './command.js';
+import { defineCommand, required, parseSize, UsageError, type CommandSpec } from './command.js';
 import { Progress } from './progress.js';
 
-export const synthCommand: CommandSpec<Record<string, unknown>> = {
+export const synthCommand = defineCommand({
   name: 'synth',
   summary: 'synthesise the mouse-phantom dataset (photo | X-ray pairs, split by animal, with a manifest)',
-  usage: 'synth --out DIR [--animals N] [--poses 5] [--size 512x1024] [--seed S] [--test-animals N]',
+  usage: 'synth --out DIR [--animals N] [--poses 5] [--size 512x1024] [--seed S] [--test_animals N]',
   options: {
     out: { type: 'string', arg: 'DIR', description: 'output folder (train/, test/, manifest.csv, manifest.json)' },
-    animals: { type: 'number', description: 'animals (each in white or black fur, on a white or black bed)', default: 174 },
-    poses: { type: 'number', description: 'poses per animal', default: 5 },
+    animals: { type: 'count', min: 2, description: 'animals (each in white or black fur, on a white or black bed)', default: 174 },
+    poses: { type: 'count', min: 1, description: 'poses per animal', default: 5 },
     size: { type: 'string', arg: 'HxW', description: 'image size of each half', default: '512x1024' },
-    seed: { type: 'number', description: 'seed; the same seed gives byte-identical files', default: 0 },
-    'test-animals': { type: 'number', description: 'animals held out for testing (default: 20 of 174, scaled)' },
+    seed: { type: 'count', description: 'seed; the same seed gives byte-identical files', default: 0 },
+    test_animals: { type: 'count', description: 'animals held out for testing (default: 20 of 174, scaled)' },
   },
   epilog: 'The seed paper\'s dataset had 174 animals x 5 poses at 512x1024 (154 train / 20 test animals).',
   async run(opts) {
     const out = required(opts, 'out', 'synth');
-    const { height, width } = parseSize(opts.size as string);
-    const animals = opts.animals as number;
-    if (!Number.isInteger(animals) || animals < 2) throw new UsageError(`synth: --animals must be an integer >= 2, got ${animals}`);
+    const { height, width } = parseSize(opts.size);
+    const animals = opts.animals;
+    if (opts.test_animals !== undefined && opts.test_animals > animals - 1) {
+      throw new UsageError(`--test_animals must be at most --animals - 1 = ${animals - 1} (at least one animal trains), got ${opts.test_animals}`);
+    }
     const { synthesizeDataset } = await import('../data/synth_node.js');
-    const bar = new Progress('synth', animals * (opts.poses as number), 'pair');
+    const bar = new Progress('synth', animals * opts.poses, 'pair');
     let last = 0;
     const r = await synthesizeDataset({
       out,
       animals,
-      poses: opts.poses as number,
+      poses: opts.poses,
       width,
       height,
-      seed: opts.seed as number,
-      testAnimals: opts['test-animals'] as number | undefined,
+      seed: opts.seed,
+      testAnimals: opts.test_animals,
       onProgress: (done: number) => {
         bar.tick(done - last);
         last = done;
@@ -39,40 +41,84 @@ export const synthCommand: CommandSpec<Record<string, unknown>> = {
     });
     console.log(`wrote ${r.train} training and ${r.test} test pairs to ${out}`);
   },
-};
+});
 
-export const evaluateCommand: CommandSpec<Record<string, unknown>> = {
+/**
+ * JSON for metrics: a non-finite number (PSNR of identical images is +Infinity) is written as the string
+ * "Infinity", "-Infinity" or "NaN", never as null (JSON has no such numbers, and null reads as "missing").
+ * Read back with `JSON.parse(text, (k, v) => (v === 'Infinity' || v === '-Infinity' || v === 'NaN' ? Number(v) : v))`.
+ */
+export function metricsJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v), 2);
+}
+
+/** A folder argument that must exist (checked before the GPU is touched); the error names the flag. */
+async function existingFolder(flag: string, path: string): Promise<void> {
+  const { stat } = await import('node:fs/promises');
+  const st = await stat(path).catch(() => null);
+  if (!st) throw new UsageError(`--${flag} ${path}: no such folder`);
+  if (!st.isDirectory()) throw new UsageError(`--${flag} ${path}: not a folder (give the folder of images)`);
+}
+
+export const evaluateCommand = defineCommand({
   name: 'evaluate',
   summary: 'score translations against ground truth: MSE, NRMSE, PSNR, SSIM, FID, KID, WAEM',
-  usage: 'evaluate --real DIR --fake DIR [--ssim-mode skimage|gaussian] [--fid-weights FILE] [--json FILE]',
+  usage: 'evaluate --real DIR --fake DIR [--real_aligned] [--ssim_mode skimage|gaussian] [--fid_weights FILE] [--json FILE]',
   options: {
-    real: { type: 'string', arg: 'DIR', description: 'ground-truth images' },
+    real: { type: 'string', arg: 'DIR', description: 'ground-truth images, or a test folder of aligned A|B images (see --real_aligned)' },
     fake: { type: 'string', arg: 'DIR', description: 'generated images, paired with --real by file name' },
-    'ssim-mode': { type: 'string', description: 'SSIM as skimage defaults (7x7 uniform, sample covariance) or gaussian (11x11, sigma 1.5)', default: 'skimage', choices: ['skimage', 'gaussian'] },
-    'fid-weights': { type: 'string', arg: 'FILE', description: "pytorch-fid's pt_inception-2015-12-05-6726825d.pth (enables FID and KID)" },
-    json: { type: 'string', arg: 'FILE', description: 'also write {"n", "mean", "perImage"} as JSON' },
-    'waem-weights': { type: 'string', arg: 'JSON', description: 'WAEM weights {"a","b","c","d","e"} (default: the documented ones)' },
+    real_aligned: { type: 'boolean', description: 'the --real images are aligned A|B pairs: score against the right half (B); automatic for datasets written by synth/demo' },
+    ssim_mode: { type: 'string', description: 'SSIM as skimage defaults (7x7 uniform, sample covariance) or gaussian (11x11, sigma 1.5)', default: 'skimage', choices: ['skimage', 'gaussian'] },
+    fid_weights: { type: 'string', arg: 'FILE', description: "pytorch-fid's pt_inception-2015-12-05-6726825d.pth (enables FID and KID)" },
+    json: { type: 'string', arg: 'FILE', description: 'also write {"n", "mean", "perImage"} as JSON (non-finite values as strings, see below)' },
+    waem_weights: { type: 'string', arg: 'JSON', description: 'WAEM weights {"a","b","c","d","e"} (default: the documented ones)' },
   },
-  epilog: '8-bit images are divided by 255, 16-bit by 65535.',
+  epilog: [
+    '8-bit images are divided by 255, 16-bit by 65535.',
+    'Example (a synth/demo test folder and its translations): evaluate --real data/test --fake translated',
+    'JSON: a PSNR of identical images is +Infinity, written as the string "Infinity" (also "-Infinity", "NaN"); a',
+    'missing metric is absent, never null. Read it back with JSON.parse(text, (k, v) => (v === "Infinity" ? Infinity : v)).',
+  ].join('\n'),
   async run(opts) {
     const real = required(opts, 'real', 'evaluate');
     const fake = required(opts, 'fake', 'evaluate');
+    // Arguments and files first: a typo must not wait for (or fail on) the GPU.
+    await existingFolder('real', real);
+    await existingFolder('fake', fake);
+    const fidWeights = opts.fid_weights ?? process.env.PIX2PIX_FID_WEIGHTS;
+    if (fidWeights && !existsSync(fidWeights)) throw new UsageError(`${opts.fid_weights ? '--fid_weights' : 'PIX2PIX_FID_WEIGHTS'} ${fidWeights}: no such file`);
+    let waemWeights: import('../metrics/waem.js').WaemWeights | undefined;
+    if (opts.waem_weights) {
+      try {
+        waemWeights = JSON.parse(opts.waem_weights) as import('../metrics/waem.js').WaemWeights;
+      } catch (e) {
+        throw new UsageError(`--waem_weights expects JSON such as {"a":1,"b":1,"c":1,"d":1,"e":1}: ${(e as Error).message}`);
+      }
+    }
+    const { evaluateFolders, pairFolders } = await import('../metrics/evaluate_node.js');
+    const { datasetManifest } = await import('./cmd_translate.js');
+    const { resolve } = await import('node:path');
+    const manifest = datasetManifest(resolve(real));
+    const realAligned = opts.real_aligned || manifest !== undefined;
+    if (manifest && !opts.real_aligned) console.error(`evaluate: ${real} is an aligned photo | target dataset (${manifest.path}): scoring against the target (right) half`);
+    try {
+      await pairFolders(real, fake);
+    } catch (e) {
+      throw new UsageError(`--real ${real} / --fake ${fake}: ${(e as Error).message}`);
+    }
     const { createContext } = await import('../runtime/device.js');
-    const { evaluateFolders } = await import('../metrics/evaluate_node.js');
     const ctx = await createContext();
-    const fidWeights = (opts['fid-weights'] as string | undefined) ?? process.env.PIX2PIX_FID_WEIGHTS;
     const extractor = fidWeights ? await (await import('../metrics/inception_node.js')).createInceptionExtractor(ctx, fidWeights) : undefined;
-    const waemWeights = opts['waem-weights'] ? (JSON.parse(opts['waem-weights'] as string) as import('../metrics/waem.js').WaemWeights) : undefined;
-    const r = await evaluateFolders({ real, fake, ssimMode: opts['ssim-mode'] as 'skimage' | 'gaussian', fidExtractor: extractor, ctx, waemWeights });
+    const r = await evaluateFolders({ real, fake, realAligned, ssimMode: opts.ssim_mode, fidExtractor: extractor, ctx, waemWeights });
     extractor?.destroy();
     ctx.destroy();
     for (const w of r.warnings ?? []) console.error(`warning: ${w}`);
     const rows = Object.entries(r.mean).filter(([, v]) => v !== undefined);
     console.log(`n = ${r.n}`);
     for (const [k, v] of rows) console.log(`${k.toUpperCase().padEnd(6)} ${Number(v).toPrecision(6)}`);
-    if (opts.json) await writeFile(opts.json as string, JSON.stringify({ n: r.n, mean: r.mean, perImage: r.perImage }, null, 2));
+    if (opts.json) await writeFile(opts.json, metricsJson({ n: r.n, mean: r.mean, perImage: r.perImage }));
   },
-};
+});
 
 export const studyCommand: CommandSpec<Record<string, unknown>> = {
   name: 'study',
@@ -161,21 +207,34 @@ export const studyCommand: CommandSpec<Record<string, unknown>> = {
   },
 };
 
-export const benchCommand: CommandSpec<Record<string, unknown>> = {
+export const benchCommand = defineCommand({
   name: 'bench',
-  summary: 'benchmark kernels, G forward and a training step (see bench/ in the repository)',
+  summary: 'benchmark kernels, G forward and a training step (in a checkout of the repository); device self-test otherwise',
   usage: 'bench [--config small|256|512x1024|all] [--browser] [--json FILE]',
+  // No declared defaults: an option given explicitly must be honoured or refused, never silently dropped
+  // (the published package has no benchmark and would otherwise run the self-test in its place).
   options: {
-    config: { type: 'string', description: 'model configuration', default: 'small', choices: ['small', '256', '512x1024', 'all'] },
+    config: { type: 'string', description: 'model configuration (default small)', choices: ['small', '256', '512x1024', 'all'] },
     json: { type: 'string', arg: 'FILE', description: 'write all results as JSON' },
-    repeats: { type: 'number', description: 'timed repetitions (median reported)', default: 10 },
+    repeats: { type: 'count', min: 1, description: 'timed repetitions, median reported (default 10)' },
     browser: { type: 'boolean', description: 'run the same cases in headless Chromium (puppeteer-core, system chromium)' },
   },
-  epilog: 'The benchmark and its TF.js comparison live in the repository (npm run bench); the published package runs the self-test only.',
+  epilog: [
+    'The benchmark and its TF.js comparison live in the repository (npm run bench builds dist/bench/cli.js); the',
+    'published package leaves dist/bench out (package.json "files"), so there `bench` without options runs the',
+    'device self-test, and `bench` with options stops and says so.',
+  ].join('\n'),
   async run(opts) {
     const { fileURLToPath } = await import('node:url');
     const benchPath = fileURLToPath(new URL('./bench/cli.js', import.meta.url));
+    const given = [opts.config && '--config', opts.repeats !== undefined && '--repeats', opts.json && '--json', opts.browser && '--browser'].filter((x): x is string => !!x);
     if (!existsSync(benchPath)) {
+      if (given.length) {
+        throw new UsageError(
+          `${given.join(', ')} need the benchmark (${benchPath}), which the published package does not include; ` +
+            'in a checkout of the repository run `npm run bench -- ' + given.join(' ') + ' ...`, or run `bench` without options for the device self-test',
+        );
+      }
       // Published package: no TF.js, no bench build. Still check the device is correct.
       const { createContext } = await import('../runtime/device.js');
       const { selfTest } = await import('../selftest.js');
@@ -187,9 +246,9 @@ export const benchCommand: CommandSpec<Record<string, unknown>> = {
       console.log('self-test passed; for benchmarks run `npm run bench` in a checkout of the repository');
       return;
     }
-    const args = ['--config', String(opts.config), '--repeats', String(opts.repeats), ...(opts.json ? ['--json', String(opts.json)] : []), ...(opts.browser ? ['--browser'] : [])];
+    const args = ['--config', opts.config ?? 'small', '--repeats', String(opts.repeats ?? 10), ...(opts.json ? ['--json', opts.json] : []), ...(opts.browser ? ['--browser'] : [])];
+    // The benchmark parses process.argv when it loads (it is its own program), so hand it ours.
     process.argv = [process.argv[0], benchPath, ...args];
     await import(benchPath);
   },
-};
-
+});

@@ -4,7 +4,7 @@
  * Errors are one clear line (stack with --verbose) and a non-zero exit code.
  */
 import { COMMANDS } from './commands.js';
-import { formatHelp, parseCommand, UsageError, type CommandSpec } from './command.js';
+import { closestFlag, formatHelp, parseCommand, UsageError, type CommandSpec } from './command.js';
 
 const BIN = 'pix2pix-webgpu';
 
@@ -32,7 +32,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const cmd = COMMANDS.find((c) => c.name === name) as CommandSpec<never> | undefined;
   if (!cmd) {
-    console.error(`${BIN}: unknown command '${name}'. Commands: ${COMMANDS.map((c) => c.name).join(', ')}`);
+    const near = closestFlag(name, COMMANDS.map((c) => c.name));
+    console.error(`${BIN}: unknown command '${name}'${near ? `; did you mean '${near}'?` : '.'} Commands: ${COMMANDS.map((c) => c.name).join(', ')}`);
     return 2;
   }
   const verbose = rest.includes('--verbose');
@@ -47,7 +48,11 @@ async function main(argv: string[]): Promise<number> {
   } catch (e) {
     const err = e as Error;
     if (verbose) console.error(err.stack ?? String(err));
-    else console.error(`${BIN} ${name}: ${err.message ?? String(err)}${err instanceof UsageError ? '' : ' (--verbose for details)'}`);
+    else {
+      // Some messages already start with the command's name ("train: ..."): do not print it twice.
+      const message = String(err.message ?? err).replace(new RegExp(`^${name}: `), '');
+      console.error(`${BIN} ${name}: ${message}${err instanceof UsageError ? '' : ' (--verbose for details)'}`);
+    }
     return err instanceof UsageError ? 2 : 1;
   }
 }

@@ -7,7 +7,7 @@
 import { readdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { readImage } from '../data/image_node.js';
-import type { ImageF32 } from '../data/image.js';
+import { convertChannels, cropImage, type ImageF32 } from '../data/image.js';
 import type { GpuContext } from '../runtime/context.js';
 import { FileFormatError, Pix2PixError } from '../runtime/errors.js';
 import type { Tensor } from '../runtime/tensor.js';
@@ -35,6 +35,12 @@ export interface EvaluateFoldersOptions {
   normalization?: NrmseNormalization;
   /** Convert every image to gray (1) or RGB (3); by default each file keeps its own, and pairs must agree. */
   channels?: 1 | 3;
+  /**
+   * The ground truths are aligned A|B images (a test folder written by `synth`, or the reference's aligned
+   * datasets): the right half (B) is the real image, converted to the generated image's channel count the
+   * way the trainer converts B (so a gray translation is scored against the gray X-ray). Default false.
+   */
+  realAligned?: boolean;
   /**
    * Name suffixes to strip before pairing, for pix2pix's results layout: `{ real: '_real_B', fake: '_fake_B' }`
    * pairs `x_real_B.png` with `x_fake_B.png` (both folders may then be the same); files without the suffix are
@@ -196,14 +202,20 @@ export async function evaluateFolders(opts: EvaluateFoldersOptions): Promise<Eva
   };
 
   for (const pair of pairs) {
-    const real = await readImage(pair.real, opts.channels);
+    let real = await readImage(pair.real, opts.channels);
     const fake = await readImage(pair.fake, opts.channels);
+    if (opts.realAligned) {
+      if (real.width % 2 !== 0) throw new FileFormatError(pair.real, `an aligned A|B ground truth must have an even width, got ${real.width}`);
+      real = convertChannels(cropImage(real, real.width / 2, 0, real.width / 2, real.height), opts.channels ?? fake.channels);
+    }
     if (real.width !== fake.width || real.height !== fake.height || real.channels !== fake.channels) {
       const what = real.channels !== fake.channels && real.width === fake.width && real.height === fake.height ? 'channel count' : 'size';
+      const looksAligned = !opts.realAligned && real.width === 2 * fake.width && real.height === fake.height;
       throw new FileFormatError(
         pair.fake,
-        `${what} differs from its ground truth ${pair.real}: expected ${dims(real)} (W x H x C), got ${dims(fake)}` +
-          (what === 'channel count' ? ' (pass channels: 1 or 3 to convert both)' : ''),
+        `${what} differs from its ground truth ${pair.real}${opts.realAligned ? ' (its B half)' : ''}: expected ${dims(real)} (W x H x C), got ${dims(fake)}` +
+          (what === 'channel count' ? ' (pass channels: 1 or 3 to convert both)' : '') +
+          (looksAligned ? '; the ground truth is twice as wide: if it is an aligned A|B image, pass realAligned (CLI: --real_aligned)' : ''),
       );
     }
     if (real.width < win || real.height < win) {
