@@ -24,8 +24,12 @@ export default defineConfig([
     format: ['esm'],
     target: 'es2022',
     platform: 'neutral',
-    dts: { entry: { index: 'src/index.ts', node: 'src/node.ts' } },
-    sourcemap: true,
+    // The declarations use the global GPU* types; the reference makes a consumer's compiler load them from
+    // @webgpu/types (a dependency: types only, no runtime code) whatever its `types`/`lib` settings.
+    dts: { entry: { index: 'src/index.ts', node: 'src/node.ts' }, banner: '/// <reference types="@webgpu/types" />' },
+    // No source maps in the package: the JS is not minified, and maps that point at unshipped sources (or
+    // double the install with embedded ones) help no one.
+    sourcemap: false,
     clean: true,
     splitting: true,
     treeshake: true,

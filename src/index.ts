@@ -7,6 +7,7 @@ export { GpuContext, Dispatch, BufferUsage, destroyDispatches, type ContextOptio
 export { Tensor, TensorStorage, numel } from './runtime/tensor.js';
 export { planMemory, type MemoryPlan, type MemoryPlanOptions } from './runtime/memory_plan.js';
 export * from './runtime/errors.js';
+export { MissingDependencyError, NODE_INSTALL_COMMAND, OPTIONAL_PACKAGES, type OptionalPackage } from './runtime/optional_deps.js';
 export { Rng, hashUniform, hashNormal, pcgHash, mixSeed } from './runtime/random.js';
 export { activationForward, activationBackward, activationBackwardNeeds, type Activation } from './kernels/activation.js';
 export { selfTest, type SelfTestReport, type SelfTestCase } from './selftest.js';

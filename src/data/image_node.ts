@@ -4,11 +4,13 @@
  */
 import { FileFormatError } from '../runtime/errors.js';
 import { toUint8Interleaved, type ImageF32 } from './image.js';
+import { importOptional } from '../runtime/optional_deps.js';
 
 type SharpModule = typeof import('sharp').default;
 let sharpPromise: Promise<SharpModule> | null = null;
 function loadSharp(): Promise<SharpModule> {
-  sharpPromise ??= import('sharp').then((m) => ((m as unknown as { default?: SharpModule }).default ?? m) as SharpModule);
+  // sharp is an optional peer dependency: missing, it is a MissingDependencyError naming the install command.
+  sharpPromise ??= importOptional<unknown>('image file (sharp)', 'sharp').then((m) => ((m as unknown as { default?: SharpModule }).default ?? m) as SharpModule);
   return sharpPromise;
 }
 

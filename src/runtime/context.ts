@@ -114,6 +114,9 @@ export interface ContextOptions {
   powerPreference?: GPUPowerPreference;
   /** Flags for Dawn's `create()` in Node, e.g. ['backend=vulkan']. */
   dawnFlags?: string[];
+  /** Let Dawn's harmless "maxDynamic...BuffersPerPipelineLayout artificially reduced" warnings through to
+   * stderr (Node). By default they are filtered, so creating a context prints nothing. */
+  dawnWarnings?: boolean;
 }
 
 /** Counters used to prove a training step allocates nothing after the first. */

@@ -1,7 +1,12 @@
 import { GpuContext, type ContextOptions } from './context.js';
 import { NoAdapterError } from './errors.js';
+import { importOptional } from './optional_deps.js';
 
+// Node built-ins are imported lazily through variables (plus bundler-ignore hints) so this browser-safe
+// file never makes a bundler resolve them.
 const NODE_OS = 'node:os';
+const NODE_FS = 'node:fs';
+const NODE_PATH = 'node:path';
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 
 const NODE_HOWTO =
@@ -32,16 +37,76 @@ async function findGpu(opts: ContextOptions): Promise<{ gpu: GPU | undefined; ke
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   if (nav?.gpu) return { gpu: nav.gpu };
   if (!isNode) return { gpu: undefined };
-  // The specifier is a variable so browser bundlers do not try to resolve the Node-only package.
-  const spec = 'webgpu';
-  let mod: { create: (flags: string[]) => GPU };
-  try {
-    mod = (await import(/* @vite-ignore */ spec)) as typeof mod;
-  } catch (e) {
-    throw new NoAdapterError(`the \`webgpu\` npm package (Dawn for Node) could not be loaded (${String(e)}); run \`npm install webgpu\`.`);
-  }
+  // An optional peer dependency: a missing one is a MissingDependencyError naming the install command.
+  const mod = await importOptional<{ create: (flags: string[]) => GPU }>('createContext', 'webgpu');
   const gpu = mod.create(opts.dawnFlags ?? []);
   return { gpu, keepAlive: gpu };
+}
+
+/** The two lines Dawn prints when it clamps a driver's dynamic-buffer limits to its own (harmless). */
+const DAWN_LIMIT_WARNING =
+  /^Warning: maxDynamic(?:Uniform|Storage)BuffersPerPipelineLayout artificially reduced from \d+ to \d+ to fit dynamic offset allocation limit\.\r?\n?/gm;
+
+interface NodeFs {
+  openSync(path: string, flags: string): number;
+  closeSync(fd: number): void;
+  readFileSync(path: string, encoding: 'utf8'): string;
+  writeSync(fd: number, text: string): number;
+  unlinkSync(path: string): void;
+}
+
+/**
+ * Request Dawn's adapter without Dawn's limit warnings. Dawn enumerates adapters synchronously inside the
+ * first requestAdapter() of an instance, and with Vulkan drivers that report huge dynamic-buffer limits
+ * (lavapipe, NVIDIA) it prints {@link DAWN_LIMIT_WARNING} twice from native code straight to fd 2, out of
+ * JavaScript's reach. So on Linux, for that one synchronous call, fd 2 is pointed at a temporary file
+ * (close 2, then open: POSIX hands out the lowest free descriptor), the real stderr is put back the same
+ * way (reopened through /proc/self/fd, in append mode so a redirected log file is not overwritten), and
+ * everything else that was printed (Vulkan loader errors, say) is written through. Where any step is not
+ * possible (another OS, stderr a socket) the call runs unfiltered.
+ */
+async function requestDawnAdapter(gpu: GPU, options: GPURequestAdapterOptions): Promise<GPUAdapter | null> {
+  if (process.platform !== 'linux') return gpu.requestAdapter(options);
+  const fs = (await import(/* webpackIgnore: true */ /* @vite-ignore */ NODE_FS)) as NodeFs;
+  const { tmpdir } = (await import(/* webpackIgnore: true */ /* @vite-ignore */ NODE_OS)) as { tmpdir(): string };
+  const { join } = (await import(/* webpackIgnore: true */ /* @vite-ignore */ NODE_PATH)) as { join(...p: string[]): string };
+  let saved: number;
+  try {
+    saved = fs.openSync('/proc/self/fd/2', 'a');
+  } catch {
+    return gpu.requestAdapter(options);
+  }
+  const capturePath = join(tmpdir(), `pix2pix-webgpu-dawn-${process.pid}-${Date.now()}.log`);
+  let pending: Promise<GPUAdapter | null>;
+  let captured = false;
+  try {
+    fs.closeSync(2);
+    try {
+      const fd = fs.openSync(capturePath, 'w');
+      captured = fd === 2;
+      // Another thread took descriptor 2 between the close and the open: leave it, run unfiltered.
+      if (!captured) fs.closeSync(fd);
+    } catch {
+      // No writable temp folder: run unfiltered.
+    }
+    pending = gpu.requestAdapter(options);
+  } finally {
+    if (captured) fs.closeSync(2);
+    fs.openSync(`/proc/self/fd/${saved}`, 'a'); // lands on 2 again
+    fs.closeSync(saved);
+  }
+  if (captured) {
+    let text = '';
+    try {
+      text = fs.readFileSync(capturePath, 'utf8');
+      fs.unlinkSync(capturePath);
+    } catch {
+      // Nothing to pass on.
+    }
+    const rest = text.replace(DAWN_LIMIT_WARNING, '');
+    if (rest) fs.writeSync(2, rest);
+  }
+  return pending;
 }
 
 /**
@@ -52,10 +117,15 @@ export async function createContext(opts: ContextOptions = {}): Promise<GpuConte
   if (opts.device) return new GpuContext(opts.device, false);
   if (isNode && !process.env.XDG_RUNTIME_DIR) {
     // The Vulkan loader warns on every start without it; any writable folder will do.
-    process.env.XDG_RUNTIME_DIR = (await import(/* @vite-ignore */ NODE_OS)).tmpdir();
+    process.env.XDG_RUNTIME_DIR = (await import(/* webpackIgnore: true */ /* @vite-ignore */ NODE_OS)).tmpdir();
   }
   const { gpu, keepAlive } = await findGpu(opts);
-  const adapter = await gpu?.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
+  const adapterOptions: GPURequestAdapterOptions = { powerPreference: opts.powerPreference ?? 'high-performance' };
+  const adapter = !gpu
+    ? null
+    : keepAlive && !opts.dawnWarnings
+      ? await requestDawnAdapter(gpu, adapterOptions)
+      : await gpu.requestAdapter(adapterOptions);
   if (!adapter) throw new NoAdapterError(isNode ? NODE_HOWTO : BROWSER_HOWTO);
   const requiredLimits: Record<string, number> = {};
   for (const name of WANTED_LIMITS) {
