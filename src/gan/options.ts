@@ -130,7 +130,7 @@ export function resolvePix2PixOptions(o: Pix2PixOptions = {}, op = 'Pix2Pix.crea
   const nEpochsDecay = check.int('nEpochsDecay', 0, Infinity, d.nEpochsDecay);
   const epochCount = check.int('epochCount', 1, Infinity, d.epochCount);
   const batchSize = check.int('batchSize', 1, Infinity, d.batchSize);
-  const seed = check.int('seed', -(2 ** 53 - 1), 2 ** 53 - 1, d.seed);
+  const seed = check.int('seed', -Infinity, Infinity, d.seed);
   const discriminator = check.bool('discriminator', d.discriminator);
   let freeze = { encoderLevels: 0, discriminator: false };
   if (o.freeze !== undefined) {
@@ -142,7 +142,7 @@ export function resolvePix2PixOptions(o: Pix2PixOptions = {}, op = 'Pix2Pix.crea
   if (o.device !== undefined && (o.device === null || typeof o.device !== 'object' || typeof (o.device as GPUDevice).createBuffer !== 'function')) {
     throw new InvalidOptionError(op, 'device', 'a GPUDevice', o.device);
   }
-  if (o.ctx !== undefined && o.device !== undefined) throw new InvalidOptionError(op, 'device', 'no device when ctx is given (the context already has one)', 'a GPUDevice');
+  if (o.ctx !== undefined && o.device !== undefined) throw new InvalidOptionError(op, 'device', 'no device when ctx is given (the context already has one)', o.device);
   return {
     generator: { inputChannels, outputChannels, numDowns, ngf, norm, dropout },
     discriminator: discriminator ? { inputChannels: inputChannels + outputChannels, ndf, nLayers: nLayersD, norm } : null,
@@ -176,7 +176,7 @@ export class OptionChecker {
   int(name: string, min: number, max: number, dflt: number): number {
     const v = this.o[name];
     if (v === undefined) return dflt;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) this.fail(name, `an integer ${range(min, max)}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) this.fail(name, `an integer ${range(min, max)}`.trimEnd());
     return v;
   }
 
@@ -208,6 +208,7 @@ export class OptionChecker {
 }
 
 function range(min: number, max: number): string {
+  if (min === -Infinity && max === Infinity) return '';
   if (max === Infinity) return `>= ${min}`;
   return `in [${min}, ${max}]`;
 }

@@ -482,7 +482,7 @@ export class Pix2Pix {
     this.assertAlive('translate');
     if (opts === null || typeof opts !== 'object') throw new InvalidOptionError(op, 'options', 'an object (or nothing)', opts);
     const check = new OptionChecker(op, opts as Record<string, unknown>);
-    const checked: TranslateOptions = { eval: check.bool('eval', false), pad: check.bool('pad', false), seed: check.int('seed', -(2 ** 53 - 1), 2 ** 53 - 1, this.config.seed) };
+    const checked: TranslateOptions = { eval: check.bool('eval', false), pad: check.bool('pad', false), seed: check.int('seed', -Infinity, Infinity, this.config.seed) };
     const isTensor = input instanceof Tensor;
     const isList = Array.isArray(input);
     const host = batchData(this.ctx, isTensor || isList ? (input as Tensor | readonly ImageF32[]) : [input as ImageF32], isList || isTensor ? 'input' : 'image', this.config.generator.inputChannels, op);
@@ -711,8 +711,8 @@ type HostBatch = { shape: number[]; data: Float32Array } | { shape: number[]; te
  */
 function batchData(ctx: GpuContext, x: unknown, name: string, channels: number, op: string): HostBatch {
   if (x instanceof Tensor) {
-    if (x.destroyed) throw new InvalidOptionError(op, name, 'a live Tensor', 'a destroyed Tensor');
-    if (x.ctx !== ctx) throw new InvalidOptionError(op, name, "a Tensor on this model's GpuContext", `a Tensor of another context (${x.label})`);
+    if (x.destroyed) throw new InvalidOptionError(op, name, 'a live Tensor', x, `'${x.label}' was destroyed`);
+    if (x.ctx !== ctx) throw new InvalidOptionError(op, name, "a Tensor on this model's GpuContext", x, `'${x.label}' belongs to another context`);
     if (x.shape.length !== 4 || x.shape[1] !== channels) throw new ShapeError(op, `${name} shape`, `[N, ${channels}, H, W]`, x.shape);
     return { shape: [...x.shape], tensor: x };
   }
@@ -725,7 +725,7 @@ function batchData(ctx: GpuContext, x: unknown, name: string, channels: number, 
   for (let i = 0; i < d.data.length; i++) {
     if (!Number.isFinite(d.data[i])) {
       const per = d.data.length / images.length;
-      throw new InvalidOptionError(op, `${name}[${Math.floor(i / per)}].data`, 'finite values (images in [0, 1])', `${d.data[i] === d.data[i] ? 'an infinite value' : 'NaN'} at index ${i % per}`);
+      throw new InvalidOptionError(op, `${name}[${Math.floor(i / per)}].data`, 'finite values (images in [0, 1])', images[Math.floor(i / per)].data[i % per], `at index ${i % per}`);
     }
   }
   return { shape: d.shape, data: d.data };

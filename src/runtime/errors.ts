@@ -107,6 +107,9 @@ function describeValue(v: unknown): string {
   if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint' || v === undefined || v === null) return String(v);
   if (typeof v === 'function') return 'a function';
   if (ArrayBuffer.isView(v)) return `${v.constructor.name}(${(v as unknown as ArrayLike<unknown>).length})`;
+  // Class instances (a GPUDevice, a Tensor) by their class: their JSON is empty or huge.
+  const proto = Object.getPrototypeOf(v) as { constructor?: { name?: string } } | null;
+  if (proto && proto !== Object.prototype && proto !== Array.prototype && proto.constructor?.name) return `a ${proto.constructor.name}`;
   try {
     const json = JSON.stringify(v);
     return json.length > 80 ? `${json.slice(0, 77)}...` : json;
