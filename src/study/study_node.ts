@@ -404,7 +404,9 @@ async function trainAndEvaluate(cfg: StudyConfig, trial: TrialConfig, resolved: 
   // Translate the held-out animals' photos; ground truth goes to a shared folder once (atomically: workers
   // running other trials at the same time write the same files).
   const test = await openPairs(cfg.data, { phase: 'test', ...channels, maxPairs: cfg.evaluate?.maxTestImages, seed: 0, ordered: true });
-  const realDir = join(o.out, 'test_real');
+  // One ground-truth folder per dataset (by its files' hash): a study folder re-run on other data must not
+  // score against the old data's X-rays.
+  const realDir = join(o.out, 'test_real', resolved.data.filesHash.slice(0, 12));
   const fakeDir = join(dir, 'translations');
   await mkdir(realDir, { recursive: true });
   await mkdir(fakeDir, { recursive: true });
