@@ -43,6 +43,12 @@ export const serveCommand: CommandSpec<Record<string, unknown>> = {
     const server = await startServer(root, files, port);
     const url = `http://127.0.0.1:${server.port}/examples/browser/`;
     console.log(`pix2pix-webgpu example page: ${url}`);
+    if (files) {
+      // A generator in the folder (train writes latest_net_G.safetensors): the page can open with it filled in.
+      const { readdirSync } = await import('node:fs');
+      const generators = readdirSync(files).filter((f) => /net_G\.(safetensors|pth|pt)$/.test(f)).sort((a, b) => Number(b.startsWith('latest')) - Number(a.startsWith('latest')));
+      if (generators.length > 0) console.log(`with ${generators[0]} in the URL field: ${url}?checkpoint=/files/${encodeURIComponent(generators[0])}`);
+    }
     console.log(`serving ${root} (dist/ and examples/browser/ only)${files ? ` and ${files} at /files/` : ''}; Ctrl-C stops`);
     await new Promise<void>((done) => {
       const stop = () => {

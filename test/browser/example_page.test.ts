@@ -8,7 +8,7 @@ import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import sharp from 'sharp';
-import type { Browser, Page } from 'puppeteer-core';
+import type { Browser, ElementHandle, Page } from 'puppeteer-core';
 import { launchChromium } from '../helpers/browser.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -17,6 +17,8 @@ const OUT = join(ROOT, 'test/.out/example-page');
 
 interface Served {
   url: string;
+  /** Everything it printed so far. */
+  output: () => string;
   proc: ChildProcess;
   stop: () => Promise<void>;
 }
@@ -30,7 +32,8 @@ async function serve(cli: string, args: string[]): Promise<Served> {
     const read = (b: Buffer) => {
       out += b.toString();
       const m = /(http:\/\/127\.0\.0\.1:\d+\/\S*)/.exec(out);
-      if (m) {
+      // Its last start-up line ends with "Ctrl-C stops".
+      if (m && /Ctrl-C stops\n/.test(out)) {
         clearTimeout(timer);
         ok(m[1]);
       }
@@ -41,6 +44,7 @@ async function serve(cli: string, args: string[]): Promise<Served> {
   });
   return {
     url,
+    output: () => out,
     proc,
     stop: () =>
       new Promise<void>((done) => {
@@ -57,7 +61,7 @@ async function recordProgress(page: Page): Promise<void> {
     const w = window as unknown as { __log: { text: string; busyControls: boolean; allDisabled: boolean }[] };
     w.__log = [];
     const note = () => {
-      const buttons = [...document.querySelectorAll('fieldset button, fieldset input, fieldset select')] as HTMLButtonElement[];
+      const buttons = Array.from(document.querySelectorAll('fieldset button, fieldset input, fieldset select')) as HTMLButtonElement[];
       w.__log.push({
         text: document.getElementById('progress-text')!.textContent ?? '',
         busyControls: buttons.some((b) => b.disabled),
@@ -229,8 +233,8 @@ describe('examples/browser served by `pix2pix-webgpu serve` (headless Chromium)'
     const photo = join(OUT, 'portrait-red-blue.png');
     await sharp(raw, { raw: { width: w, height: h, channels: 3 } }).png().toFile(photo);
 
-    const input = await page.$('#photo');
-    await input!.uploadFile(photo);
+    const input = (await page.$('#photo')) as ElementHandle<HTMLInputElement>;
+    await input.uploadFile(photo);
     await page.waitForFunction(() => /^photo loaded/.test(document.getElementById('status')!.textContent ?? ''), { timeout: 30_000 });
     await idle(page);
     // Padded: scaled to 48x64 in the middle, black bars left and right.
@@ -271,22 +275,30 @@ describe('examples/browser served by `pix2pix-webgpu serve` (headless Chromium)'
     await page.type('#url', '/files/missing.pth');
     await page.click('#load-url');
     await idle(page);
-    expect(await statusText(page)).toMatch(/could not fetch http:\/\/127\.0\.0\.1:\d+\/files\/missing\.pth: HTTP 404/);
+    expect(await statusText(page)).toMatch(/http:\/\/127\.0\.0\.1:\d+\/files\/missing\.pth: HTTP 404/);
     expect(await page.$eval('#status', (s) => s.className)).toBe('error');
 
     // localhost is another origin than the page's 127.0.0.1: the server's CORS header lets it through.
     const url = `http://localhost:${new URL(server.url).port}/files/latest_net_G.pth`;
     const bytes = readFileSync(join(files, 'latest_net_G.pth')).length;
+    const kb = `${(bytes / 1024).toFixed(1)} KB`;
     await page.$eval('#url', (e) => ((e as HTMLInputElement).value = ''));
     await page.type('#url', url);
-    await recordProgress(page);
-    await page.click('#load-url');
-    await idle(page);
-    expect(await statusText(page)).toMatch(/^loaded latest_net_G\.pth: 3→\d channels, \d downs, ngf \d+, batch norm; photos are fitted to \d+×\d+\./);
-    const log = await progressLog(page);
-    const kb = `${(bytes / 1024).toFixed(1)} KB`;
-    expect(log.map((l) => l.text)).toContain(`downloading ${kb} of ${kb}`);
-    expect(log.filter((l) => l.text !== '').every((l) => l.allDisabled)).toBe(true);
+    // The page uses the library's Pix2Pix.fromUrl when the built dist has it, else fetches the bytes itself:
+    // load once each way (the second with fromUrl removed from the class), both with the same progress.
+    type Win = { __state: { model: { constructor: { fromUrl?: unknown } } } };
+    const libraryHasFromUrl = await page.evaluate(() => typeof (window as unknown as Win).__state.model.constructor.fromUrl === 'function');
+    for (const way of libraryHasFromUrl ? ['Pix2Pix.fromUrl', 'fetch'] : ['fetch']) {
+      if (way === 'fetch') await page.evaluate(() => delete (window as unknown as Win).__state.model.constructor.fromUrl);
+      await recordProgress(page);
+      await page.click('#load-url');
+      await idle(page);
+      expect(await statusText(page), way).toMatch(/^loaded latest_net_G\.pth: 3→\d channels, \d downs, ngf \d+, batch norm; photos are fitted to \d+×\d+\./);
+      expect(await page.$eval('#model-info', (e) => e.textContent), way).toMatch(/^model: latest_net_G\.pth: unet, \d downs, .* generator only/);
+      const log = await progressLog(page);
+      expect(log.map((l) => l.text), way).toContain(`downloading ${kb} of ${kb}`);
+      expect(log.filter((l) => l.text !== '').every((l) => l.allDisabled), way).toBe(true);
+    }
     // The uploaded photo is still there, re-fitted to the loaded model's size; translating uses the checkpoint.
     expect(await page.$eval('#truth-figure', (f) => (f as HTMLElement).hidden)).toBe(true);
     await page.click('#translate');
@@ -299,6 +311,15 @@ describe('examples/browser served by `pix2pix-webgpu serve` (headless Chromium)'
     expect(await statusText(page)).toMatch(/loaded without a discriminator/);
     expect(errors).toEqual([]);
     await page.screenshot({ path: join(OUT, 'checkpoint-url.png'), fullPage: true });
+
+    // serve --files names the generator it found with a page URL that fills the URL field in.
+    const hint = /with latest_net_G\.pth in the URL field: (\S+)/.exec(server.output());
+    expect(hint?.[1]).toBe(`${server.url}?checkpoint=/files/latest_net_G.pth`);
+    const p = await browser.newPage();
+    await p.goto(hint![1]);
+    await p.waitForFunction(() => /^ready/.test(document.getElementById('status')!.textContent ?? ''), { timeout: 30_000 });
+    expect(await p.$eval('#url', (e) => (e as HTMLInputElement).value)).toBe('/files/latest_net_G.pth');
+    await p.close();
   }, 120_000);
 
   it('the published package holds the page next to dist/, and `serve` from node_modules serves both', async () => {
@@ -321,6 +342,7 @@ describe('examples/browser served by `pix2pix-webgpu serve` (headless Chromium)'
       for (const dep of ['webgpu', 'sharp']) symlinkSync(join(ROOT, 'node_modules', dep), join(app, 'node_modules', dep));
       const installed = await serve(join(pkg, 'dist/cli.js'), ['--port', '0']);
       try {
+        expect(installed.output()).toContain(`serving ${pkg} (dist/ and examples/browser/ only)`);
         const p = await browser.newPage();
         await p.goto(installed.url);
         await p.waitForFunction(() => /^ready/.test(document.getElementById('status')!.textContent ?? ''), { timeout: 30_000 });
