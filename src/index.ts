@@ -63,6 +63,8 @@ export {
   type StateSource,
   type GanMode,
 } from './gan/pix2pix.js';
+export { resolvePix2PixOptions, PIX2PIX_DEFAULTS, NET_G_VALUES, NORM_VALUES, GAN_MODE_VALUES, type NetG } from './gan/options.js';
+export { downloadBytes, type DownloadOptions, type DownloadProgress } from './gan/from_url.js';
 export { UnetGenerator, NLayerDiscriminator, type GeneratorConfig, type DiscriminatorConfig, type GeneratorRun } from './gan/networks.js';
 export { CheckpointMismatchError, inferGeneratorConfig, inferDiscriminatorConfig, readStateDict, loadStateDictInto } from './gan/state_dict.js';
 export { linearLambda, linearLrFactorForEpoch, type LinearPolicy } from './gan/lr_policy.js';
