@@ -24,9 +24,10 @@ export default defineConfig([
     format: ['esm'],
     target: 'es2022',
     platform: 'neutral',
-    // The declarations use the global GPU* types; the reference makes a consumer's compiler load them from
-    // @webgpu/types (a dependency: types only, no runtime code) whatever its `types`/`lib` settings.
-    dts: { entry: { index: 'src/index.ts', node: 'src/node.ts' }, banner: '/// <reference types="@webgpu/types" />' },
+    // The declarations use the global GPU* types, which TypeScript 6+ has in its DOM lib (and which need DOM
+    // names such as EventTarget and ImageBitmap anyway): the reference makes them compile for a consumer whose
+    // `lib` lacks "dom". TypeScript 5.x gets types/ts5/*.d.ts (package.json "types@<6"), which add @webgpu/types.
+    dts: { entry: { index: 'src/index.ts', node: 'src/node.ts' }, banner: '/// <reference lib="dom" />' },
     // No source maps in the package: the JS is not minified, and maps that point at unshipped sources (or
     // double the install with embedded ones) help no one.
     sourcemap: false,
