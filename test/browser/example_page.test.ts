@@ -121,6 +121,12 @@ describe('examples/browser served by `pix2pix-webgpu serve` (headless Chromium)'
     await page.setViewport({ width: 1000, height: 900 });
     page.on('pageerror', (e) => errors.push(String(e)));
   }, 60_000);
+  /** The page at the served URL, ready (kept between tests, so they build on each other; each runs alone too). */
+  async function openPage(fresh = false) {
+    if (!fresh && page.url().startsWith(server.url)) return;
+    await page.goto(server.url);
+    await page.waitForFunction(() => /^ready/.test(document.getElementById('status')!.textContent ?? ''), { timeout: 30_000 });
+  }
   afterAll(async () => {
     await browser?.close();
     await server?.stop();
@@ -182,8 +188,7 @@ describe('examples/browser served by `pix2pix-webgpu serve` (headless Chromium)'
   });
 
   it('creates a model; a double-click on train runs 5 steps once, with progress and the buttons disabled', async () => {
-    await page.goto(server.url);
-    await page.waitForFunction(() => /^ready/.test(document.getElementById('status')!.textContent ?? ''), { timeout: 30_000 });
+    await openPage(true);
     await page.click('#new');
     await idle(page);
     expect(await statusText(page)).toMatch(/^new model ready/);
@@ -231,6 +236,7 @@ describe('examples/browser served by `pix2pix-webgpu serve` (headless Chromium)'
     const raw = Buffer.alloc(w * h * 3);
     for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) raw.set(x < w / 2 ? [220, 30, 30] : [30, 30, 220], 3 * (y * w + x));
     const photo = join(OUT, 'portrait-red-blue.png');
+    await openPage();
     await sharp(raw, { raw: { width: w, height: h, channels: 3 } }).png().toFile(photo);
 
     const input = (await page.$('#photo')) as ElementHandle<HTMLInputElement>;
@@ -270,6 +276,11 @@ describe('examples/browser served by `pix2pix-webgpu serve` (headless Chromium)'
   }, 120_000);
 
   it('loads a checkpoint from a URL (cross-origin, with download progress), then translates with it', async () => {
+    await openPage();
+    if (!(await page.evaluate(() => (window as unknown as { __state: { model: unknown } }).__state.model))) {
+      await page.click('#new');
+      await idle(page);
+    }
     // A 404 is reported as such, on the page.
     await page.$eval('#url', (e) => ((e as HTMLInputElement).value = ''));
     await page.type('#url', '/files/missing.pth');
