@@ -199,9 +199,26 @@ export class Pix2Pix {
     }
     const { download, rest } = splitDownloadOptions(opts, op);
     resolvePix2PixOptions(rest, op); // bad options fail before any download
-    const get = (u: string | URL | undefined) => (u === undefined ? Promise.resolve(undefined) : downloadBytes(u, download, op));
-    const [G, D, optimizer] = await Promise.all([get(urls.G), get(urls.D), get(urls.optimizer)]);
-    download.signal?.throwIfAborted();
+    // One failed file stops the others' downloads: the caller's signal and any failure abort them all.
+    const all = new AbortController();
+    const outer = download.signal;
+    const forward = () => all.abort(outer!.reason);
+    if (outer?.aborted) forward();
+    outer?.addEventListener('abort', forward, { once: true });
+    const get = (u: string | URL | undefined) =>
+      u === undefined
+        ? Promise.resolve(undefined)
+        : downloadBytes(u, { ...download, signal: all.signal }, op).catch((e: unknown) => {
+            all.abort(e);
+            throw e;
+          });
+    let G: Uint8Array | undefined, D: Uint8Array | undefined, optimizer: Uint8Array | undefined;
+    try {
+      [G, D, optimizer] = await Promise.all([get(urls.G), get(urls.D), get(urls.optimizer)]);
+    } finally {
+      outer?.removeEventListener('abort', forward);
+    }
+    outer?.throwIfAborted();
     const label = (k: string, u: string | URL | undefined) => `${k} checkpoint ${String(u)}`;
     return Pix2Pix.fromSources({ G: G!, D, optimizer }, rest, op, { G: label('G', urls.G), D: label('D', urls.D), optimizer: label('optimizer', urls.optimizer) });
   }
