@@ -187,19 +187,28 @@ export const studyCommand: CommandSpec<Record<string, unknown>> = {
     const { abortOnSigint } = await import('./cmd_train.js');
     const ac = abortOnSigint();
     const bars = new Map<string, Progress>();
-    const r = await study.runStudy(cfg, {
-      out,
-      ctx,
-      only,
-      staleClaimSeconds: claimTimeout,
-      signal: ac.signal,
-      onLog: (l) => console.error(l),
-      onStep: (name, _step, total) => {
-        let b = bars.get(name);
-        if (!b) bars.set(name, (b = new Progress(name, total, 'step')));
-        b.tick();
-      },
-    });
+    const runOnce = () =>
+      study.runStudy(cfg, {
+        out,
+        ctx,
+        only,
+        staleClaimSeconds: claimTimeout,
+        signal: ac.signal,
+        onLog: (l) => console.error(l),
+        onStep: (name, _step, total) => {
+          let b = bars.get(name);
+          if (!b) bars.set(name, (b = new Progress(name, total, 'step')));
+          b.tick();
+        },
+      });
+    let r = await runOnce();
+    // A task for one trial (a job-array task, --trial) must not report success while another worker holds its
+    // trial: that worker may be a dead pod whose claim goes stale only after --claim-timeout. Wait and retry.
+    while (only && r.claimedElsewhere.length > 0 && !ac.signal.aborted) {
+      console.error(`study: waiting for ${r.claimedElsewhere.map((c) => c.name).join(', ')} (held by another worker; taken over when its heartbeat is older than ${claimTimeout} s)`);
+      await new Promise((done) => setTimeout(done, Math.min(30, claimTimeout / 4) * 1000));
+      r = await runOnce();
+    }
     ctx.destroy();
     if (r.reused.length) console.error(`reused finished trials: ${r.reused.join(', ')}`);
     if (r.claimedElsewhere.length) console.error(`running in other workers: ${r.claimedElsewhere.map((c) => c.name).join(', ')} (merge later with --report-only)`);
