@@ -134,10 +134,12 @@ export class FileWriteError extends Pix2PixError {
   constructor(
     readonly file: string,
     readonly code: string | undefined,
-    reason: string,
+    readonly reason: string,
+    /** What the caller adds, e.g. which checkpoint survived. */
+    readonly note?: string,
   ) {
     // One line that reads as a sentence: "cannot write out/x.png: read-only file system (EROFS)".
-    super(`cannot write ${file}`, code ? `${reason} (${code})` : reason);
+    super(`cannot write ${file}`, `${code ? `${reason} (${code})` : reason}${note ? `; ${note}` : ''}`);
   }
 }
 

@@ -7,16 +7,16 @@
  * (seed, e, i), and the model derives dropout seeds from its step count. A resumed run therefore replays
  * exactly what an uninterrupted one would have done.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../io/atomic_node.js';
+import { FileWriteError, fileWriteError, removeStaleTemporaries, writeFileAtomic } from '../io/atomic_node.js';
 import { Pix2Pix, NonFiniteLossError, type Pix2PixLosses, type Pix2PixOptions } from '../gan/pix2pix.js';
-import { loadCheckpoint, saveCheckpoint } from '../gan/checkpoint_node.js';
+import { linkCheckpoint, loadCheckpoint, saveCheckpoint } from '../gan/checkpoint_node.js';
 import { writePng } from '../data/image_node.js';
 import { createImage, type ImageF32 } from '../data/image.js';
 import type { GpuContext } from '../runtime/context.js';
-import { Pix2PixError } from '../runtime/errors.js';
+import { DeviceLostError, FileFormatError, Pix2PixError } from '../runtime/errors.js';
 import { Rng, mixSeed } from '../runtime/random.js';
 import { preprocessPair, type PreprocessOptions } from './preprocess.js';
 import { createAugmenter, type AugmentPlan } from '../data/augment.js';
@@ -57,6 +57,8 @@ export interface TrainerOptions {
   ctx?: GpuContext;
   /** Extra fields recorded in options.json (the CLI's raw flags). */
   recordOptions?: Record<string, unknown>;
+  /** Called with what the trainer repaired or cleaned up on its own (a torn log record dropped, stale temporaries removed). */
+  onNotice?: (message: string) => void;
 }
 
 export interface StepInfo {
@@ -76,6 +78,8 @@ export interface TrainResult {
   interrupted: boolean;
   lastLosses: Pix2PixLosses | null;
   checkpointDir: string;
+  /** What the trainer repaired or cleaned up on its own (also passed to onNotice). */
+  notices: string[];
 }
 
 interface TrainState {
@@ -91,6 +95,57 @@ interface TrainState {
 const STATE_FILE = 'train_state.json';
 const LOG_FILE = 'loss_log.jsonl';
 
+/** A file-system call that names the file when it fails (read-only folder, disk full, ...). */
+async function writing<T>(path: string, op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (e) {
+    throw fileWriteError(e, path);
+  }
+}
+
+/**
+ * The records of loss_log.jsonl up to `lastStep`. A torn last record (the disk filled, or the process
+ * died, mid-write) is dropped and reported; a record that is not JSON anywhere else means the file was
+ * damaged otherwise, and stops the resume with its line number rather than guessing.
+ */
+function readLossLog(path: string, lastStep: number): { kept: string[]; torn: string | null } {
+  const text = readFileSync(path, 'utf8');
+  const lines = text.split('\n');
+  // The last piece after the final newline is either empty (a complete file) or an unterminated record.
+  const tail = lines.pop()!;
+  let torn: string | null = null;
+  const kept: string[] = [];
+  const parse = (line: string): { step: number } | null => {
+    try {
+      const r = JSON.parse(line) as { step?: unknown };
+      return r && typeof r === 'object' && typeof r.step === 'number' ? (r as { step: number }) : null;
+    } catch {
+      return null;
+    }
+  };
+  lines.forEach((line, i) => {
+    if (line === '') return;
+    const r = parse(line);
+    if (!r) {
+      // A complete-looking last line that does not parse is the torn record too (torn, then newline-terminated by nothing else).
+      if (i === lines.length - 1 && tail === '') {
+        torn = line;
+        return;
+      }
+      throw new FileFormatError(path, `line ${i + 1} is not a loss record (${JSON.stringify(line.slice(0, 80))}); the log is damaged before its end: remove that line (or the file) to resume`);
+    }
+    if (r.step <= lastStep) kept.push(line);
+  });
+  if (tail !== '') {
+    const r = parse(tail);
+    if (r) {
+      if (r.step <= lastStep) kept.push(tail);
+    } else torn = tail;
+  }
+  return { kept, torn };
+}
+
 function epochOrder(n: number, seed: number, epoch: number): number[] {
   return new Rng(mixSeed(seed, epoch)).shuffle(Array.from({ length: n }, (_, i) => i));
 }
@@ -99,7 +154,14 @@ function epochOrder(n: number, seed: number, epoch: number): number[] {
 /** Train a pix2pix model on `pairs`. Resolves when all epochs are done, or after saving when aborted. */
 export async function trainPix2Pix(pairs: readonly PairSource[], o: TrainerOptions): Promise<TrainResult> {
   if (pairs.length === 0) throw new Pix2PixError('train', 'the training set is empty');
-  await mkdir(join(o.out, 'samples'), { recursive: true });
+  await writing(join(o.out, 'samples'), () => mkdir(join(o.out, 'samples'), { recursive: true }));
+  const notices: string[] = [];
+  const notice = (message: string) => {
+    notices.push(message);
+    o.onNotice?.(message);
+  };
+  // The model's own ctx option is honoured as well as the trainer's (tests and apps pass one device).
+  const ctx = o.ctx ?? o.model.ctx;
   const batchSize = o.model.batchSize ?? 1;
   const seed = (o.model.seed ?? 0) >>> 0;
   const itersPerEpoch = Math.floor(pairs.length / batchSize) || 1;
@@ -112,17 +174,26 @@ export async function trainPix2Pix(pairs: readonly PairSource[], o: TrainerOptio
   let state: TrainState = { epoch: epochCount, iter: 0, step: 0, finished: false, checkpoint: '' };
   const statePath = join(o.out, STATE_FILE);
   const logPath = join(o.out, LOG_FILE);
-  if (o.resume && existsSync(statePath)) {
-    state = JSON.parse(readFileSync(statePath, 'utf8')) as TrainState;
-    model = await loadCheckpoint(join(o.out, state.checkpoint), { ...o.model, ctx: o.ctx });
+  const committed = existsSync(statePath) ? (JSON.parse(readFileSync(statePath, 'utf8')) as TrainState) : null;
+  await cleanUp(o.out, committed?.checkpoint ?? null, notice);
+  /** The step of the newest complete checkpoint set on disk (null before the first save). */
+  let savedStep: number | null = o.resume && committed?.checkpoint ? committed.step : null;
+  if (o.resume && committed) {
+    state = committed;
+    // Read the log first: a damaged log stops the resume before any GPU work.
+    const log = existsSync(logPath) ? readLossLog(logPath, state.step) : null;
+    model = await loadCheckpoint(join(o.out, state.checkpoint), { ...o.model, ctx });
     if (model.steps !== state.step) {
-      throw new Pix2PixError('train --resume', `checkpoint in ${o.out} is at step ${model.steps} but ${STATE_FILE} says ${state.step}`);
+      await model.destroy();
+      throw new Pix2PixError('train --resume', `checkpoint in ${join(o.out, state.checkpoint)} is at step ${model.steps} but ${statePath} says ${state.step}`);
     }
-    // Drop log lines written after the checkpoint (the run died between save points).
-    if (existsSync(logPath)) {
-      const kept = readFileSync(logPath, 'utf8')
-        .split('\n')
-        .filter((l) => l && (JSON.parse(l) as { step: number }).step <= state.step);
+    // The top-level latest_* files may be from different saves (a kill while they were refreshed):
+    // make them the committed set again before anything else can fail.
+    await linkCheckpoint(join(o.out, state.checkpoint), o.out);
+    // Drop log lines written after the checkpoint (the run died between save points), and a torn last record.
+    if (log) {
+      const { kept, torn } = log;
+      if (torn !== null) notice(`${logPath}: dropped a torn last record (${torn.length} bytes, written when the disk filled or the run was killed mid-write)`);
       await writeFileAtomic(logPath, new TextEncoder().encode(kept.map((l) => `${l}\n`).join('')));
     }
   } else {
@@ -130,36 +201,44 @@ export async function trainPix2Pix(pairs: readonly PairSource[], o: TrainerOptio
       // A single weights file is a generator (e.g. the reference's latest_net_G.pth); a folder is one of ours.
       const isFile = typeof o.init === 'string' && /\.(pth|pt|safetensors|bin)$/i.test(o.init);
       const src = isFile ? { G: o.init as string } : o.init;
-      model = await loadCheckpoint(src, { ...o.model, ctx: o.ctx });
+      model = await loadCheckpoint(src, { ...o.model, ctx });
     } else {
-      model = await Pix2Pix.create({ ...o.model, ctx: o.ctx });
+      model = await Pix2Pix.create({ ...o.model, ctx });
     }
-    await writeFile(logPath, '');
+    await writing(logPath, () => writeFile(logPath, ''));
     await writeFileAtomic(
       join(o.out, 'options.json'),
       new TextEncoder().encode(JSON.stringify({ model: { ...o.model, ctx: undefined }, resolved: model.config, preprocess: o.preprocess, init: o.init ?? null, ...o.recordOptions }, null, 2)),
     );
   }
-  if (state.finished) return { model, epochsDone: totalEpochs, steps: state.step, interrupted: false, lastLosses: null, checkpointDir: o.out };
+  if (state.finished) return { model, epochsDone: totalEpochs, steps: state.step, interrupted: false, lastLosses: null, checkpointDir: o.out, notices };
 
   // A checkpoint is three files, and no set of renames is atomic together, so a kill mid-save could mix
   // steps. Each save therefore goes into a fresh folder `resume/step-N`; writing train_state.json (one
   // atomic rename) is the commit point; only then is the previous folder removed and the top-level
   // latest_* files (for people and `translate`) refreshed. A kill at any moment leaves a complete,
-  // consistent checkpoint that train_state.json names.
+  // consistent checkpoint that train_state.json names. The latest_* and tagged files are hard links to
+  // the set's files (copies only where links are impossible): one copy on disk, not two of ~700 MB.
+  // That is safe because nothing rewrites a file in place: every save writes new files and renames.
   const save = async (tag?: string) => {
     if (tag) {
-      await saveCheckpoint(o.out, model, { tag });
+      await linkCheckpoint(join(o.out, state.checkpoint), o.out, { toTag: tag });
       return;
     }
     const previous = existsSync(statePath) ? (JSON.parse(readFileSync(statePath, 'utf8')) as TrainState).checkpoint : null;
     const folder = join('resume', `step-${state.step}`);
-    await saveCheckpoint(join(o.out, folder), model);
+    // The epoch recorded is the one the set resumes into (as train_state.json's).
+    await saveCheckpoint(join(o.out, folder), model, { epoch: state.epoch });
     state = { ...state, checkpoint: folder };
     await writeFileAtomic(statePath, new TextEncoder().encode(JSON.stringify(state)));
-    if (previous && previous !== folder) await rm(join(o.out, previous), { recursive: true, force: true });
-    await saveCheckpoint(o.out, model);
+    savedStep = state.step;
+    if (previous && previous !== folder) await writing(join(o.out, previous), () => rm(join(o.out, previous), { recursive: true, force: true }));
+    await linkCheckpoint(join(o.out, folder), o.out);
   };
+  const checkpointNote = () =>
+    savedStep === null
+      ? `no checkpoint had been saved yet in ${o.out} (the first is saved at the end of epoch ${epochCount}), so a new run starts from the beginning`
+      : `the last checkpoint in ${o.out} (step ${savedStep}) is intact: run again with --resume to continue from it`;
   const sample = o.samplePair ?? pairs[0];
   // GPU augmentation: the batch is uploaded once, warped/recoloured into a second pair of tensors by a
   // plan recorded once per batch shape, and those tensors feed the training step.
@@ -194,58 +273,97 @@ export async function trainPix2Pix(pairs: readonly PairSource[], o: TrainerOptio
   let lastLosses: Pix2PixLosses | null = null;
   let interrupted = false;
 
-  outer: for (let epoch = state.epoch; epoch <= lastEpoch; epoch++) {
-    model.setEpoch(epoch);
-    const order = epochOrder(pairs.length, seed, epoch);
-    const sums = { G_GAN: 0, G_L1: 0, D_real: 0, D_fake: 0 };
-    let count = 0;
-    for (let iter = epoch === state.epoch ? state.iter : 0; iter < itersPerEpoch; iter++) {
-      if (o.signal?.aborted || (o.maxSteps !== undefined && state.step >= o.maxSteps)) {
-        interrupted = true;
-        state = { ...state, epoch, iter };
-        await save();
-        break outer;
-      }
-      const idx = order.slice(iter * batchSize, (iter + 1) * batchSize);
-      const as: ImageF32[] = [];
-      const bs: ImageF32[] = [];
-      for (const i of idx) {
-        const { a, b } = await pairs[i].load();
-        const p = preprocessPair(a, b, o.preprocess, new Rng(mixSeed(mixSeed(seed, epoch), i)));
-        as.push(p.a);
-        bs.push(p.b);
-      }
-      const batch = augmenter ? await augmentBatch(as, bs, idx, epoch) : { a: as, b: bs };
-      let losses: Pix2PixLosses;
-      try {
-        losses = await model.trainStep(batch);
-      } catch (e) {
-        if (e instanceof NonFiniteLossError) {
-          throw new Pix2PixError('train', `${e.message}; stopped at epoch ${epoch}, iteration ${iter + 1}. The last good checkpoint in ${o.out} was kept (use --resume after fixing the cause, e.g. a lower --lr).`);
+  try {
+    outer: for (let epoch = state.epoch; epoch <= lastEpoch; epoch++) {
+      model.setEpoch(epoch);
+      const order = epochOrder(pairs.length, seed, epoch);
+      const sums = { G_GAN: 0, G_L1: 0, D_real: 0, D_fake: 0 };
+      let count = 0;
+      for (let iter = epoch === state.epoch ? state.iter : 0; iter < itersPerEpoch; iter++) {
+        if (o.signal?.aborted || (o.maxSteps !== undefined && state.step >= o.maxSteps)) {
+          interrupted = true;
+          state = { ...state, epoch, iter };
+          await save();
+          break outer;
         }
-        throw e;
+        const idx = order.slice(iter * batchSize, (iter + 1) * batchSize);
+        const as: ImageF32[] = [];
+        const bs: ImageF32[] = [];
+        for (const i of idx) {
+          const { a, b } = await pairs[i].load();
+          const p = preprocessPair(a, b, o.preprocess, new Rng(mixSeed(mixSeed(seed, epoch), i)));
+          as.push(p.a);
+          bs.push(p.b);
+        }
+        const batch = augmenter ? await augmentBatch(as, bs, idx, epoch) : { a: as, b: bs };
+        let losses: Pix2PixLosses;
+        try {
+          losses = await model.trainStep(batch);
+        } catch (e) {
+          if (e instanceof NonFiniteLossError) {
+            // Losses written as numbers (NaN, Infinity), not JSON's null.
+            const values = Object.entries(e.losses).map(([k, v]) => `${k} ${String(v)}`).join(', ');
+            const kept =
+              savedStep === null
+                ? `No checkpoint had been saved yet (the run stopped before the end of its first epoch); check the data and options (e.g. a lower --lr)`
+                : `The last good checkpoint in ${o.out} (step ${savedStep}) was kept (use --resume after fixing the cause, e.g. a lower --lr)`;
+            throw new Pix2PixError('train', `non-finite loss at training step ${state.step + 1} (${values}); stopped at epoch ${epoch}, iteration ${iter + 1}. ${kept}.`);
+          }
+          throw e;
+        }
+        state = { ...state, epoch, iter: iter + 1, step: state.step + 1 };
+        lastLosses = losses;
+        for (const k of Object.keys(sums) as (keyof Pix2PixLosses)[]) sums[k] += losses[k];
+        count++;
+        const lr = model.lr;
+        await writing(logPath, () => appendFile(logPath, `${JSON.stringify({ epoch, iter: iter + 1, step: state.step, ...losses, lr })}\n`));
+        o.onStep?.({ epoch, iter: iter + 1, step: state.step, itersPerEpoch, totalEpochs, losses, lr });
       }
-      state = { ...state, epoch, iter: iter + 1, step: state.step + 1 };
-      lastLosses = losses;
-      for (const k of Object.keys(sums) as (keyof Pix2PixLosses)[]) sums[k] += losses[k];
-      count++;
-      const lr = model.lr;
-      await appendFile(logPath, `${JSON.stringify({ epoch, iter: iter + 1, step: state.step, ...losses, lr })}\n`);
-      o.onStep?.({ epoch, iter: iter + 1, step: state.step, itersPerEpoch, totalEpochs, losses, lr });
+      // End of epoch: sample, checkpoint (latest every epoch; a tagged copy every saveEpochFreq).
+      const { a, b } = await sample.load();
+      // A fixed crop (seed 0) and no flip, so the samples of successive epochs are comparable.
+      const pre = preprocessPair(a, b, { ...o.preprocess, flip: false }, new Rng(0));
+      const fake = await model.translate(pre.a, { seed: 1, pad: true });
+      const samplePath = join(o.out, 'samples', `epoch_${String(epoch).padStart(3, '0')}.png`);
+      await writing(samplePath, () => writePng(samplePath, sideBySide([pre.a, fake, pre.b])));
+      state = { ...state, epoch: epoch + 1, iter: 0, finished: epoch === lastEpoch };
+      await save();
+      if (o.saveEpochFreq && (epoch - epochCount + 1) % o.saveEpochFreq === 0) await save(String(epoch));
+      if (count) o.onEpoch?.(epoch, { G_GAN: sums.G_GAN / count, G_L1: sums.G_L1 / count, D_real: sums.D_real / count, D_fake: sums.D_fake / count });
     }
-    // End of epoch: sample, checkpoint (latest every epoch; a tagged copy every saveEpochFreq).
-    const { a, b } = await sample.load();
-    // A fixed crop (seed 0) and no flip, so the samples of successive epochs are comparable.
-    const pre = preprocessPair(a, b, { ...o.preprocess, flip: false }, new Rng(0));
-    const fake = await model.translate(pre.a, { seed: 1, pad: true });
-    await writePng(join(o.out, 'samples', `epoch_${String(epoch).padStart(3, '0')}.png`), sideBySide([pre.a, fake, pre.b]));
-    state = { ...state, epoch: epoch + 1, iter: 0, finished: epoch === lastEpoch };
-    await save();
-    if (o.saveEpochFreq && (epoch - epochCount + 1) % o.saveEpochFreq === 0) await save(String(epoch));
-    if (count) o.onEpoch?.(epoch, { G_GAN: sums.G_GAN / count, G_L1: sums.G_L1 / count, D_real: sums.D_real / count, D_fake: sums.D_fake / count });
+  } catch (e) {
+    releaseAugment();
+    // The caller never sees this model: free it (and its device, if it owns one).
+    await model.destroy().catch(() => undefined);
+    // Say what survived: a lost device or a full disk ends the run, never the last checkpoint set.
+    if (e instanceof DeviceLostError) {
+      throw new DeviceLostError('train', e.reason, `${e.lostMessage} (in ${e.op}); ${checkpointNote()}`);
+    }
+    if (e instanceof FileWriteError) throw new FileWriteError(e.file, e.code, e.reason, checkpointNote());
+    throw e;
   }
   releaseAugment();
-  return { model, epochsDone: Math.min(state.epoch - epochCount, totalEpochs), steps: state.step, interrupted, lastLosses, checkpointDir: o.out };
+  return { model, epochsDone: Math.min(state.epoch - epochCount, totalEpochs), steps: state.step, interrupted, lastLosses, checkpointDir: o.out, notices };
+}
+
+/**
+ * Remove what a killed run can leave behind: temporaries of interrupted atomic writes (in the output
+ * folder and the checkpoint sets) and checkpoint-set folders that were never committed (a kill after
+ * writing resume/step-N but before train_state.json named it). The committed set is never touched.
+ */
+async function cleanUp(out: string, committedFolder: string | null, notice: (m: string) => void): Promise<void> {
+  const resumeDir = join(out, 'resume');
+  const removed: string[] = (await removeStaleTemporaries(out)).map((f) => join(out, f));
+  if (existsSync(resumeDir)) {
+    for (const name of readdirSync(resumeDir)) {
+      const rel = join('resume', name);
+      if (/^step-\d+$/.test(name) && rel !== committedFolder) {
+        await writing(join(out, rel), () => rm(join(out, rel), { recursive: true, force: true }));
+        removed.push(join(out, rel));
+      } else removed.push(...(await removeStaleTemporaries(join(out, rel))).map((f) => join(out, rel, f)));
+    }
+  }
+  if (removed.length) notice(`removed ${removed.length} leftover(s) of an interrupted run: ${removed.join(', ')}`);
 }
 
 /** Images of equal height side by side, gray tiled to RGB where the others are RGB. */

@@ -1,7 +1,8 @@
 // The training loop: what it writes, and that an interrupted run resumed from its checkpoint ends with
 // exactly the weights of an uninterrupted run with the same seed.
 import { describe, it, expect } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testContext } from '../helpers/gpu.js';
@@ -9,6 +10,11 @@ import { trainPix2Pix, type PairSource } from '../../src/train/trainer_node.js';
 import { createImage } from '../../src/data/image.js';
 import { Rng } from '../../src/runtime/random.js';
 import { readStateDict } from '../../src/gan/state_dict.js';
+import type { StateDict } from '../../src/io/state_dict.js';
+import { loadCheckpoint, MixedCheckpointError, withMetadata } from '../../src/gan/checkpoint_node.js';
+import { createContext } from '../../src/runtime/device.js';
+import { DeviceLostError, FileFormatError } from '../../src/runtime/errors.js';
+import { FileWriteError } from '../../src/io/atomic_node.js';
 import type { Pix2PixOptions } from '../../src/gan/pix2pix.js';
 import { linearLrFactorForEpoch } from '../../src/gan/lr_policy.js';
 
@@ -24,10 +30,18 @@ function pairs(n: number): PairSource[] {
   }));
 }
 
+const readLog = (dir: string) => readFileSync(join(dir, 'loss_log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; G_L1: number });
+const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 describe('trainPix2Pix', async () => {
   const ctx = await testContext();
   const model: Pix2PixOptions = { ctx, inputChannels: 3, outputChannels: 1, numDowns: 5, ngf: 2, ndf: 2, norm: 'batch', dropout: true, nEpochs: 2, nEpochsDecay: 1, seed: 5 };
   const preprocess = { preprocess: 'crop' as const, loadSize: 40, cropSize: 32, flip: true };
+  /** G and the loss log of an uninterrupted 9-step run (set by the first test). */
+  let reference: { G: StateDict; log: { step: number; G_L1: number }[] } | null = null;
+  const expectReferenceWeights = async (G: StateDict) => {
+    for (const [k, v] of reference!.G) expect(Array.from(G.get(k)!.data), k).toEqual(Array.from(v.data));
+  };
 
   it('writes checkpoints, the loss log, samples and options; a resumed run equals an uninterrupted one', async () => {
     const full = mkdtempSync(join(tmpdir(), 'train-full-'));
@@ -44,7 +58,8 @@ describe('trainPix2Pix', async () => {
     expect(log[8].lr).toBeCloseTo(2e-4 * linearLrFactorForEpoch(3, { nEpochs: 2, nEpochsDecay: 1 }), 12);
     expect(log[8].lr).toBeLessThan(log[0].lr);
     const gFull = await readStateDict(a.model.G);
-    a.model.destroy();
+    reference = { G: gFull, log };
+    await a.model.destroy();
 
     // Interrupted after 4 of 9 steps (mid-epoch), then resumed in a new model.
     const part = mkdtempSync(join(tmpdir(), 'train-part-'));
@@ -66,8 +81,13 @@ describe('trainPix2Pix', async () => {
     const ac = new AbortController();
     const r = await trainPix2Pix(pairs(3), { out, model, preprocess, signal: ac.signal, onStep: (s) => s.step === 2 && ac.abort() });
     expect(r.interrupted).toBe(true);
-    expect(JSON.parse(readFileSync(join(out, 'train_state.json'), 'utf8'))).toMatchObject({ epoch: 1, iter: 2, step: 2 });
-    r.model.destroy();
+    expect(JSON.parse(readFileSync(join(out, 'train_state.json'), 'utf8'))).toMatchObject({ epoch: 1, iter: 2, step: 2, checkpoint: join('resume', 'step-2') });
+    // One copy on disk: the latest_* files are the committed set's files (hard links), not second copies.
+    expect(readdirSync(join(out, 'resume'))).toEqual(['step-2']);
+    for (const f of ['latest_net_G.safetensors', 'latest_net_D.safetensors', 'latest_optim.safetensors']) {
+      expect(statSync(join(out, f)).ino, f).toBe(statSync(join(out, 'resume', 'step-2', f)).ino);
+    }
+    await r.model.destroy();
   });
 
   it('trains with on-the-fly GPU augmentation', async () => {
@@ -77,5 +97,121 @@ describe('trainPix2Pix', async () => {
     expect(r.steps).toBe(2);
     expect(Number.isFinite(r.lastLosses!.G_L1)).toBe(true);
     r.model.destroy();
+  });
+});
+
+describe('trainPix2Pix under faults', async () => {
+  const ctx = await testContext();
+  const model: Pix2PixOptions = { ctx, inputChannels: 3, outputChannels: 1, numDowns: 5, ngf: 2, ndf: 2, norm: 'batch', dropout: true, nEpochs: 2, nEpochsDecay: 1, seed: 5 };
+  const preprocess = { preprocess: 'crop' as const, loadSize: 40, cropSize: 32, flip: true };
+  let reference: StateDict | null = null;
+  const uninterrupted = async () => {
+    if (!reference) {
+      const r = await trainPix2Pix(pairs(3), { out: mkdtempSync(join(tmpdir(), 'train-ref-')), model, preprocess });
+      reference = await readStateDict(r.model.G);
+      await r.model.destroy();
+    }
+    return reference;
+  };
+  const expectSameWeights = async (G: StateDict) => {
+    for (const [k, v] of await uninterrupted()) expect(Array.from(G.get(k)!.data), k).toEqual(Array.from(v.data));
+  };
+
+  it('disk full mid-run: the error names the log and the intact checkpoint; after space is freed --resume drops the torn record and stale leftovers', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'train-full-disk-'));
+    const logPath = join(out, 'loss_log.jsonl');
+    let saved = '';
+    const run = trainPix2Pix(pairs(3), {
+      out, model, preprocess,
+      onStep: (s) => {
+        if (s.step !== 4) return;
+        // From here on every write to the log fails as on a full disk (/dev/full answers ENOSPC).
+        saved = readFileSync(logPath, 'utf8');
+        rmSync(logPath);
+        symlinkSync('/dev/full', logPath);
+      },
+    });
+    const err = await run.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FileWriteError);
+    expect((err as Error).message).toBe(`cannot write ${logPath}: no space left on device (ENOSPC); the last checkpoint in ${out} (step 3) is intact: run again with --resume to continue from it`);
+
+    // Space freed; the log ends in the record that was being written when the disk filled.
+    rmSync(logPath);
+    writeFileSync(logPath, `${saved}{"epoch":2,"iter":2,"step":5,"G_GAN":0.69`);
+    // A kill also leaves temporaries of atomic writes and an uncommitted checkpoint folder.
+    const dead = spawnSync(process.execPath, ['-e', 'console.log(process.pid)'], { encoding: 'utf8' }).stdout.trim();
+    const leftovers = [join(out, `.latest_net_G.safetensors.${dead}.0123456789ab.tmp`), join(out, 'resume', 'step-3', `.latest_optim.safetensors.${dead}.0123456789ab.tmp`), join(out, 'resume', 'step-7')];
+    writeFileSync(leftovers[0], 'partial');
+    writeFileSync(leftovers[1], 'partial');
+    mkdirSync(leftovers[2]);
+    writeFileSync(join(leftovers[2], 'latest_net_G.safetensors'), 'partial');
+
+    const notices: string[] = [];
+    const r = await trainPix2Pix(pairs(3), { out, model, preprocess, resume: true, onNotice: (m) => notices.push(m) });
+    expect(r.steps).toBe(9);
+    expect(notices).toEqual([
+      expect.stringMatching(/^removed 3 leftover\(s\) of an interrupted run: /),
+      `${logPath}: dropped a torn last record (41 bytes, written when the disk filled or the run was killed mid-write)`,
+    ]);
+    expect(r.notices).toEqual(notices);
+    for (const f of leftovers) expect(existsSync(f), f).toBe(false);
+    expect(readLog(out).map((l) => l.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    await expectSameWeights(await readStateDict(r.model.G));
+    await r.model.destroy();
+  });
+
+  it('a record that is not JSON before the last line stops --resume naming the file and line', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'train-badlog-'));
+    const b = await trainPix2Pix(pairs(3), { out, model, preprocess, maxSteps: 2 });
+    await b.model.destroy();
+    const logPath = join(out, 'loss_log.jsonl');
+    const lines = readFileSync(logPath, 'utf8').split('\n');
+    lines[0] = lines[0].slice(0, 20);
+    writeFileSync(logPath, lines.join('\n'));
+    const err = await trainPix2Pix(pairs(3), { out, model, preprocess, resume: true }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FileFormatError);
+    expect((err as Error).message).toMatch(new RegExp(`^${esc(logPath)}: line 1 is not a loss record`));
+  });
+
+  // The reference updates D before computing G's loss against it: an absurd learning rate wrecks D in the first step.
+  const blowUp: Pix2PixOptions = { ...model, lr: 1e30 };
+
+  it('NaN at step 1 says no checkpoint exists and prints NaN; later, it names the kept checkpoint, and --resume repairs a mixed latest_* set first', async () => {
+    const fresh = mkdtempSync(join(tmpdir(), 'train-nan1-'));
+    const e1 = (await trainPix2Pix(pairs(3), { out: fresh, model: blowUp, preprocess }).catch((e: unknown) => e)) as Error;
+    expect(e1.message).toMatch(/^train: non-finite loss at training step 1 \(G_GAN \S+, G_L1 \S+, D_real \S+, D_fake \S+\); stopped at epoch 1, iteration 1\. No checkpoint had been saved yet/);
+    expect(e1.message).toMatch(/NaN|Infinity/);
+    expect(e1.message).not.toMatch(/null|was kept/);
+
+    const out = mkdtempSync(join(tmpdir(), 'train-nan5-'));
+    const b = await trainPix2Pix(pairs(3), { out, model, preprocess, maxSteps: 4 });
+    await b.model.destroy();
+    // A kill while the latest_* files were refreshed: the optimizer file is from another save.
+    const optim = join(out, 'latest_optim.safetensors');
+    const bytes = withMetadata(new Uint8Array(readFileSync(optim)), { step: '2' });
+    rmSync(optim); // a new inode: the committed set's file (a hard link) stays as it was
+    writeFileSync(optim, bytes);
+    await expect(loadCheckpoint(out, { ctx })).rejects.toThrow(MixedCheckpointError);
+    const e2 = (await trainPix2Pix(pairs(3), { out, model: blowUp, preprocess, resume: true }).catch((e: unknown) => e)) as Error;
+    expect(e2.message).toMatch(new RegExp(`non-finite loss at training step 5 .*The last good checkpoint in ${esc(out)} \\(step 4\\) was kept`));
+    const repaired = await loadCheckpoint(out, { ctx });
+    expect(repaired.steps).toBe(4);
+    await repaired.destroy();
+  });
+
+  it('device loss mid-training ends the run with DeviceLostError, the last checkpoint intact and --resume working', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'train-lost-'));
+    const doomed = await createContext();
+    const err = await trainPix2Pix(pairs(3), { out, model: { ...model, ctx: doomed }, preprocess, onStep: (s) => s.step === 4 && doomed.device.destroy() }).catch((e: unknown) => e);
+    doomed.destroy();
+    expect(err).toBeInstanceOf(DeviceLostError);
+    expect((err as Error).message).toMatch(new RegExp(`^train: GPU device lost .*the last checkpoint in ${esc(out)} \\(step 3\\) is intact: run again with --resume`));
+    const intact = await loadCheckpoint(out, { ctx });
+    expect(intact.steps).toBe(3);
+    await intact.destroy();
+    const r = await trainPix2Pix(pairs(3), { out, model, preprocess, resume: true });
+    expect(r.steps).toBe(9);
+    await expectSameWeights(await readStateDict(r.model.G));
+    await r.model.destroy();
   });
 });
