@@ -3,25 +3,39 @@
  * network (missing, unexpected and misshapen tensors, all listed in one error), the reference's
  * InstanceNorm patch, and inferring the architecture from a checkpoint's tensor shapes.
  */
-import { Pix2PixError } from '../runtime/errors.js';
+import { FileFormatError, Pix2PixError, quoteUntrusted } from '../runtime/errors.js';
 import type { StateDict } from '../io/state_dict.js';
 import type { StateEntry } from '../layers/state.js';
 import type { NormKind } from '../layers/norm.js';
 import type { DiscriminatorConfig, GeneratorConfig } from './networks.js';
 
-/** A checkpoint that does not fit the network; lists every offending key. */
+/** Keys listed per kind in a mismatch message; the error object keeps them all. */
+const LISTED_KEYS = 12;
+
+function listKeys(keys: readonly string[]): string {
+  const shown = keys.slice(0, LISTED_KEYS).map((k) => quoteUntrusted(k, 80));
+  return keys.length > LISTED_KEYS ? `${shown.join(', ')}, … and ${keys.length - LISTED_KEYS} more` : shown.join(', ');
+}
+
+/**
+ * A checkpoint that does not fit the network. The message names the source (the file path, as the
+ * caller passes it) and lists the offending keys (escaped, and at most a dozen of each kind); the
+ * fields hold them all.
+ */
 export class CheckpointMismatchError extends Pix2PixError {
   constructor(
-    source: string,
+    readonly source: string,
     readonly missing: string[],
     readonly unexpected: string[],
     readonly mismatched: { key: string; expected: readonly number[]; actual: readonly number[] }[],
   ) {
     const parts: string[] = [];
-    if (missing.length) parts.push(`missing ${missing.length} tensor(s): ${missing.join(', ')}`);
-    if (unexpected.length) parts.push(`unexpected ${unexpected.length} tensor(s): ${unexpected.join(', ')}`);
+    if (missing.length) parts.push(`missing ${missing.length} tensor(s): ${listKeys(missing)}`);
+    if (unexpected.length) parts.push(`unexpected ${unexpected.length} tensor(s): ${listKeys(unexpected)}`);
     if (mismatched.length) {
-      parts.push(`${mismatched.length} tensor(s) with the wrong shape: ${mismatched.map((m) => `${m.key} expected [${m.expected.join(', ')}] got [${m.actual.join(', ')}]`).join('; ')}`);
+      const shown = mismatched.slice(0, LISTED_KEYS).map((m) => `${quoteUntrusted(m.key, 80)} expected [${m.expected.join(', ')}] got [${m.actual.slice(0, 8).join(', ')}${m.actual.length > 8 ? ', …' : ''}]`);
+      if (mismatched.length > LISTED_KEYS) shown.push(`… and ${mismatched.length - LISTED_KEYS} more`);
+      parts.push(`${mismatched.length} tensor(s) with the wrong shape: ${shown.join('; ')}`);
     }
     super(source, `checkpoint does not match the network: ${parts.join('; ')}`);
   }
@@ -85,10 +99,34 @@ export function checkStateDict(dict: StateDict, net: HasState, source: string): 
   if (missing.length || unexpected.length || mismatched.length) throw new CheckpointMismatchError(source, missing, unexpected, mismatched);
 }
 
-/** Patch, check, then write every tensor of `dict` into the network. Returns the keys the patch dropped. */
+/**
+ * Throw FileFormatError naming `source` (the file) and the tensor if any value the network would
+ * load is NaN or infinite: such weights translate every image to garbage (all black) without
+ * any other error.
+ */
+export function checkFinite(dict: StateDict, net: HasState, source: string): void {
+  for (const e of net.stateEntries()) {
+    const v = dict.get(e.key);
+    if (!v) continue;
+    const data = v.data;
+    for (let i = 0; i < data.length; i++) {
+      if (!Number.isFinite(data[i])) {
+        let count = 0;
+        for (let j = i; j < data.length; j++) if (!Number.isFinite(data[j])) count++;
+        throw new FileFormatError(
+          source,
+          `tensor ${quoteUntrusted(e.key, 80)} holds ${count} non-finite value(s) of ${data.length} (first: ${data[i]} at index ${i}); refusing to load it`,
+        );
+      }
+    }
+  }
+}
+
+/** Patch, check (keys, shapes, finite values), then write every tensor of `dict` into the network. Returns the keys the patch dropped. */
 export function loadStateDictInto(net: HasState, dict: StateDict, source: string): string[] {
   const { dict: patched, dropped } = patchStateDict(dict, net);
   checkStateDict(patched, net, source);
+  checkFinite(patched, net, source);
   for (const e of net.stateEntries()) {
     const v = patched.get(e.key)!;
     if (e.kind === 'counter') e.owner.numBatchesTracked = v.data[0];

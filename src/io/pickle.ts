@@ -7,7 +7,8 @@
  * moment the pickle names it, before anything could use it. Opcode reference: CPython
  * Lib/pickletools.py. Browser-safe: no Node imports.
  */
-import { FileFormatError } from '../runtime/errors.js';
+import { FileFormatError, quoteUntrusted } from '../runtime/errors.js';
+import { overBudget, resolveBudget, type ReadBudget } from './budget.js';
 
 /** An allow-listed global, as an inert token (torch.FloatStorage, collections.OrderedDict, ...). */
 export class PickleGlobal {
@@ -136,12 +137,20 @@ export interface UnpickleOptions {
   offset?: number;
   /** Where in the file the pickle lives, added to messages (e.g. 'archive/data.pkl'). */
   where?: string;
+  /** Limits on objects and nesting depth (defaults: {@link resolveBudget}). */
+  budget?: Partial<ReadBudget> | ReadBudget;
 }
+
+/** Python's default limit on the digits of an int read from text (sys.int_info.default_max_str_digits). */
+const MAX_INT_DIGITS = 4300;
+/** Bytes of a binary long (LONG1 / LONG4): torch writes at most a 10-byte magic number. */
+const MAX_LONG_BYTES = 1024;
 
 /**
  * Unpickle one pickle from `bytes`. Returns its value and the byte offset just after its STOP.
  * Throws FileFormatError naming `fileName` for truncated or malformed data, an unsupported opcode,
- * or any global outside the allow-list.
+ * any global outside the allow-list, or more objects or deeper nesting than the budget allows.
+ * Memoised objects stay shared: a memo reference (BINGET) pushes the same object, never a copy.
  */
 export function unpickle(
   bytes: Uint8Array,
@@ -184,9 +193,29 @@ export function unpickle(
     return s;
   };
 
+  const budget = resolveBudget(options.budget);
   const stack: PickleValue[] = [];
   const marks: number[] = [];
   const memo = new Map<number, PickleValue>();
+  let objects = 0;
+  const push = (v: PickleValue): void => {
+    if (++objects > budget.maxPickleObjects) fail(`more than ${budget.maxPickleObjects} objects, ${overBudget(budget, 'maxPickleObjects')}`);
+    stack.push(v);
+  };
+  // Nesting depth of each container built so far (leaves are depth 0). Containers filled after
+  // they were put into another one (through the memo) may make this an underestimate for the outer
+  // one; the flattening walk in pth.ts checks the true depth of what it visits.
+  const depths = new WeakMap<object, number>();
+  const depthOf = (v: PickleValue): number => (v !== null && typeof v === 'object' ? (depths.get(v) ?? 0) : 0);
+  const setDepth = (container: object, d: number): void => {
+    if (d > budget.maxPickleDepth) fail(`container nesting depth ${d}, ${overBudget(budget, 'maxPickleDepth')}`);
+    if (d > (depths.get(container) ?? 0)) depths.set(container, d);
+  };
+  const deepen = (container: object, items: PickleValue[]): void => {
+    let d = 1;
+    for (const item of items) d = Math.max(d, depthOf(item) + 1);
+    setDepth(container, d);
+  };
   const pop = (): PickleValue => {
     if (stack.length === 0 || (marks.length > 0 && stack.length <= marks[marks.length - 1])) fail('stack underflow');
     return stack.pop() as PickleValue;
@@ -199,13 +228,20 @@ export function unpickle(
     if (marks.length === 0) fail('no MARK on the stack');
     return stack.splice(marks.pop() as number);
   };
-  const tuple = (items: PickleValue[]): PickleValue[] => Object.freeze(items) as PickleValue[];
+  const tuple = (items: PickleValue[]): PickleValue[] => {
+    deepen(items, items);
+    return Object.freeze(items) as PickleValue[];
+  };
+  const list = (items: PickleValue[]): PickleValue[] => {
+    deepen(items, items);
+    return items;
+  };
   const resolveGlobal = (module: string, name: string): PickleGlobal => {
     const qualified = `${module}.${name}`;
     if (!isAllowed(qualified)) {
       throw new FileFormatError(
         fileName,
-        `forbidden pickle global '${qualified}' in ${fileName}; only tensors and ordered dicts are allowed`,
+        `forbidden pickle global ${quoteUntrusted(qualified)} in ${fileName}; only tensors and ordered dicts are allowed`,
       );
     }
     return new PickleGlobal(module, name);
@@ -215,23 +251,33 @@ export function unpickle(
     const callable = CALLABLES[(fn as PickleGlobal).qualifiedName];
     if (!callable) fail(`${opname} calls '${(fn as PickleGlobal).qualifiedName}', which is not a tensor or dict constructor`);
     if (!Array.isArray(args)) fail(`${opname} arguments must be a tuple`);
-    return callable(args as PickleValue[], fail);
+    const result = callable(args as PickleValue[], fail);
+    if (result instanceof Map) deepen(result, [args]);
+    return result;
   };
   const setItems = (target: PickleValue, items: PickleValue[]) => {
     if (!(target instanceof Map)) fail('SETITEM(S) on something that is not a dict');
     if (items.length % 2 !== 0) fail('SETITEMS with an odd number of items');
+    deepen(target as object, items);
     for (let i = 0; i < items.length; i += 2) (target as Map<PickleValue, PickleValue>).set(items[i], items[i + 1]);
   };
   const append = (target: PickleValue, items: PickleValue[]) => {
     if (!Array.isArray(target) || Object.isFrozen(target)) fail('APPEND(S) on something that is not a list');
+    deepen(target as object, items);
     for (const item of items) (target as PickleValue[]).push(item);
   };
   const int = (v: bigint): number | bigint => (v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
   const longLE = (data: Uint8Array): number | bigint => {
+    if (data.length > MAX_LONG_BYTES) fail(`a ${data.length}-byte integer; at most ${MAX_LONG_BYTES} bytes are read`);
     let v = 0n;
     for (let i = data.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(data[i]);
     if (data.length > 0 && data[data.length - 1] & 0x80) v -= 1n << BigInt(8 * data.length);
     return int(v);
+  };
+  const decimal = (s: string, what: string): number | bigint => {
+    // BigInt() of a long decimal string is quadratic: refuse what no checkpoint holds, as Python does.
+    if (s.length > MAX_INT_DIGITS + 1 || !/^[+-]?\d+$/.test(s)) fail(`${what} ${quoteUntrusted(s, 40)} is not an integer of at most ${MAX_INT_DIGITS} digits`);
+    return int(BigInt(s));
   };
   const memoGet = (i: number): PickleValue => {
     if (!memo.has(i)) fail(`memo entry ${i} is not defined`);
@@ -262,106 +308,103 @@ export function unpickle(
         popMark();
         break;
       case 0x32: // DUP
-        stack.push(top());
+        push(top());
         break;
       case 0x4e: // NONE
-        stack.push(null);
+        push(null);
         break;
       case 0x88: // NEWTRUE
-        stack.push(true);
+        push(true);
         break;
       case 0x89: // NEWFALSE
-        stack.push(false);
+        push(false);
         break;
       case 0x4a: // BININT
-        stack.push(i32());
+        push(i32());
         break;
       case 0x4b: // BININT1
-        stack.push(u8());
+        push(u8());
         break;
       case 0x4d: // BININT2
-        stack.push(u16());
+        push(u16());
         break;
       case 0x8a: // LONG1
-        stack.push(longLE(raw(u8())));
+        push(longLE(raw(u8())));
         break;
       case 0x8b: {
         // LONG4
         const n = i32();
         if (n < 0) fail('LONG4 with a negative length');
-        stack.push(longLE(raw(n)));
+        push(longLE(raw(n)));
         break;
       }
       case 0x49: {
         // INT (text): also spells booleans as 00 / 01
         const s = line();
-        if (s === '00' || s === '01') stack.push(s === '01');
-        else if (/^[+-]?\d+$/.test(s)) stack.push(int(BigInt(s)));
-        else fail(`INT ${JSON.stringify(s)} is not an integer`);
+        if (s === '00' || s === '01') push(s === '01');
+        else push(decimal(s, 'INT'));
         break;
       }
       case 0x4c: {
         // LONG (text), with Python 2's trailing L
-        const s = line().replace(/L$/, '');
-        if (!/^[+-]?\d+$/.test(s)) fail(`LONG ${JSON.stringify(s)} is not an integer`);
-        stack.push(int(BigInt(s)));
+        push(decimal(line().replace(/L$/, ''), 'LONG'));
         break;
       }
       case 0x47: // BINFLOAT (big-endian)
-        stack.push(view.getFloat64(need(8, 'a float'), false));
+        push(view.getFloat64(need(8, 'a float'), false));
         break;
       case 0x58: // BINUNICODE
-        stack.push(decoder.decode(raw(u32())));
+        push(decoder.decode(raw(u32())));
         break;
       case 0x8c: // SHORT_BINUNICODE
-        stack.push(decoder.decode(raw(u8())));
+        push(decoder.decode(raw(u8())));
         break;
       case 0x8d: // BINUNICODE8
-        stack.push(decoder.decode(raw(u64())));
+        push(decoder.decode(raw(u64())));
         break;
       case 0x54: // BINSTRING (Python 2 str)
-        stack.push(decoder.decode(raw(i32())));
+        push(decoder.decode(raw(i32())));
         break;
       case 0x55: // SHORT_BINSTRING
-        stack.push(decoder.decode(raw(u8())));
+        push(decoder.decode(raw(u8())));
         break;
       case 0x42: // BINBYTES
-        stack.push(raw(u32()).slice());
+        push(raw(u32()).slice());
         break;
       case 0x43: // SHORT_BINBYTES
-        stack.push(raw(u8()).slice());
+        push(raw(u8()).slice());
         break;
       case 0x8e: // BINBYTES8
       case 0x96: // BYTEARRAY8
-        stack.push(raw(u64()).slice());
+        push(raw(u64()).slice());
         break;
       case 0x29: // EMPTY_TUPLE
-        stack.push(tuple([]));
+        push(tuple([]));
         break;
       case 0x85: // TUPLE1
-        stack.push(tuple([pop()]));
+        push(tuple([pop()]));
         break;
       case 0x86: {
         // TUPLE2
         const b = pop();
-        stack.push(tuple([pop(), b]));
+        push(tuple([pop(), b]));
         break;
       }
       case 0x87: {
         // TUPLE3
         const c = pop();
         const b = pop();
-        stack.push(tuple([pop(), b, c]));
+        push(tuple([pop(), b, c]));
         break;
       }
       case 0x74: // TUPLE
-        stack.push(tuple(popMark()));
+        push(tuple(popMark()));
         break;
       case 0x5d: // EMPTY_LIST
-        stack.push([]);
+        push([]);
         break;
       case 0x6c: // LIST
-        stack.push(popMark());
+        push(list(popMark()));
         break;
       case 0x61: {
         // APPEND
@@ -376,13 +419,13 @@ export function unpickle(
         break;
       }
       case 0x7d: // EMPTY_DICT
-        stack.push(new Map());
+        push(new Map());
         break;
       case 0x64: {
         // DICT
         const d = new Map<PickleValue, PickleValue>();
         setItems(d, popMark());
-        stack.push(d);
+        push(d);
         break;
       }
       case 0x73: {
@@ -399,18 +442,25 @@ export function unpickle(
         break;
       }
       case 0x8f: // EMPTY_SET
-        stack.push(new Set());
+        push(new Set());
         break;
       case 0x90: {
         // ADDITEMS
         const items = popMark();
         const s = top();
         if (!(s instanceof Set)) fail('ADDITEMS on something that is not a set');
+        deepen(s as Set<PickleValue>, items);
         for (const v of items) (s as Set<PickleValue>).add(v);
         break;
       }
-      case 0x91: // FROZENSET
-        stack.push(new Set(popMark()));
+      case 0x91: {
+        // FROZENSET
+        const items = popMark();
+        const s = new Set(items);
+        deepen(s, items);
+        push(s);
+        break;
+      }
         break;
       case 0x71: // BINPUT
         memo.set(u8(), top());
@@ -424,27 +474,27 @@ export function unpickle(
       case 0x70: {
         // PUT (text)
         const s = line();
-        if (!/^\d+$/.test(s)) fail(`PUT index ${JSON.stringify(s)}`);
+        if (!/^\d{1,10}$/.test(s)) fail(`PUT index ${quoteUntrusted(s, 40)} is not a memo index`);
         memo.set(Number(s), top());
         break;
       }
       case 0x68: // BINGET
-        stack.push(memoGet(u8()));
+        push(memoGet(u8()));
         break;
       case 0x6a: // LONG_BINGET
-        stack.push(memoGet(u32()));
+        push(memoGet(u32()));
         break;
       case 0x67: {
         // GET (text)
         const s = line();
-        if (!/^\d+$/.test(s)) fail(`GET index ${JSON.stringify(s)}`);
-        stack.push(memoGet(Number(s)));
+        if (!/^\d{1,10}$/.test(s)) fail(`GET index ${quoteUntrusted(s, 40)} is not a memo index`);
+        push(memoGet(Number(s)));
         break;
       }
       case 0x63: {
         // GLOBAL: "module\nname\n"
         const module = line();
-        stack.push(resolveGlobal(module, line()));
+        push(resolveGlobal(module, line()));
         break;
       }
       case 0x93: {
@@ -452,35 +502,35 @@ export function unpickle(
         const name = pop();
         const module = pop();
         if (typeof module !== 'string' || typeof name !== 'string') fail('STACK_GLOBAL needs two strings');
-        stack.push(resolveGlobal(module as string, name as string));
+        push(resolveGlobal(module as string, name as string));
         break;
       }
       case 0x69: {
         // INST: "module\nname\n", arguments since MARK
         const module = line();
         const cls = resolveGlobal(module, line());
-        stack.push(call(cls, popMark(), 'INST'));
+        push(call(cls, popMark(), 'INST'));
         break;
       }
       case 0x6f: {
         // OBJ: MARK cls args...
         const items = popMark();
         if (items.length === 0) fail('OBJ without a class');
-        stack.push(call(items[0], items.slice(1), 'OBJ'));
+        push(call(items[0], items.slice(1), 'OBJ'));
         break;
       }
       case 0x52: {
         // REDUCE
         const args = pop();
         const fn = pop();
-        stack.push(call(fn, args, 'REDUCE'));
+        push(call(fn, args, 'REDUCE'));
         break;
       }
       case 0x81: {
         // NEWOBJ: cls.__new__(cls, *args)
         const args = pop();
         const cls = pop();
-        stack.push(call(cls, args, 'NEWOBJ'));
+        push(call(cls, args, 'NEWOBJ'));
         break;
       }
       case 0x92: {
@@ -489,7 +539,7 @@ export function unpickle(
         const args = pop();
         const cls = pop();
         if (!(kwargs instanceof Map) || kwargs.size > 0) fail('NEWOBJ_EX with keyword arguments');
-        stack.push(call(cls, args, 'NEWOBJ_EX'));
+        push(call(cls, args, 'NEWOBJ_EX'));
         break;
       }
       case 0x62: {
@@ -504,7 +554,7 @@ export function unpickle(
         // BINPERSID
         const pid = pop();
         if (!options.persistentLoad) fail('persistent id outside a checkpoint');
-        stack.push(options.persistentLoad!(pid));
+        push(options.persistentLoad!(pid));
         break;
       }
       case 0x50: // PERSID (text)
@@ -534,5 +584,7 @@ function describe(v: PickleValue): string {
 }
 
 function fmt(v: PickleValue): string {
-  return Array.isArray(v) ? `[${v.map(String).join(', ')}]` : describe(v);
+  if (!Array.isArray(v)) return describe(v);
+  const shown = v.slice(0, 8).map((x) => (typeof x === 'string' ? quoteUntrusted(x, 20) : typeof x === 'number' || typeof x === 'bigint' ? String(x) : describe(x)));
+  return `[${shown.join(', ')}${v.length > 8 ? `, … ${v.length - 8} more` : ''}]`;
 }

@@ -9,12 +9,18 @@
  *      keys) followed, per key, by an i64 element count and the storage's raw bytes.
  * See torch/serialization.py (_save, _legacy_save, _load, _legacy_load). Only tensors and
  * (ordered) dicts are unpickled, through the safe unpickler in ./pickle.ts.
+ *
+ * Tensors are views on storages: the pickle is read first, the tensors a caller wants are chosen
+ * (`keep`), each view is checked against its storage (in range; not repeating more of it than the
+ * read budget allows, as a stride-0 expand does) and only then are the storages it needs read
+ * (and, in a zip, inflated) and the views copied out.
  * Browser-safe: no Node imports.
  */
-import { FileFormatError } from '../runtime/errors.js';
+import { FileFormatError, quoteUntrusted } from '../runtime/errors.js';
+import { overBudget, resolveBudget, type ReadBudget, type ReaderOptions } from './budget.js';
 import { PickleGlobal, STORAGE_DTYPES, StorageRef, TensorRef, unpickle, type PickleValue } from './pickle.js';
 import { DTYPE_SIZES, decodeToFloat32, numelOf, type StateDict } from './state_dict.js';
-import { isZip, readZip } from './zip.js';
+import { isZip, openZip } from './zip.js';
 
 export type { StateDict, StateDictEntry } from './state_dict.js';
 
@@ -32,23 +38,34 @@ interface StorageBytes {
   littleEndian: boolean;
 }
 
+/** Options of {@link loadPth}. */
+export interface PthOptions extends ReaderOptions {
+  /**
+   * Which tensors to materialise, by their (flattened, dotted) key: only those for which it returns
+   * true are checked, read and copied. The others cost nothing beyond the pickle. Default: all.
+   */
+  keep?: (key: string) => boolean;
+}
+
 /**
  * Load a `.pth` / `.pt` checkpoint (zip or legacy format) as a StateDict: tensors as contiguous f32
  * (float16/bfloat16/float64/int64 storages converted, strides and storage offsets applied) in the
  * order the file holds them. A dict wrapping the state dict is unwrapped when it has a
  * 'state_dict' or 'model' entry and no tensors of its own; otherwise nested dicts and lists are
  * flattened to dotted keys ('generator.0.weight'). Non-tensor leaves (epoch, lr, ...) are skipped.
- * Throws FileFormatError naming `fileName` for a corrupt or truncated file, and for a pickle that
- * names any global besides tensors and ordered dicts (it is never executed).
+ * Throws FileFormatError naming `fileName` for a corrupt or truncated file, for a pickle that
+ * names any global besides tensors and ordered dicts (it is never executed), and for anything
+ * beyond the read budget (see ./budget.ts).
  */
-export async function loadPth(bytes: Uint8Array, fileName = 'pth'): Promise<StateDict> {
+export async function loadPth(bytes: Uint8Array, fileName = 'pth', options: PthOptions = {}): Promise<StateDict> {
+  const budget = resolveBudget(options.budget);
   try {
-    const { root, storages } = isZip(bytes) ? await readZipCheckpoint(bytes, fileName) : readLegacyCheckpoint(bytes, fileName);
-    return materialize(root, storages, fileName);
+    const { root, storage } = isZip(bytes) ? await readZipCheckpoint(bytes, fileName, budget) : readLegacyCheckpoint(bytes, fileName, budget);
+    return await materialize(root, storage, fileName, budget, options.keep ?? (() => true));
   } catch (e) {
     if (e instanceof FileFormatError) throw e;
     // A bounds check we did not foresee (DataView RangeError, ...) still names the file.
-    throw new FileFormatError(fileName, `corrupt checkpoint: ${(e as Error).message}`);
+    throw new FileFormatError(fileName, `corrupt checkpoint: ${quoteUntrusted(String((e as Error)?.message ?? e), 200)}`);
   }
 }
 
@@ -68,26 +85,30 @@ function isCount(v: PickleValue): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
-async function readZipCheckpoint(bytes: Uint8Array, fileName: string) {
+/** Reads the bytes of one storage (by key), on demand. */
+type StorageSource = (key: string) => Promise<StorageBytes>;
+
+async function readZipCheckpoint(bytes: Uint8Array, fileName: string, budget: ReadBudget): Promise<{ root: PickleValue; storage: StorageSource }> {
   const fail = (message: string): never => {
     throw new FileFormatError(fileName, message);
   };
-  const entries = await readZip(bytes, fileName);
-  const pickles = [...entries.keys()].filter((n) => n === 'data.pkl' || n.endsWith('/data.pkl'));
+  const archive = openZip(bytes, fileName, { budget });
+  const pickles = archive.entries.map((e) => e.name).filter((n) => n === 'data.pkl' || n.endsWith('/data.pkl'));
   if (pickles.length !== 1) {
     fail(`expected one '<archive>/data.pkl' entry in the zip, found ${pickles.length} (is this a torch checkpoint?)`);
   }
   const pklName = pickles[0];
   const prefix = pklName.slice(0, pklName.length - 'data.pkl'.length);
-  const order = entries.get(`${prefix}byteorder`);
+  const orderEntry = archive.get(`${prefix}byteorder`);
+  if (orderEntry && orderEntry.size > 16) fail(`entry ${quoteUntrusted(orderEntry.name)} is ${orderEntry.size} bytes, expected 'little' or 'big'`);
+  const order = orderEntry ? await archive.read(orderEntry.name) : undefined;
   const byteorder = order ? new TextDecoder().decode(order).trim() : 'little';
-  if (byteorder !== 'little' && byteorder !== 'big') fail(`entry '${prefix}byteorder' says '${byteorder}', expected 'little' or 'big'`);
+  if (byteorder !== 'little' && byteorder !== 'big') fail(`entry ${quoteUntrusted(`${prefix}byteorder`)} says ${quoteUntrusted(byteorder, 20)}, expected 'little' or 'big'`);
   const littleEndian = byteorder === 'little';
 
-  const storages = new Map<string, StorageBytes>();
   const refs = new Map<string, StorageRef>();
   const persistentLoad = (pid: PickleValue): PickleValue => {
-    const bad = (m: string): never => fail(`${pklName}: ${m}`);
+    const bad = (m: string): never => fail(`${quoteUntrusted(pklName)}: ${m}`);
     if (!Array.isArray(pid) || pid.length !== 5 || pid[0] !== 'storage') {
       bad(`persistent id must be ('storage', type, key, location, numel), found a ${Array.isArray(pid) ? `${pid.length}-tuple` : typeof pid}`);
     }
@@ -97,24 +118,24 @@ async function readZipCheckpoint(bytes: Uint8Array, fileName: string) {
     const k = key as string;
     const known = refs.get(k);
     if (known) {
-      if (known.dtype !== dtype) bad(`storage '${k}' is used as both ${known.dtype} and ${dtype}`);
+      if (known.dtype !== dtype) bad(`storage ${quoteUntrusted(k)} is used as both ${known.dtype} and ${dtype}`);
       return known;
     }
-    const entryName = `${prefix}data/${k}`;
-    const data = entries.get(entryName);
-    if (!data) bad(`storage entry '${entryName}' is missing from the zip`);
+    const entry = archive.get(`${prefix}data/${k}`);
+    if (!entry) bad(`storage entry ${quoteUntrusted(`${prefix}data/${k}`)} is missing from the zip`);
+    // The directory's declared size is checked now; the bytes are read only if a kept tensor needs them.
     const needed = (numel as number) * DTYPE_SIZES[dtype];
-    if (data!.length < needed) bad(`storage entry '${entryName}' holds ${data!.length} bytes, expected ${needed} (${numel} × ${dtype})`);
-    storages.set(k, { bytes: data!, littleEndian });
+    if (entry!.size < needed) bad(`storage entry ${quoteUntrusted(entry!.name)} holds ${entry!.size} bytes, expected ${needed} (${numel} × ${dtype})`);
     const ref = new StorageRef(k, dtype, numel as number);
     refs.set(k, ref);
     return ref;
   };
-  const { value } = unpickle(entries.get(pklName)!, fileName, { persistentLoad, where: pklName });
-  return { root: value, storages };
+  const { value } = unpickle(await archive.read(pklName), fileName, { persistentLoad, where: pklName, budget });
+  const storage: StorageSource = async (key) => ({ bytes: await archive.read(`${prefix}data/${key}`), littleEndian });
+  return { root: value, storage };
 }
 
-function readLegacyCheckpoint(bytes: Uint8Array, fileName: string) {
+function readLegacyCheckpoint(bytes: Uint8Array, fileName: string, budget: ReadBudget): { root: PickleValue; storage: StorageSource } {
   const fail = (message: string): never => {
     throw new FileFormatError(fileName, message);
   };
@@ -123,11 +144,11 @@ function readLegacyCheckpoint(bytes: Uint8Array, fileName: string) {
   }
   if (!isPth(bytes)) fail('not a torch checkpoint: expected a zip archive or a pickle (starts with 0x80)');
 
-  const magic = unpickle(bytes, fileName, { where: 'legacy magic number' });
-  if (magic.value !== LEGACY_MAGIC) fail(`legacy checkpoint magic number is ${String(magic.value)}, expected ${LEGACY_MAGIC}`);
-  const protocol = unpickle(bytes, fileName, { offset: magic.end, where: 'legacy protocol version' });
-  if (protocol.value !== LEGACY_PROTOCOL) fail(`legacy protocol version is ${String(protocol.value)}, expected ${LEGACY_PROTOCOL}`);
-  const sysInfo = unpickle(bytes, fileName, { offset: protocol.end, where: 'legacy sys_info' });
+  const magic = unpickle(bytes, fileName, { where: 'legacy magic number', budget });
+  if (magic.value !== LEGACY_MAGIC) fail(`legacy checkpoint magic number is ${quoteUntrusted(String(magic.value), 40)}, expected ${LEGACY_MAGIC}`);
+  const protocol = unpickle(bytes, fileName, { offset: magic.end, where: 'legacy protocol version', budget });
+  if (protocol.value !== LEGACY_PROTOCOL) fail(`legacy protocol version is ${quoteUntrusted(String(protocol.value), 40)}, expected ${LEGACY_PROTOCOL}`);
+  const sysInfo = unpickle(bytes, fileName, { offset: protocol.end, where: 'legacy sys_info', budget });
   if (!(sysInfo.value instanceof Map)) fail('legacy sys_info is not a dict');
   const littleEndian = (sysInfo.value as Map<PickleValue, PickleValue>).get('little_endian') !== false;
 
@@ -147,14 +168,14 @@ function readLegacyCheckpoint(bytes: Uint8Array, fileName: string) {
       root = new StorageRef(key as string, dtype, numel as number);
       roots.set(key as string, root);
     } else if (root.dtype !== dtype) {
-      bad(`storage '${key}' is used as both ${root.dtype} and ${dtype}`);
+      bad(`storage ${quoteUntrusted(key as string)} is used as both ${root.dtype} and ${dtype}`);
     }
     if (viewMetadata === null) return root;
     // (view_key, offset, view_size), in elements (torch < 1.0 storage views).
     if (!Array.isArray(viewMetadata) || viewMetadata.length !== 3) bad('view metadata must be (view_key, offset, size)');
     const [viewKey, offset, size] = viewMetadata as PickleValue[];
     if (typeof viewKey !== 'string' || !isCount(offset) || !isCount(size)) bad('view metadata has a bad key, offset or size');
-    if ((offset as number) + (size as number) > root.numel) bad(`storage view '${viewKey}' [${offset}, +${size}) exceeds storage '${key}' of ${root.numel} elements`);
+    if ((offset as number) + (size as number) > root.numel) bad(`storage view ${quoteUntrusted(viewKey as string)} [${offset}, +${size}) exceeds storage ${quoteUntrusted(key as string)} of ${root.numel} elements`);
     let v = views.get(viewKey as string);
     if (!v) {
       v = new StorageRef(key as string, dtype, size as number, offset as number);
@@ -162,8 +183,8 @@ function readLegacyCheckpoint(bytes: Uint8Array, fileName: string) {
     }
     return v;
   };
-  const object = unpickle(bytes, fileName, { offset: sysInfo.end, persistentLoad, where: 'legacy object pickle' });
-  const keysPickle = unpickle(bytes, fileName, { offset: object.end, where: 'legacy storage key list' });
+  const object = unpickle(bytes, fileName, { offset: sysInfo.end, persistentLoad, where: 'legacy object pickle', budget });
+  const keysPickle = unpickle(bytes, fileName, { offset: object.end, where: 'legacy storage key list', budget });
   const keys = keysPickle.value;
   if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string')) fail('legacy storage key list is not a list of strings');
 
@@ -172,93 +193,162 @@ function readLegacyCheckpoint(bytes: Uint8Array, fileName: string) {
   let at = keysPickle.end;
   for (const key of keys as string[]) {
     const root = roots.get(key);
-    if (!root) fail(`legacy storage '${key}' is listed but no tensor uses it`);
-    if (at + 8 > bytes.length) fail(`truncated: storage '${key}' header at byte ${at} is beyond the ${bytes.length}-byte file`);
+    const q = quoteUntrusted(key);
+    if (!root) fail(`legacy storage ${q} is listed but no tensor uses it`);
+    if (storages.has(key)) fail(`legacy storage ${q} is listed twice`);
+    if (at + 8 > bytes.length) fail(`truncated: storage ${q} header at byte ${at} is beyond the ${bytes.length}-byte file`);
     const count = view.getBigInt64(at, littleEndian);
-    if (count !== BigInt(root!.numel)) fail(`storage '${key}' holds ${count} elements at byte ${at}, expected ${root!.numel}`);
+    if (count !== BigInt(root!.numel)) fail(`storage ${q} holds ${count} elements at byte ${at}, expected ${root!.numel}`);
     const start = at + 8;
     const end = start + root!.numel * DTYPE_SIZES[root!.dtype];
-    if (end > bytes.length) fail(`truncated: storage '${key}' needs bytes [${start}, ${end}) of a ${bytes.length}-byte file`);
+    if (end > bytes.length) fail(`truncated: storage ${q} needs bytes [${start}, ${end}) of a ${bytes.length}-byte file`);
     storages.set(key, { bytes: bytes.subarray(start, end), littleEndian });
     at = end;
   }
-  for (const key of roots.keys()) if (!storages.has(key)) fail(`storage '${key}' is used but its data is missing`);
-  return { root: object.value, storages };
+  for (const key of roots.keys()) if (!storages.has(key)) fail(`storage ${quoteUntrusted(key)} is used but its data is missing`);
+  // Views into the file: nothing is copied until a kept tensor is materialised.
+  const storage: StorageSource = async (key) => storages.get(key)!;
+  return { root: object.value, storage };
 }
 
 /**
  * Tensor leaves of the unpickled object, with dotted keys, in pickle order. Containers on the
- * current path are skipped when met again: memo references can make a pickle cyclic.
+ * current path are skipped when met again: memo references can make a pickle cyclic. A container
+ * shared by several references is walked once per reference (its tensors get each name), so every
+ * visit is charged to the object budget and the walk is bounded in depth: a small DAG that
+ * would expand into an exponential tree is refused here instead.
  */
-function collectTensors(value: PickleValue, prefix: string, out: [string, TensorRef][], path = new Set<PickleValue>()): void {
-  if (value instanceof TensorRef) {
-    out.push([prefix, value]);
-    return;
+class TensorWalk {
+  private visits = 0;
+  constructor(
+    private readonly budget: ReadBudget,
+    private readonly fail: (message: string) => never,
+  ) {}
+
+  /** The tensor leaves under `value`, with their dotted names. */
+  collect(value: PickleValue, prefix: string, out: [string, TensorRef][]): void {
+    // Count first, cheaply (no names, nothing kept), so that an exponential DAG is refused before
+    // any name is built.
+    this.count(value, new Set());
+    this.named(value, prefix, out, new Set());
   }
-  if (!(value instanceof Map) && !Array.isArray(value)) return;
-  if (path.has(value)) return;
-  path.add(value);
-  if (value instanceof Map) {
-    for (const [k, v] of value) {
-      if (typeof k !== 'string' && typeof k !== 'number' && typeof k !== 'bigint') continue;
-      collectTensors(v, prefix ? `${prefix}.${k}` : String(k), out, path);
+
+  private count(value: PickleValue, path: Set<PickleValue>): void {
+    if (++this.visits > this.budget.maxPickleObjects) {
+      this.fail(`flattening the pickle into named tensors meets more than ${this.budget.maxPickleObjects} objects (shared containers are counted once per reference), ${overBudget(this.budget, 'maxPickleObjects')}`);
     }
-  } else {
-    value.forEach((v, i) => collectTensors(v, prefix ? `${prefix}.${i}` : String(i), out, path));
+    if (!(value instanceof Map) && !Array.isArray(value)) return;
+    if (path.has(value)) return;
+    if (path.size >= this.budget.maxPickleDepth) this.fail(`container nesting depth over ${this.budget.maxPickleDepth}, ${overBudget(this.budget, 'maxPickleDepth')}`);
+    path.add(value);
+    for (const v of value.values()) this.count(v, path);
+    path.delete(value);
   }
-  path.delete(value);
+
+  private named(value: PickleValue, prefix: string, out: [string, TensorRef][], path: Set<PickleValue>): void {
+    if (value instanceof TensorRef) {
+      out.push([prefix, value]);
+      return;
+    }
+    if (!(value instanceof Map) && !Array.isArray(value)) return;
+    if (path.has(value)) return;
+    path.add(value);
+    if (value instanceof Map) {
+      for (const [k, v] of value) {
+        if (typeof k !== 'string' && typeof k !== 'number' && typeof k !== 'bigint') continue;
+        this.named(v, prefix ? `${prefix}.${k}` : String(k), out, path);
+      }
+    } else {
+      value.forEach((v, i) => this.named(v, prefix ? `${prefix}.${i}` : String(i), out, path));
+    }
+    path.delete(value);
+  }
 }
 
-function unwrap(root: PickleValue): PickleValue {
+function unwrap(root: PickleValue, walk: TensorWalk): PickleValue {
   if (!(root instanceof Map)) return root;
   for (const v of root.values()) if (v instanceof TensorRef) return root;
   for (const key of WRAPPER_KEYS) {
     const inner = root.get(key);
     if (inner instanceof Map) {
       const found: [string, TensorRef][] = [];
-      collectTensors(inner, '', found);
+      walk.collect(inner, '', found);
       if (found.length > 0) return inner;
     }
   }
   return root;
 }
 
-function materialize(root: PickleValue, storages: Map<string, StorageBytes>, fileName: string): StateDict {
+async function materialize(root: PickleValue, storage: StorageSource, fileName: string, budget: ReadBudget, keep: (key: string) => boolean): Promise<StateDict> {
   const fail = (message: string): never => {
     throw new FileFormatError(fileName, message);
   };
+  const walk = new TensorWalk(budget, fail);
   const leaves: [string, TensorRef][] = [];
-  collectTensors(unwrap(root), '', leaves);
+  walk.collect(unwrap(root, walk), '', leaves);
   if (leaves.length === 0) fail('checkpoint holds no tensors');
-  const decoded = new Map<string, Float32Array>();
-  const out: StateDict = new Map();
+
+  // Check every kept view against its storage before reading any storage bytes.
+  const kept: [string, TensorRef][] = [];
+  const names = new Set<string>();
+  let total = 0;
   for (const [rawName, ref] of leaves) {
     const name = rawName || 'tensor';
-    if (out.has(name)) fail(`tensor name '${name}' occurs twice after flattening`);
-    const { storage, shape, stride } = ref;
-    const src = storages.get(storage.key);
-    if (!src) fail(`tensor '${name}': storage '${storage.key}' has no data`);
+    const q = quoteUntrusted(name);
+    if (names.has(name)) fail(`tensor name ${q} occurs twice after flattening`);
+    names.add(name);
+    if (!keep(name)) continue;
+    const { storage: s, shape, stride } = ref;
     const count = numelOf(shape);
+    const size = DTYPE_SIZES[s.dtype];
+    const layout = `shape [${shape.slice(0, 8).join(', ')}${shape.length > 8 ? ', …' : ''}], stride [${stride.slice(0, 8).join(', ')}${stride.length > 8 ? ', …' : ''}]`;
+    total += count * 4;
+    if (!Number.isSafeInteger(count) || total > budget.maxTensorBytes) {
+      fail(`tensor ${q}: ${layout} is ${count} elements, bringing the tensors read to ${total} bytes as f32, ${overBudget(budget, 'maxTensorBytes')}`);
+    }
     let last = ref.storageOffset;
     for (let d = 0; d < shape.length; d++) if (shape[d] > 0) last += (shape[d] - 1) * stride[d];
-    if (count > 0 && last >= storage.numel) {
-      fail(`tensor '${name}': shape [${shape.join(', ')}], stride [${stride.join(', ')}] and offset ${ref.storageOffset} reach element ${last}, but its ${storage.dtype} storage '${storage.key}' has ${storage.numel}`);
+    if (count > 0 && last >= s.numel) {
+      fail(`tensor ${q}: ${layout} and offset ${ref.storageOffset} reach element ${last}, but its ${s.dtype} storage ${quoteUntrusted(s.key)} has ${s.numel}`);
     }
-    const base = storage.elementOffset + ref.storageOffset;
-    const size = DTYPE_SIZES[storage.dtype];
+    // A view repeating its storage's elements (stride 0, overlapping strides) is legal in torch but
+    // lets a few bytes stand for gigabytes: allow only a bounded excess over the storage itself.
+    const excess = (count - s.numel) * size;
+    if (excess > budget.maxViewExpansionBytes) {
+      fail(`tensor ${q}: ${layout} materialises ${count} elements from a storage ${quoteUntrusted(s.key)} of ${s.numel} (${excess} bytes more than the storage), ${overBudget(budget, 'maxViewExpansionBytes')}`);
+    }
+    kept.push([name, ref]);
+  }
+
+  const bytesOf = new Map<string, StorageBytes>();
+  const decoded = new Map<string, Float32Array>();
+  const out: StateDict = new Map();
+  for (const [name, ref] of kept) {
+    const { storage: s, shape, stride } = ref;
+    let src = bytesOf.get(s.key);
+    if (!src) {
+      src = await storage(s.key);
+      bytesOf.set(s.key, src);
+    }
+    const size = DTYPE_SIZES[s.dtype];
+    if ((s.elementOffset + s.numel) * size > src.bytes.length) {
+      fail(`tensor ${quoteUntrusted(name)}: storage ${quoteUntrusted(s.key)} holds ${src.bytes.length} bytes, expected ${(s.elementOffset + s.numel) * size}`);
+    }
+    const count = numelOf(shape);
+    const base = s.elementOffset + ref.storageOffset;
     let data: Float32Array;
     if (isContiguous(shape, stride)) {
-      data = decodeToFloat32(src!.bytes, base * size, count, storage.dtype, src!.littleEndian);
+      data = decodeToFloat32(src.bytes, base * size, count, s.dtype, src.littleEndian);
     } else {
-      const cacheKey = `${storage.key}@${storage.elementOffset}`;
+      const cacheKey = `${s.key}@${s.elementOffset}`;
       let all = decoded.get(cacheKey);
       if (!all) {
-        all = decodeToFloat32(src!.bytes, storage.elementOffset * size, storage.numel, storage.dtype, src!.littleEndian);
+        all = decodeToFloat32(src.bytes, s.elementOffset * size, s.numel, s.dtype, src.littleEndian);
         decoded.set(cacheKey, all);
       }
       data = gather(all, ref.storageOffset, shape, stride);
     }
-    out.set(name, { shape: shape.slice(), data, dtype: storage.dtype });
+    out.set(name, { shape: shape.slice(), data, dtype: s.dtype });
   }
   return out;
 }

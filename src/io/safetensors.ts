@@ -6,13 +6,29 @@
  * We read F32, F16, BF16, F64, I64 (and the other integer types) into f32; we write F32 only.
  * Browser-safe: works on a Uint8Array, no Node imports.
  */
-import { FileFormatError, ShapeError } from '../runtime/errors.js';
+import { FileFormatError, ShapeError, quoteUntrusted } from '../runtime/errors.js';
+import { overBudget, resolveBudget, type ReaderOptions } from './budget.js';
 import { DTYPE_SIZES, HOST_LITTLE_ENDIAN, decodeToFloat32, numelOf, type StateDict } from './state_dict.js';
 
 export type { StateDict, StateDictEntry } from './state_dict.js';
 
-/** The reference reader refuses headers above 100 MB; so do we (a corrupt length must not allocate). */
-const MAX_HEADER_BYTES = 100_000_000;
+/** Options of {@link parseSafetensors}. The header limit defaults to the reference reader's 100 MB. */
+export interface SafetensorsOptions extends ReaderOptions {
+  /** Which tensors to decode, by name (all are still checked). Default: all. */
+  keep?: (name: string) => boolean;
+}
+
+/** A value from the file, as JSON (which quotes strings itself), escaped and cut short for a message. */
+function shown(v: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(v) ?? String(v);
+  } catch {
+    text = String(v);
+  }
+  const quoted = quoteUntrusted(text, 60);
+  return quoted.endsWith("'") ? quoted.slice(1, -1) : quoted;
+}
 
 /** A parsed safetensors file: its tensors in file (data offset) order and its `__metadata__`. */
 export interface SafetensorsFile {
@@ -25,15 +41,17 @@ export interface SafetensorsFile {
  * Throws FileFormatError naming `fileName` for a truncated file, bad JSON, an unknown dtype, or
  * offsets that lie outside the data, overlap, leave gaps, or do not match dtype × shape.
  */
-export function parseSafetensors(bytes: Uint8Array, fileName = 'safetensors'): StateDict {
-  return parseSafetensorsFile(bytes, fileName).tensors;
+export function parseSafetensors(bytes: Uint8Array, fileName = 'safetensors', options: SafetensorsOptions = {}): StateDict {
+  return parseSafetensorsFile(bytes, fileName, options).tensors;
 }
 
 /** Like {@link parseSafetensors}, and also returns the header's `__metadata__`. */
-export function parseSafetensorsFile(bytes: Uint8Array, fileName = 'safetensors'): SafetensorsFile {
+export function parseSafetensorsFile(bytes: Uint8Array, fileName = 'safetensors', options: SafetensorsOptions = {}): SafetensorsFile {
   const fail = (message: string): never => {
     throw new FileFormatError(fileName, message);
   };
+  const budget = resolveBudget(options.budget);
+  const keep = options.keep ?? (() => true);
   if (bytes.length < 8) fail(`file is ${bytes.length} bytes; a safetensors file starts with an 8-byte header length`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLen64 = view.getBigUint64(0, true);
@@ -41,7 +59,7 @@ export function parseSafetensorsFile(bytes: Uint8Array, fileName = 'safetensors'
     fail(`header length is ${headerLen64} bytes but only ${bytes.length - 8} bytes follow it (truncated or not safetensors)`);
   }
   const headerLen = Number(headerLen64);
-  if (headerLen > MAX_HEADER_BYTES) fail(`header length ${headerLen} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
+  if (headerLen > budget.maxHeaderBytes) fail(`header length ${headerLen} is ${overBudget(budget, 'maxHeaderBytes')}`);
   if (headerLen < 2) fail(`header length is ${headerLen}; expected a JSON object`);
 
   let header: unknown;
@@ -49,7 +67,7 @@ export function parseSafetensorsFile(bytes: Uint8Array, fileName = 'safetensors'
     const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen));
     header = JSON.parse(text);
   } catch (e) {
-    fail(`header is not valid UTF-8 JSON: ${(e as Error).message}`);
+    fail(`header is not valid UTF-8 JSON: ${quoteUntrusted((e as Error).message, 160)}`);
   }
   if (header === null || typeof header !== 'object' || Array.isArray(header)) {
     fail(`header must be a JSON object, found ${Array.isArray(header) ? 'an array' : typeof header}`);
@@ -70,33 +88,34 @@ export function parseSafetensorsFile(bytes: Uint8Array, fileName = 'safetensors'
     if (name === '__metadata__') {
       if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) fail(`__metadata__ must be an object of strings`);
       for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
-        if (typeof v !== 'string') fail(`__metadata__['${k}'] must be a string, found ${typeof v}`);
+        if (typeof v !== 'string') fail(`__metadata__[${quoteUntrusted(k)}] must be a string, found ${typeof v}`);
         metadata[k] = v as string;
       }
       continue;
     }
+    const tensor = `tensor ${quoteUntrusted(name)}`;
     const info = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (info === null || typeof info !== 'object') fail(`tensor '${name}': expected {dtype, shape, data_offsets}, found ${JSON.stringify(raw)}`);
+    if (info === null || typeof info !== 'object') fail(`${tensor}: expected {dtype, shape, data_offsets}, found ${shown(raw)}`);
     const dtype = info.dtype;
     if (typeof dtype !== 'string' || !(dtype in DTYPE_SIZES)) {
-      fail(`tensor '${name}': dtype ${JSON.stringify(dtype)} is not one of ${Object.keys(DTYPE_SIZES).join(', ')}`);
+      fail(`${tensor}: dtype ${shown(dtype)} is not one of ${Object.keys(DTYPE_SIZES).join(', ')}`);
     }
     const shape = info.shape;
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      fail(`tensor '${name}': shape must be a list of non-negative integers, found ${JSON.stringify(shape)}`);
+      fail(`${tensor}: shape must be a list of non-negative integers, found ${shown(shape)}`);
     }
     const offsets = info.data_offsets;
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
-      fail(`tensor '${name}': data_offsets must be [begin, end], found ${JSON.stringify(offsets)}`);
+      fail(`${tensor}: data_offsets must be [begin, end], found ${shown(offsets)}`);
     }
     const [begin, end] = offsets as number[];
-    if (begin > end) fail(`tensor '${name}': data_offsets [${begin}, ${end}] end before they begin`);
+    if (begin > end) fail(`${tensor}: data_offsets [${begin}, ${end}] end before they begin`);
     if (end > dataLen) {
-      fail(`tensor '${name}': data_offsets [${begin}, ${end}] run past the ${dataLen} bytes of data (truncated file?)`);
+      fail(`${tensor}: data_offsets [${begin}, ${end}] run past the ${dataLen} bytes of data (truncated file?)`);
     }
     const expectedBytes = numelOf(shape as number[]) * DTYPE_SIZES[dtype as string];
     if (end - begin !== expectedBytes) {
-      fail(`tensor '${name}': ${dtype} × [${(shape as number[]).join(', ')}] needs ${expectedBytes} bytes, data_offsets [${begin}, ${end}] hold ${end - begin}`);
+      fail(`${tensor}: ${dtype} × [${(shape as number[]).slice(0, 8).join(', ')}${(shape as number[]).length > 8 ? ', …' : ''}] needs ${expectedBytes} bytes, data_offsets [${begin}, ${end}] hold ${end - begin}`);
     }
     infos.push({ name, dtype: dtype as string, shape: shape as number[], begin, end });
   }
@@ -106,15 +125,19 @@ export function parseSafetensorsFile(bytes: Uint8Array, fileName = 'safetensors'
   const ordered = infos.map((info, i) => ({ info, i })).sort((a, b) => a.info.begin - b.info.begin || a.i - b.i);
   let cursor = 0;
   for (const { info } of ordered) {
-    if (info.begin < cursor) fail(`tensor '${info.name}': data_offsets [${info.begin}, ${info.end}] overlap the previous tensor, which ends at ${cursor}`);
-    if (info.begin > cursor) fail(`tensor '${info.name}': data_offsets begin at ${info.begin}, expected ${cursor} (gap in the data)`);
+    if (info.begin < cursor) fail(`tensor ${quoteUntrusted(info.name)}: data_offsets [${info.begin}, ${info.end}] overlap the previous tensor, which ends at ${cursor}`);
+    if (info.begin > cursor) fail(`tensor ${quoteUntrusted(info.name)}: data_offsets begin at ${info.begin}, expected ${cursor} (gap in the data)`);
     cursor = info.end;
   }
   if (cursor !== dataLen) fail(`tensors cover ${cursor} bytes of data but the file has ${dataLen} (trailing bytes)`);
 
   const tensors: StateDict = new Map();
+  let total = 0;
   for (const { info } of ordered) {
+    if (!keep(info.name)) continue;
     const count = numelOf(info.shape);
+    total += count * 4;
+    if (total > budget.maxTensorBytes) fail(`tensor ${quoteUntrusted(info.name)} brings the tensors read to ${total} bytes as f32, ${overBudget(budget, 'maxTensorBytes')}`);
     tensors.set(info.name, {
       shape: info.shape.slice(),
       data: decodeToFloat32(bytes, dataStart + info.begin, count, info.dtype),

@@ -4,9 +4,19 @@
  * views into the input (no copy); deflated ones are inflated with DecompressionStream('deflate-raw').
  * ZIP64 (end-of-central-directory record and the 0x0001 extra field) is read as torch/miniz
  * writes it for archives or entries above 4 GiB. Every entry's CRC-32 is checked.
+ *
+ * Hostile archives: entries are inflated lazily (only those read), a declared size must be one
+ * deflate can produce from the entry's compressed bytes and must fit the read budget before any
+ * inflating starts, inflating stops at the declared size, and entries may not overlap one
+ * another (many directory entries pointing at one bomb) or the central directory.
  * Browser-safe: no Node imports.
  */
-import { FileFormatError } from '../runtime/errors.js';
+import { FileFormatError, quoteUntrusted } from '../runtime/errors.js';
+import { overBudget, resolveBudget, type ReaderOptions } from './budget.js';
+
+/** Deflate's largest expansion: 258 bytes per 2-bit code, about 1032:1, plus slack for tiny streams. */
+const MAX_DEFLATE_RATIO = 1032;
+const DEFLATE_SLACK = 1024;
 
 const SIG_LOCAL = 0x04034b50;
 const SIG_CENTRAL = 0x02014b50;
@@ -23,6 +33,18 @@ export interface ZipEntryInfo {
   crc32: number;
   /** Byte offset of the entry's data (after its local header) in the archive. */
   dataOffset: number;
+  /** Byte offset of the entry's local header. */
+  localOffset: number;
+}
+
+/** An archive whose entries are read (and inflated) one by one, on request. */
+export interface ZipArchive {
+  /** Entries in central-directory order. */
+  readonly entries: readonly ZipEntryInfo[];
+  /** The entry called `name`, if any. */
+  get(name: string): ZipEntryInfo | undefined;
+  /** The bytes of entry `name` (a view for a stored entry), CRC-checked; charged to the inflate budget. */
+  read(name: string): Promise<Uint8Array>;
 }
 
 /** True if `bytes` starts like a ZIP archive (a local file header). */
@@ -32,7 +54,8 @@ export function isZip(bytes: Uint8Array): boolean {
 
 /**
  * Read the central directory: entry metadata in directory order, without touching the data.
- * Throws FileFormatError naming `fileName` (and the entry) for anything malformed or unsupported.
+ * Throws FileFormatError naming `fileName` (and the entry) for anything malformed or unsupported,
+ * for entries that overlap, repeat a name, or declare more than their compressed bytes can inflate to.
  */
 export function listZip(bytes: Uint8Array, fileName = 'zip'): ZipEntryInfo[] {
   const fail = (message: string): never => {
@@ -96,7 +119,7 @@ export function listZip(bytes: Uint8Array, fileName = 'zip'): ZipEntryInfo[] {
     const end = at + 46 + nameLen + extraLen + commentLen;
     if (end > cdOffset + cdSize) fail(`central directory entry ${i} runs past the directory`);
     const name = decoder.decode(bytes.subarray(at + 46, at + 46 + nameLen));
-    const bad = (message: string): never => fail(`entry '${name}': ${message}`);
+    const bad = (message: string): never => fail(`entry ${quoteUntrusted(name)}: ${message}`);
     // ZIP64 extended information: only the fields whose 32-bit value is 0xFFFFFFFF, in this order.
     for (let x = at + 46 + nameLen; x + 4 <= at + 46 + nameLen + extraLen; ) {
       const id = view.getUint16(x, true);
@@ -105,7 +128,7 @@ export function listZip(bytes: Uint8Array, fileName = 'zip'): ZipEntryInfo[] {
         let f = x + 4;
         const next = (what: string): number => {
           if (f + 8 > x + 4 + len) bad(`ZIP64 extra field lacks the ${what}`);
-          const v = u64(f, `entry '${name}' ${what}`);
+          const v = u64(f, `entry ${quoteUntrusted(name)} ${what}`);
           f += 8;
           return v;
         };
@@ -125,63 +148,109 @@ export function listZip(bytes: Uint8Array, fileName = 'zip'): ZipEntryInfo[] {
     if (dataOffset + compressedSize > bytes.length) {
       bad(`data [${dataOffset}, ${dataOffset + compressedSize}) lies beyond the ${bytes.length}-byte file (truncated)`);
     }
-    entries.push({ name, method, compressedSize, size, crc32, dataOffset });
+    if (dataOffset + compressedSize > cdOffset) {
+      bad(`data [${dataOffset}, ${dataOffset + compressedSize}) runs into the central directory at byte ${cdOffset}`);
+    }
+    if (method === 8 && size > compressedSize * MAX_DEFLATE_RATIO + DEFLATE_SLACK) {
+      bad(`declares ${size} bytes from ${compressedSize} compressed bytes, more than deflate can produce (a zip bomb or a corrupt size)`);
+    }
+    entries.push({ name, method, compressedSize, size, crc32, dataOffset, localOffset });
     at = end;
+  }
+
+  // Each entry must own its bytes: no two directory entries may share (or overlap) a local header
+  // or its data, or one compressed bomb could be listed a thousand times.
+  const seen = new Set<string>();
+  for (const e of entries) {
+    if (seen.has(e.name)) fail(`entry ${quoteUntrusted(e.name)} appears twice`);
+    seen.add(e.name);
+  }
+  const byOffset = [...entries].sort((a, b) => a.localOffset - b.localOffset);
+  for (let i = 1; i < byOffset.length; i++) {
+    const prev = byOffset[i - 1];
+    const cur = byOffset[i];
+    const prevEnd = prev.dataOffset + prev.compressedSize;
+    if (cur.localOffset < prevEnd) {
+      fail(`entries ${quoteUntrusted(prev.name)} [${prev.localOffset}, ${prevEnd}) and ${quoteUntrusted(cur.name)} (from byte ${cur.localOffset}) overlap`);
+    }
   }
   return entries;
 }
 
 /**
- * Read every entry of a ZIP archive. Stored entries are views into `bytes`; deflated ones are
- * inflated (hence async). Throws FileFormatError naming the file and the entry on any problem,
- * including a CRC-32 mismatch.
+ * Open an archive: read and check its directory now, inflate entries only when read. The total
+ * inflated by one archive is limited by the read budget's maxInflatedBytes.
  */
-export async function readZip(bytes: Uint8Array, fileName = 'zip'): Promise<Map<string, Uint8Array>> {
+export function openZip(bytes: Uint8Array, fileName = 'zip', options: ReaderOptions = {}): ZipArchive {
+  const budget = resolveBudget(options.budget);
+  const entries = listZip(bytes, fileName);
+  const byName = new Map(entries.map((e) => [e.name, e]));
+  let inflated = 0;
+  return {
+    entries,
+    get: (name) => byName.get(name),
+    async read(name) {
+      const entry = byName.get(name);
+      if (!entry) throw new FileFormatError(fileName, `no entry ${quoteUntrusted(name)} in the archive`);
+      const what = `entry ${quoteUntrusted(entry.name)}`;
+      const raw = bytes.subarray(entry.dataOffset, entry.dataOffset + entry.compressedSize);
+      let data = raw;
+      if (entry.method !== 0) {
+        if (inflated + entry.size > budget.maxInflatedBytes) {
+          throw new FileFormatError(fileName, `${what} declares ${entry.size} bytes, which with the ${inflated} already inflated is ${overBudget(budget, 'maxInflatedBytes')}`);
+        }
+        inflated += entry.size;
+        data = await inflateRaw(raw, entry.size, fileName, what);
+      }
+      const crc = crc32(data);
+      if (crc !== entry.crc32) {
+        throw new FileFormatError(fileName, `${what}: CRC-32 is ${hex(crc)}, expected ${hex(entry.crc32)} (corrupt data)`);
+      }
+      return data;
+    },
+  };
+}
+
+/**
+ * Read every entry of a ZIP archive. Stored entries are views into `bytes`; deflated ones are
+ * inflated (hence async), within the read budget. Throws FileFormatError naming the file and the
+ * entry on any problem, including a CRC-32 mismatch.
+ */
+export async function readZip(bytes: Uint8Array, fileName = 'zip', options: ReaderOptions = {}): Promise<Map<string, Uint8Array>> {
+  const archive = openZip(bytes, fileName, options);
   const out = new Map<string, Uint8Array>();
-  for (const entry of listZip(bytes, fileName)) {
-    const raw = bytes.subarray(entry.dataOffset, entry.dataOffset + entry.compressedSize);
-    const data = entry.method === 0 ? raw : await inflateRaw(raw, fileName, entry.name);
-    if (data.length !== entry.size) {
-      throw new FileFormatError(fileName, `entry '${entry.name}': inflated to ${data.length} bytes, expected ${entry.size}`);
-    }
-    const crc = crc32(data);
-    if (crc !== entry.crc32) {
-      throw new FileFormatError(
-        fileName,
-        `entry '${entry.name}': CRC-32 is ${hex(crc)}, expected ${hex(entry.crc32)} (corrupt data)`,
-      );
-    }
-    if (out.has(entry.name)) throw new FileFormatError(fileName, `entry '${entry.name}' appears twice`);
-    out.set(entry.name, data);
-  }
+  for (const entry of archive.entries) out.set(entry.name, await archive.read(entry.name));
   return out;
 }
 
-async function inflateRaw(raw: Uint8Array, fileName: string, entry: string): Promise<Uint8Array> {
+/** Inflate `raw` into exactly `size` bytes; stop (and refuse) as soon as it would produce more. */
+async function inflateRaw(raw: Uint8Array, size: number, fileName: string, what: string): Promise<Uint8Array> {
   if (typeof DecompressionStream === 'undefined') {
-    throw new FileFormatError(fileName, `entry '${entry}' is deflate-compressed and this runtime has no DecompressionStream`);
+    throw new FileFormatError(fileName, `${what} is deflate-compressed and this runtime has no DecompressionStream`);
   }
+  const out = new Uint8Array(size);
+  let at = 0;
+  let overflow = false;
   try {
     const stream = new Blob([raw as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('deflate-raw'));
-    const chunks: Uint8Array[] = [];
-    let total = 0;
     const reader = stream.getReader();
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      chunks.push(value);
-      total += value.length;
+      if (at + value.length > size) {
+        overflow = true;
+        await reader.cancel().catch(() => undefined);
+        break;
+      }
+      out.set(value, at);
+      at += value.length;
     }
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const c of chunks) {
-      out.set(c, at);
-      at += c.length;
-    }
-    return out;
   } catch (e) {
-    throw new FileFormatError(fileName, `entry '${entry}': deflate data is corrupt (${(e as Error).message})`);
+    throw new FileFormatError(fileName, `${what}: deflate data is corrupt (${quoteUntrusted((e as Error).message, 200)})`);
   }
+  if (overflow) throw new FileFormatError(fileName, `${what} inflates to more than its declared ${size} bytes; stopped there`);
+  if (at !== size) throw new FileFormatError(fileName, `${what}: inflated to ${at} bytes, expected ${size}`);
+  return out;
 }
 
 let crcTable: Uint32Array | undefined;

@@ -123,3 +123,38 @@ function fmt(v: unknown): string {
   if (typeof v === 'string') return v;
   return String(v);
 }
+
+/**
+ * Quote a string that came from a file (a tensor key, a metadata value, a text line) for an error
+ * message: control characters (ANSI escapes, newlines, C1 codes, Unicode line separators and
+ * bidirectional overrides) are written as visible escapes, so a hostile name can neither
+ * rewrite the terminal nor split the one-line message, and anything beyond `max` characters is
+ * cut, saying how much was left out. The result is wrapped in single quotes.
+ */
+export function quoteUntrusted(s: string, max = 120): string {
+  const chars = Array.from(String(s).slice(0, max * 2 + 2));
+  const total = s.length;
+  let out = '';
+  let shown = 0;
+  for (const ch of chars) {
+    if (shown >= max) break;
+    out += escapeChar(ch);
+    shown += ch.length;
+  }
+  const rest = total - shown;
+  return rest > 0 ? `'${out}'… (${rest} more characters)` : `'${out}'`;
+}
+
+function escapeChar(ch: string): string {
+  const code = ch.codePointAt(0)!;
+  if (ch === "'") return "\\'";
+  if (ch === '\\') return '\\\\';
+  if (code < 0x20 || (code >= 0x7f && code <= 0x9f)) return `\\x${code.toString(16).padStart(2, '0')}`;
+  // Line/paragraph separators, bidi embeddings/overrides/isolates, zero-width and BOM characters.
+  if ((code >= 0x2028 && code <= 0x202e) || (code >= 0x2066 && code <= 0x2069) || (code >= 0x200b && code <= 0x200f) || code === 0xfeff) {
+    return `\\u${code.toString(16).padStart(4, '0')}`;
+  }
+  // Lone surrogates (from a broken UTF-16 source) are escaped too, so the output is valid text.
+  if (code >= 0xd800 && code <= 0xdfff) return `\\u${code.toString(16)}`;
+  return ch;
+}
