@@ -640,7 +640,8 @@ async function timeSteps(ctx: GpuContext, model: Pix2PixOptions, height: number,
 /**
  * The study's plan with an estimated time on `ctx`'s adapter. The study's own network is timed for a few steps
  * when that is cheap; otherwise the demo's small network is timed and scaled by the ratio of multiply-adds per
- * step (trainStepMacs) — on lavapipe that predicts the measured 512×1024 unet_256 step within a factor of ~1.5.
+ * step (trainStepMacs). On lavapipe (2 cores) that gave 292 s for the 512×1024 unet_256 + PatchGAN step (a
+ * 0.076 s probe × 3858), against 313 s measured on an idle machine and 463 s on a busy one (bench/RESULTS.md).
  * `imageSize` and `testImages` are needed when the data does not exist yet (e.g. `demo --full --dry-run`).
  */
 export async function estimateStudy(cfg: StudyConfig, ctx: GpuContext, o: { imageSize?: { height: number; width: number }; testImages?: number; probeSeconds?: number; device?: string } = {}): Promise<StudyPlan> {
