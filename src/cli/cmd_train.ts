@@ -110,6 +110,9 @@ export const trainCommand: CommandSpec<Record<string, unknown>> = {
     const steps = epochs * Math.floor(pairs.length / (model.batchSize ?? 1));
     const bar = new Progress('train', steps, 'step');
     console.error(`train: ${pairs.length} pairs, ${epochs} epochs, writing to ${out}`);
+    // The first step compiles every GPU kernel (about two minutes at full size on a software adapter):
+    // say so, rather than sitting silent; the bar's rate and ETA start from the second step.
+    bar.note(`${opts.resume ? 'loading the checkpoint, ' : ''}compiling GPU kernels for the first step (minutes on a software adapter)…`);
     const res = await trainPix2Pix(pairs, {
       out,
       model,
@@ -120,9 +123,10 @@ export const trainCommand: CommandSpec<Record<string, unknown>> = {
       saveEpochFreq: opts.save_epoch_freq as number,
       signal: ac.signal,
       recordOptions: { argv: process.argv.slice(2), dataroot },
-      onStep: (s) => bar.tick(1, `epoch ${s.epoch} G_GAN ${s.losses.G_GAN.toFixed(3)} G_L1 ${s.losses.G_L1.toFixed(3)} D_real ${s.losses.D_real.toFixed(3)} D_fake ${s.losses.D_fake.toFixed(3)}`),
+      onNotice: (message) => console.error(`train: ${message}`),
+      onStep: (s) => bar.update(s.step, `epoch ${s.epoch} G_GAN ${s.losses.G_GAN.toFixed(3)} G_L1 ${s.losses.G_L1.toFixed(3)} D_real ${s.losses.D_real.toFixed(3)} D_fake ${s.losses.D_fake.toFixed(3)}`),
     });
-    res.model.destroy();
+    await res.model.destroy();
     if (res.interrupted) console.log(`stopped at step ${res.steps}; checkpoint saved in ${out} (continue with --resume)`);
     else console.log(`done: ${res.steps} steps; checkpoints in ${join(out)}`);
     if (pairs.length === 0) throw new UsageError('train: no training pairs');
