@@ -12,8 +12,9 @@ export { Rng, hashUniform, hashNormal, pcgHash, mixSeed } from './runtime/random
 export { activationForward, activationBackward, activationBackwardNeeds, type Activation } from './kernels/activation.js';
 export { selfTest, type SelfTestReport, type SelfTestCase } from './selftest.js';
 export { type StateDict, type StateDictEntry, numelOf } from './io/state_dict.js';
-export { parseSafetensors, parseSafetensorsFile, serializeSafetensors, type SafetensorsFile } from './io/safetensors.js';
-export { loadPth, isPth } from './io/pth.js';
+export { parseSafetensors, parseSafetensorsFile, serializeSafetensors, type SafetensorsFile, type SafetensorsOptions } from './io/safetensors.js';
+export { loadPth, isPth, type PthOptions } from './io/pth.js';
+export { DEFAULT_READ_BUDGET, BUDGET_ENV, resolveBudget, type ReadBudget, type ReaderOptions } from './io/budget.js';
 export {
   conv2dForward,
   conv2dForwardDirect,

@@ -8,7 +8,8 @@ import { parseSafetensors } from '../../src/io/safetensors.js';
 import { unpickle } from '../../src/io/pickle.js';
 import { checkStateDict, loadStateDictInto, CheckpointMismatchError, type HasState } from '../../src/gan/state_dict.js';
 import type { StateDict } from '../../src/io/state_dict.js';
-import { FileFormatError, Pix2PixError } from '../../src/runtime/errors.js';
+import { FileFormatError, Pix2PixError, ShapeError, quoteUntrusted } from '../../src/runtime/errors.js';
+import { DEFAULT_READ_BUDGET, resolveBudget } from '../../src/io/budget.js';
 import { crc32 } from '../../src/io/zip.js';
 import { buildZip, fixture, fixtureBytes } from './helpers.js';
 
@@ -151,9 +152,9 @@ function rawZip(locals: LocalSpec[], central: { name: string; local: number; siz
   return out;
 }
 
-/** Raw deflate of `n` zero bytes (a 256 MiB run compresses to about 256 KB). */
+/** Raw deflate of `n` zero bytes (a 64 MiB run compresses to about 64 KB). */
 const zeros = (n: number) => new Uint8Array(deflateRawSync(new Uint8Array(n)));
-const BOMB_SIZE = 256 * MiB;
+const BOMB_SIZE = 64 * MiB;
 const bomb = zeros(BOMB_SIZE);
 const bombCrc = crc32(new Uint8Array(BOMB_SIZE));
 
@@ -238,7 +239,7 @@ describe('hostile tensors', () => {
 describe('hostile zips', () => {
   it('an unused bomb entry is never inflated (entries are inflated lazily)', async () => {
     const entries = await readZip(fixtureBytes('tiny_zip.pth'), 'tiny_zip.pth');
-    // Beside the checkpoint: a 256 KB deflate stream of 256 MiB of zeros that nothing uses, with a
+    // Beside the checkpoint: a 64 KB deflate stream of 64 MiB of zeros that nothing uses, with a
     // wrong CRC-32, so that inflating it at all (seconds) and checking it would fail the load.
     const locals: LocalSpec[] = [...entries].map(([name, data]) => ({ name, body: data, method: 0, size: data.length, crc: crc32(data) }));
     locals.push({ name: 'tiny_zip/bomb', body: bomb, method: 8, size: BOMB_SIZE, crc: bombCrc ^ 1 });
@@ -265,20 +266,18 @@ describe('hostile zips', () => {
     const zip = rawZip([{ name: 'a', body: small, method: 8, size: 2_300_000_000, crc: 0 }], [{ name: 'a', local: 0 }]);
     const err = await refusal(readZip(zip, 'huge.zip'), 'huge.zip');
     expect(err.message).toMatch(/'a'.*declares 2300000000/);
-    // An honest 256 MiB entry under a 64 MiB budget.
+    // An honest 64 MiB entry under a 16 MiB budget.
     const honest = rawZip([{ name: 'b', body: bomb, method: 8, size: BOMB_SIZE, crc: bombCrc }], [{ name: 'b', local: 0 }]);
     let e2: unknown;
-    const growth = await peakGrowth(() => readZip(honest, 'honest.zip', { budget: { maxInflatedBytes: 64 * MiB } }).catch((e) => (e2 = e)));
+    const growth = await peakGrowth(() => readZip(honest, 'honest.zip', { budget: { maxInflatedBytes: 16 * MiB } }).catch((e) => (e2 = e)));
     expect(e2).toBeInstanceOf(FileFormatError);
     expect((e2 as Error).message).toMatch(/maxInflatedBytes/);
-    expect(growth).toBeLessThan(32 * MiB);
+    expect(growth).toBeLessThan(8 * MiB);
   });
 
   it('central-directory entries that overlap one another are refused', async () => {
-    const data = zeros(32 * MiB);
-    const crc = crc32(new Uint8Array(32 * MiB));
     const central = Array.from({ length: 8 }, (_, i) => ({ name: `copy${i}`, local: 0 }));
-    const zip = rawZip([{ name: 'copy0', body: data, method: 8, size: 32 * MiB, crc }], central);
+    const zip = rawZip([{ name: 'copy0', body: bomb, method: 8, size: BOMB_SIZE, crc: bombCrc }], central);
     expect(() => listZip(zip, 'overlap.zip')).toThrow(/overlap\.zip.*overlap/);
     await refusal(readZip(zip, 'overlap.zip'), 'overlap.zip');
   });
@@ -355,5 +354,49 @@ describe('hostile names and values', () => {
       expect((err as Error).message).toMatch(/\/ckpt\/latest_net_G\.pth.*'b\.weight'.*(NaN|Infinity)/);
       expect(written).toEqual([]);
     }
+  });
+});
+
+describe('quoteUntrusted and the read budget', () => {
+  it('quoteUntrusted escapes control, bidi and separator characters and caps the length', () => {
+    expect(quoteUntrusted('model.0.weight')).toBe("'model.0.weight'");
+    expect(quoteUntrusted('a\x1b[2Jb\nc\rd\u0000e\u009bf')).toBe("'a\\x1b[2Jb\\x0ac\\x0dd\\x00e\\x9bf'");
+    expect(quoteUntrusted('x\u202ey\u2028z\u200bw')).toBe("'x\\u202ey\\u2028z\\u200bw'");
+    expect(quoteUntrusted("it's \\")).toBe("'it\\'s \\\\'");
+    const long = quoteUntrusted('y'.repeat(52_000_000), 50);
+    expect(long).toBe(`'${'y'.repeat(50)}'… (51999950 more characters)`);
+    // Astral characters are not split in half.
+    expect(quoteUntrusted('😀😀😀', 4)).toBe("'😀😀'… (2 more characters)");
+  });
+
+  it('the budget comes from the call, else the environment, else the defaults; bad values are refused', async () => {
+    expect(resolveBudget()).toEqual(DEFAULT_READ_BUDGET);
+    process.env.PIX2PIX_MAX_TENSOR_BYTES = '16';
+    try {
+      expect(resolveBudget().maxTensorBytes).toBe(16);
+      const err = await refusal(loadPth(fixtureBytes('tiny_zip.pth'), 'env.pth'), 'env.pth');
+      expect(err.message).toMatch(/maxTensorBytes=16 .*PIX2PIX_MAX_TENSOR_BYTES/);
+      // A per-call value wins over the environment.
+      expect((await loadPth(fixtureBytes('tiny_zip.pth'), 'env.pth', { budget: { maxTensorBytes: 1 << 20 } })).size).toBe(fixture.state_dict.keys.length);
+      process.env.PIX2PIX_MAX_TENSOR_BYTES = 'lots';
+      expect(() => resolveBudget()).toThrow(ShapeError);
+    } finally {
+      delete process.env.PIX2PIX_MAX_TENSOR_BYTES;
+    }
+    expect(() => resolveBudget({ maxPickleDepth: 0 })).toThrow(ShapeError);
+  });
+
+  it('the unpickler counts the objects it makes', () => {
+    const pkl = new Uint8Array([0x80, 2, 0x28, ...Array(20).fill(0x4e), 0x6c, 0x2e]); // [None] * 20
+    expect((unpickle(pkl, 'ok.pkl').value as unknown[]).length).toBe(20);
+    expect(() => unpickle(pkl, 'many.pkl', { budget: { maxPickleObjects: 10 } })).toThrow(/many\.pkl: more than 10 objects.*maxPickleObjects/);
+  });
+
+  it('safetensors: the header budget and the keep predicate', () => {
+    const bytes = fixtureBytes('python.safetensors');
+    expect(() => parseSafetensors(bytes, 'h.safetensors', { budget: { maxHeaderBytes: 64 } })).toThrow(/h\.safetensors: header length \d+ is beyond the read budget maxHeaderBytes=64/);
+    const all = parseSafetensors(bytes, 'p.safetensors');
+    const first = [...all.keys()][0];
+    expect([...parseSafetensors(bytes, 'p.safetensors', { keep: (k) => k === first }).keys()]).toEqual([first]);
   });
 });
