@@ -5,5 +5,6 @@ import { benchCommand, evaluateCommand, studyCommand, synthCommand } from './cmd
 import { trainCommand } from './cmd_train.js';
 import { translateCommand } from './cmd_translate.js';
 import { serveCommand } from './cmd_serve.js';
+import { waemCommand } from './cmd_waem.js';
 
-export const COMMANDS = [demoCommand, synthCommand, trainCommand, translateCommand, evaluateCommand, studyCommand, benchCommand, serveCommand] as CommandSpec<never>[];
+export const COMMANDS = [demoCommand, synthCommand, trainCommand, translateCommand, evaluateCommand, studyCommand, benchCommand, serveCommand, waemCommand] as CommandSpec<never>[];

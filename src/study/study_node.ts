@@ -26,7 +26,7 @@ import { Pix2PixError } from '../runtime/errors.js';
 import type { GpuContext } from '../runtime/context.js';
 import { waem, type WaemWeights } from '../metrics/waem.js';
 import bundledAugmentSpec from '../../docs/augment-example.json';
-import { renderReport, type LossRecord, type StudyReport, type TrialReport, type MetricMeans } from './report.js';
+import { pickGridRows, renderReport, type GridRowInfo, type LossRecord, type StudyReport, type TestSetSummary, type TrialReport, type MetricMeans } from './report.js';
 import {
   DEFAULT_AUGMENT_COPIES,
   DEFAULT_PREPROCESS,
@@ -559,16 +559,31 @@ export async function writeStudyOutputs(cfg: StudyConfig, o: { out: string; devi
     results.map(({ samples: _s, losses: _l, ...r }) => r),
     true,
   );
-  // The grid's photo and truth columns: the first test pairs, in file order.
+  // The grid's rows: test images of different animals covering both fur and both bed colours (pickGridRows);
+  // each trial's column is read from its translations folder, so the choice is made here only.
   const gridN = cfg.evaluate?.gridImages ?? 4;
   const channels = { inputChannels: (cfg.model.inputChannels ?? 3) as 1 | 3, outputChannels: (cfg.model.outputChannels ?? 3) as 1 | 3 };
-  const test = (await openPairs(cfg.data, { phase: 'test', ...channels, maxPairs: cfg.evaluate?.maxTestImages, seed: 0, ordered: true })).slice(0, gridN);
-  const grid = { files: [] as string[], inputs: [] as string[], truths: [] as string[] };
+  const allTest = await openPairs(cfg.data, { phase: 'test', ...channels, maxPairs: cfg.evaluate?.maxTestImages, seed: 0, ordered: true });
+  const rowInfo = allTest.map((p) => ({ file: basename(p.name, extname(p.name)), animal: p.entry?.animal, fur: p.entry?.fur, bed: p.entry?.bed }));
+  const test = pickGridRows(rowInfo, gridN).map((i) => allTest[i]);
+  const grid = { files: [] as string[], inputs: [] as string[], truths: [] as string[], rows: [] as GridRowInfo[] };
   for (const p of test) {
     const { a, b } = await p.load();
     grid.files.push(basename(p.name, extname(p.name)));
+    grid.rows.push(rowInfo[allTest.indexOf(p)]);
     grid.inputs.push(await dataUrl(a));
     grid.truths.push(await dataUrl(b));
+  }
+  for (const r of results) {
+    const pngs = grid.files.map((f) => join(o.out, 'trials', r.name, 'translations', `${f}.png`));
+    if (pngs.every((f) => existsSync(f))) r.samples = await Promise.all(pngs.map(async (f) => `data:image/png;base64,${(await readFile(f)).toString('base64')}`));
+  }
+  const animals = new Map<string, TestSetSummary['animals'][number]>();
+  for (const r of rowInfo) {
+    const id = r.animal ?? r.file;
+    const a = animals.get(id) ?? { id, fur: r.fur, bed: r.bed, images: 0 };
+    a.images++;
+    animals.set(id, a);
   }
   const report: StudyReport = {
     title: `pix2pix-webgpu study${cfg.name ? `: ${cfg.name}` : ''}`,
@@ -576,8 +591,10 @@ export async function writeStudyOutputs(cfg: StudyConfig, o: { out: string; devi
     device: o.device,
     trials: results,
     grid,
+    testSet: { images: allTest.length, animals: [...animals.values()], source: basename(cfg.data) },
+    fidWeights: cfg.evaluate?.fidWeights ? basename(cfg.evaluate.fidWeights) : undefined,
+    waem: cfg.evaluate?.waemWeights ? { weights: cfg.evaluate.waemWeights as unknown as WaemWeights, source: 'the weights in the study config' } : undefined,
     notes: [
-      `Test set: held-out animals of ${cfg.data} (${test.length ? 'first ' + grid.files.length + ' shown' : 'none'}). Metrics are means over the test images; FID ${cfg.evaluate?.fidWeights ? 'uses pytorch-fid InceptionV3 weights' : 'needs pytorch-fid weights ("fidWeights" in the config) and is absent here, so WAEM is shown without its FID term'}.`,
       ...(missing.length ? [`Not finished yet: ${missing.join(', ')}.`] : []),
       ...(stale.length ? [`Left out (results from other settings; run the study to redo them): ${stale.join(', ')}.`] : []),
     ],

@@ -3,10 +3,29 @@
  * report opens anywhere, prints, and can be checked by a test without a browser.
  */
 
+export interface ChartPoint {
+  x: number;
+  y: number;
+  /** Spread around y (e.g. min and max over seeds): drawn as a vertical bar with caps. */
+  lo?: number;
+  hi?: number;
+  /** Drawn beside the marker (e.g. "augmented ×3"). */
+  label?: string;
+}
+
 export interface Series {
   name: string;
-  points: { x: number; y: number }[];
+  points: ChartPoint[];
   color?: string;
+  /** Line opacity (default 1): a raw trace drawn faint under its smoothed line. */
+  opacity?: number;
+  strokeWidth?: number;
+  /** Markers at the points (default: when there are at most 60). */
+  markers?: boolean;
+  /** Listed in the legend (default true). */
+  legend?: boolean;
+  /** Connect the points with a line (default true). */
+  line?: boolean;
 }
 
 export interface ChartOptions {
@@ -35,6 +54,8 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   const raw = (hi - lo) / count;
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
+  // A range below the values' float resolution (e.g. a mean of equal values off by one ulp) would never advance.
+  if (!(step > 0) || lo + step === lo || hi + step === hi) return [lo];
   const ticks: number[] = [];
   for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) ticks.push(Number(v.toPrecision(12)));
   return ticks;
@@ -52,12 +73,15 @@ export function lineChart(series: readonly Series[], o: ChartOptions): string {
   const W = o.width ?? 420;
   const H = o.height ?? 280;
   const m = { l: 62, r: 12, t: 28, b: 44 };
-  const pts = series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
+  const pts = series
+    .flatMap((s) => s.points.flatMap((p) => [p, ...[p.lo, p.hi].filter((v): v is number => v !== undefined).map((y) => ({ x: p.x, y }))]))
+    .filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
   const tx = (x: number) => (o.logX ? Math.log10(Math.max(x, 1e-12)) : x);
   let [x0, x1] = pts.length ? [Math.min(...pts.map((p) => tx(p.x))), Math.max(...pts.map((p) => tx(p.x)))] : [0, 1];
   let [y0, y1] = pts.length ? [Math.min(...pts.map((p) => p.y)), Math.max(...pts.map((p) => p.y))] : [0, 1];
   if (x0 === x1) [x0, x1] = [x0 - 1, x1 + 1];
-  if (y0 === y1) [y0, y1] = [y0 - Math.abs(y0 || 1) * 0.1, y1 + Math.abs(y1 || 1) * 0.1];
+  // Equal up to rounding (a mean of equal values can differ from them in the last bit): a flat line.
+  if (Math.abs(y1 - y0) <= 1e-9 * Math.max(Math.abs(y0), Math.abs(y1))) [y0, y1] = [y0 - Math.abs(y0 || 1) * 0.1, y1 + Math.abs(y1 || 1) * 0.1];
   const padY = (y1 - y0) * 0.08;
   y0 -= padY;
   y1 += padY;
@@ -83,17 +107,45 @@ export function lineChart(series: readonly Series[], o: ChartOptions): string {
   parts.push(`<line x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${H - m.b}" stroke="#333"/>`);
   parts.push(`<text x="${(m.l + W - m.r) / 2}" y="${H - 8}" text-anchor="middle" font-size="11">${escapeXml(o.xLabel)}</text>`);
   parts.push(`<text transform="translate(14 ${(m.t + H - m.b) / 2}) rotate(-90)" text-anchor="middle" font-size="11">${escapeXml(o.yLabel)}</text>`);
+  let legendRow = 0;
   series.forEach((s, i) => {
     const color = s.color ?? PALETTE[i % PALETTE.length];
     const ps = s.points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y)).sort((a, b) => a.x - b.x);
-    if (ps.length > 1) {
+    const opacity = s.opacity !== undefined && s.opacity < 1 ? ` stroke-opacity="${s.opacity}"` : '';
+    if (ps.length > 1 && s.line !== false) {
       const d = ps.map((p, k) => `${k ? 'L' : 'M'}${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join('');
-      parts.push(`<path class="series" d="${d}" fill="none" stroke="${color}" stroke-width="1.8"/>`);
+      parts.push(`<path class="series" data-series="${escapeXml(s.name)}" d="${d}" fill="none" stroke="${color}" stroke-width="${s.strokeWidth ?? 1.8}"${opacity}/>`);
     }
-    if (ps.length <= 60) for (const p of ps) parts.push(`<circle cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="3" fill="${color}"/>`);
-    parts.push(`<rect x="${W - m.r - 110}" y="${m.t + 4 + i * 14}" width="10" height="3" fill="${color}"/>`);
-    parts.push(`<text x="${W - m.r - 96}" y="${m.t + 9 + i * 14}" font-size="10">${escapeXml(s.name)}</text>`);
+    for (const p of ps) {
+      if (p.lo === undefined || p.hi === undefined || !Number.isFinite(p.lo) || !Number.isFinite(p.hi)) continue;
+      const x = sx(p.x).toFixed(1);
+      const [a, b] = [sy(p.lo).toFixed(1), sy(p.hi).toFixed(1)];
+      parts.push(`<path class="spread" d="M${x},${a}L${x},${b}M${(+x - 4).toFixed(1)},${a}L${(+x + 4).toFixed(1)},${a}M${(+x - 4).toFixed(1)},${b}L${(+x + 4).toFixed(1)},${b}" stroke="${color}" stroke-width="1.2" fill="none"/>`);
+    }
+    if (s.markers ?? ps.length <= 60) for (const p of ps) parts.push(`<circle cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="3" fill="${color}"/>`);
+    for (const p of ps) {
+      if (!p.label) continue;
+      const x = sx(p.x);
+      const anchor = x > W - m.r - 70 ? 'end' : 'start';
+      parts.push(`<text class="point-label" x="${(x + (anchor === 'end' ? -6 : 6)).toFixed(1)}" y="${(sy(p.y) - 5).toFixed(1)}" text-anchor="${anchor}" font-size="10" fill="${color}">${escapeXml(p.label)}</text>`);
+    }
+    if (s.legend === false) return;
+    parts.push(`<rect x="${W - m.r - 110}" y="${m.t + 4 + legendRow * 14}" width="10" height="3" fill="${color}"/>`);
+    parts.push(`<text x="${W - m.r - 96}" y="${m.t + 9 + legendRow * 14}" font-size="10">${escapeXml(s.name)}</text>`);
+    legendRow++;
   });
   parts.push('</svg>');
   return parts.join('');
+}
+
+/** Centred moving average over `window` points (shrinking at the ends): the trend of a noisy loss trace. */
+export function smooth(ys: readonly number[], window: number): number[] {
+  const half = Math.max(0, Math.floor(window / 2));
+  const prefix = new Float64Array(ys.length + 1);
+  ys.forEach((y, i) => (prefix[i + 1] = prefix[i] + y));
+  return ys.map((_, i) => {
+    const a = Math.max(0, i - half);
+    const b = Math.min(ys.length, i + half + 1);
+    return (prefix[b] - prefix[a]) / (b - a);
+  });
 }

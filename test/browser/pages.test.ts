@@ -89,7 +89,7 @@ describe('browser pages (headless Chromium)', () => {
     expect(r.images.every(Boolean)).toBe(true);
     expect(r.metricCharts).toBe(5); // MSE, NRMSE, PSNR, SSIM, WAEM (no FID/KID here)
     expect(r.series).toBe(5);
-    expect(r.lossCharts).toBe(2);
+    expect(r.lossCharts).toBe(4); // per trial: the L1 term and the adversarial terms on separate panels
     expect(r.rows).toBe(2);
     await page.screenshot({ path: join(OUT, 'report.png'), fullPage: true });
     await page.close();
