@@ -110,10 +110,11 @@ describe('study CLI', () => {
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('transfer-w2b');
 
     // A job-array task: the index comes from the scheduler's variable; a finished trial is not run again.
-    for (const [env, name] of [
+    const cases: [Record<string, string>, string][] = [
       [{ SLURM_ARRAY_TASK_ID: '1' }, 'n20'],
       [{ JOB_COMPLETION_INDEX: '3' }, 'transfer-w2b'],
-    ] as const) {
+    ];
+    for (const [env, name] of cases) {
       const t = await cli(['study', '--config', EXAMPLE, '--data', data, '--out', out, '--trial-index', 'env'], { env: { SLURM_ARRAY_TASK_ID: '', JOB_COMPLETION_INDEX: '', ...env } });
       expect(t.code, t.err).toBe(0);
       expect(t.err).toContain(`trial ${Object.values(env)[0]} of 4: ${name}`);
