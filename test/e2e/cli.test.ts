@@ -72,7 +72,9 @@ describe('CLI', () => {
     const html = readFileSync(join(out, 'study/report.html'), 'utf8');
     expect(html).toContain('id="metric-charts"');
     expect((html.match(/<svg /g) ?? []).length).toBeGreaterThanOrEqual(5 + trials.length);
-    expect((html.match(/<img src="data:image\/png;base64,/g) ?? []).length).toBeGreaterThanOrEqual(4 * (trials.length + 2));
+    // The grid shows one seed per size point (n8-s0 for n8-s0..s2): photo, truth and one column per point.
+    const points = new Set(trials.map((t) => t.replace(/-s\d+$/, ''))).size;
+    expect((html.match(/<img src="data:image\/png;base64,/g) ?? []).length).toBeGreaterThanOrEqual(4 * (points + 2));
   });
 
   it('train killed with SIGKILL and resumed ends with the weights of an uninterrupted run', async () => {
