@@ -115,9 +115,10 @@ export const translateCommand = defineCommand({
     no_dropout: { type: 'boolean', description: 'the checkpoint was trained with --no_dropout (a .pth cannot tell; a train folder records it)' },
     aligned_a: { type: 'boolean', description: 'inputs are aligned A|B images: translate the left half (automatic for datasets written by synth/demo)' },
     whole_image: { type: 'boolean', description: 'translate each image whole even if it looks like an aligned A|B pair' },
+    '16bit': { type: 'boolean', description: 'write 16-bit PNGs (gray or RGB) instead of 8-bit' },
   },
   epilog: [
-    "Pixels are written as the reference's tensor2im: (y + 1) / 2 * 255, truncated; gray PNGs when the generator has 1 output channel.",
+    "Pixels are written as the reference's tensor2im: (y + 1) / 2 * 255, truncated (--16bit: * 65535); gray PNGs when the generator has 1 output channel.",
     'A test folder written by synth or demo (aligned photo | X-ray, with manifest.json) is recognised: the photo half is translated.',
     'Example: translate --checkpoint checkpoints/experiment --input mice/test --out translated',
   ].join('\n'),
@@ -214,10 +215,10 @@ export const translateCommand = defineCommand({
           y = await model.translate(im, { eval: opts.eval, seed: opts.seed, pad: opts.pad });
         } catch (e) {
           // The model does not know which file it was given: say it, or the user of a 900-image folder cannot find it.
-          if (e instanceof Pix2PixError && !e.message.includes(f)) e.message = `${f}: ${e.message}`;
+          if (e instanceof Pix2PixError && !e.message.includes(f)) e.message = `${f}: ${e.message.replace('pass { pad: true }', 'give --pad')}`;
           throw e;
         }
-        await writePng(join(out, name), y);
+        await writePng(join(out, name), y, { bitDepth: opts['16bit'] ? 16 : 8 });
         written++;
         bar.tick();
       }

@@ -48,8 +48,8 @@ describe('CLI', () => {
     expect(flag.code).toBe(2);
     expect(flag.err.trim().split('\n')).toHaveLength(1);
     const missing = await cli(['translate', '--checkpoint', '/nonexistent.pth', '--input', join(ROOT, 'docs/phantoms'), '--out', tmpdir()]);
-    expect(missing.code).toBe(1);
-    expect(missing.err).toMatch(/nonexistent\.pth/);
+    expect(missing.code).toBe(2);
+    expect(missing.err).toMatch(/--checkpoint \/nonexistent\.pth: no such file/);
     expect(missing.err.trim().split('\n').filter((l) => !l.startsWith('Warning:'))).toHaveLength(1);
   });
 
