@@ -85,8 +85,8 @@ async function main(): Promise<void> {
     load: async () => {
       const rng = new Rng(1000 + i);
       const n = c.height * c.width * c.channels;
-      const a = createImage(c.width, c.height, c.channels, Float32Array.from({ length: n }, () => rng.next()));
-      const b = createImage(c.width, c.height, c.channels, Float32Array.from(a.data, (v) => 1 - v));
+      const a = createImage(c.width, c.height, c.channels as 1 | 3, Float32Array.from({ length: n }, () => rng.next()));
+      const b = createImage(c.width, c.height, c.channels as 1 | 3, Float32Array.from(a.data, (v) => 1 - v));
       return { a, b };
     },
   }));
