@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { parseSafetensors } from '../../src/io/safetensors.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const CLI = join(ROOT, 'dist/cli.js');
+const CLI = process.env.PIX2PIX_E2E_CLI ?? join(ROOT, 'dist/cli.js');
 
 /** Run the CLI without blocking this worker (a blocking spawnSync starves vitest's RPC and fails the run). */
 function cli(args: string[], timeoutMs = 600_000): Promise<{ code: number | null; out: string; err: string }> {
@@ -36,7 +36,8 @@ describe('CLI', () => {
       expect(h.out).toContain('Usage: pix2pix-webgpu');
       expect(h.out).toContain('--help');
     }
-    expect((await cli(['train', '--help'])).out).toMatch(/--lambda_L1 N\s+weight of the L1 loss \(default 100\)/);
+    expect((await cli(['train', '--help'])).out).toMatch(/--lambda_L1 N\s+weight of the L1 loss \(>= 0; default 100\)/);
+    expect((await cli(['train', '--help'])).out).toMatch(/--batch_size N\s+batch size \(integer >= 1; default 1\)/);
     expect((await cli(['translate', '--help'])).out).toContain('--checkpoint FILE|DIR');
   });
 
