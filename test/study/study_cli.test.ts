@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-// PIX2PIX_TEST_CLI: a private build while others rebuild dist/ in a shared checkout.
-const CLI = process.env.PIX2PIX_TEST_CLI ?? join(ROOT, 'dist/cli.js');
+// PIX2PIX_E2E_CLI: a private build while others rebuild dist/ in a shared checkout.
+const CLI = process.env.PIX2PIX_E2E_CLI ?? join(ROOT, 'dist/cli.js');
 const EXAMPLE = 'examples/study-small.json';
 
 function cli(args: string[], o: { cwd?: string; env?: Record<string, string> } = {}): Promise<{ code: number | null; out: string; err: string }> {
