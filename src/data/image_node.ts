@@ -38,12 +38,7 @@ export async function readImage(path: string, channels?: 1 | 3, options: ReadIma
   const w = meta.width ?? 0;
   const h = meta.height ?? 0;
   if (!w || !h) throw new FileFormatError(path, 'cannot read image: no image size in the header');
-  if (w * h > maxPixels) {
-    throw new FileFormatError(
-      path,
-      `image is ${w}x${h} (${w * h} pixels), beyond the pixel limit of ${maxPixels} (raise it with readImage's maxPixels option or the environment variable ${BUDGET_ENV.maxImagePixels})`,
-    );
-  }
+  checkPixels(path, w, h, maxPixels);
   const depth = meta.depth ?? 'uchar';
   const isFloat = depth === 'float' || depth === 'double';
   if (!isFloat && !(depth in INTEGER_DEPTHS)) {
@@ -166,15 +161,29 @@ export async function writePngPalette(path: string, im: ImageF32, colours = 256)
   }
 }
 
-/** Width, height and channel count (alpha excluded) from the file's header, without decoding pixels. */
-export async function readImageInfo(path: string): Promise<{ width: number; height: number; channels: 1 | 3 }> {
+/**
+ * Width, height and channel count (alpha excluded) from the file's header, without decoding pixels.
+ * Refuses, like {@link readImage}, an image beyond the pixel limit, so a folder scan finds it early.
+ */
+export async function readImageInfo(path: string, options: ReadImageOptions = {}): Promise<{ width: number; height: number; channels: 1 | 3 }> {
   const sharp = await loadSharp();
+  let meta: Awaited<ReturnType<ReturnType<SharpModule>['metadata']>>;
   try {
-    const meta = await sharp(path).metadata();
-    if (!meta.width || !meta.height) throw new Error('no image size in the header');
-    const c = (meta.channels ?? 3) - (meta.hasAlpha ? 1 : 0);
-    return { width: meta.width, height: meta.height, channels: c >= 3 ? 3 : 1 };
+    meta = await sharp(path, { limitInputPixels: false }).metadata();
   } catch (e) {
     throw new FileFormatError(path, `cannot read image: ${(e as Error).message}`);
+  }
+  if (!meta.width || !meta.height) throw new FileFormatError(path, 'cannot read image: no image size in the header');
+  checkPixels(path, meta.width, meta.height, options.maxPixels ?? resolveBudget().maxImagePixels);
+  const c = (meta.channels ?? 3) - (meta.hasAlpha ? 1 : 0);
+  return { width: meta.width, height: meta.height, channels: c >= 3 ? 3 : 1 };
+}
+
+function checkPixels(path: string, w: number, h: number, maxPixels: number): void {
+  if (w * h > maxPixels) {
+    throw new FileFormatError(
+      path,
+      `image is ${w}x${h} (${w * h} pixels), beyond the pixel limit of ${maxPixels} (raise it with the maxPixels option or the environment variable ${BUDGET_ENV.maxImagePixels})`,
+    );
   }
 }

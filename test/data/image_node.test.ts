@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { readImage, writePng } from '../../src/data/image_node.js';
+import { readImage, readImageInfo, writePng } from '../../src/data/image_node.js';
 import { createImage } from '../../src/data/image.js';
 import { FileFormatError } from '../../src/runtime/errors.js';
 import { crc32 } from '../../src/io/zip.js';
@@ -102,6 +102,8 @@ describe('image I/O: hostile files and precision', () => {
     );
     expect(err).toBeInstanceOf(FileFormatError);
     expect((err as Error).message).toMatch(/huge\.png.*16000x16000.*limit/);
+    // The header-only probe a folder scan uses refuses it too.
+    await expect(readImageInfo(p)).rejects.toThrow(/huge\.png.*16000x16000.*limit/);
     // A lowered budget refuses a small image the same way.
     await writePng(join(dir, 'small.png'), createImage(40, 30, 3));
     await expect(readImage(join(dir, 'small.png'), undefined, { maxPixels: 1000 })).rejects.toThrow(/small\.png.*40x30.*1000/);
