@@ -112,6 +112,27 @@ describe('calls made at once queue in order', () => {
     }
   });
 
+  it('two models on one context run their calls side by side and get their sequential results', async () => {
+    const x = await Pix2Pix.create(TINY);
+    const y = await Pix2Pix.create({ ...TINY, seed: 12 });
+    try {
+      const together = await Promise.all([x.trainStep(batch(1)), y.trainStep(batch(2)), x.translate(images(1, 3, 5)[0]), y.trainStep(batch(3)), x.save(), y.save()]);
+      const x2 = await Pix2Pix.create(TINY);
+      const y2 = await Pix2Pix.create({ ...TINY, seed: 12 });
+      const alone = [await x2.trainStep(batch(1)), await y2.trainStep(batch(2)), await x2.translate(images(1, 3, 5)[0]), await y2.trainStep(batch(3)), await x2.save(), await y2.save()];
+      expect(together.slice(0, 2)).toEqual(alone.slice(0, 2));
+      expect(Array.from((together[2] as ImageF32).data)).toEqual(Array.from((alone[2] as ImageF32).data));
+      expect(together[3]).toEqual(alone[3]);
+      expectSameCheckpoint(together[4] as Pix2PixCheckpoint, alone[4] as Pix2PixCheckpoint);
+      expectSameCheckpoint(together[5] as Pix2PixCheckpoint, alone[5] as Pix2PixCheckpoint);
+      await x2.destroy();
+      await y2.destroy();
+    } finally {
+      await x.destroy();
+      await y.destroy();
+    }
+  });
+
   it('destroy() lets queued calls finish, then refuses new ones', async () => {
     const model = await Pix2Pix.create(TINY);
     const pending = model.translate(images(1, 3, 1)[0]);
