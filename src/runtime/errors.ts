@@ -103,7 +103,7 @@ export class FetchError extends Pix2PixError {
 
 /** A value as a user would have typed it: strings quoted, objects as JSON, so `'5'` and `5` read differently. */
 function describeValue(v: unknown): string {
-  if (typeof v === 'string') return `'${v}'`;
+  if (typeof v === 'string') return quoteUntrusted(v, 80); // a value from a form or URL must not break the one-line message
   if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint' || v === undefined || v === null) return String(v);
   if (typeof v === 'function') return 'a function';
   if (ArrayBuffer.isView(v)) return `${v.constructor.name}(${(v as unknown as ArrayLike<unknown>).length})`;

@@ -169,6 +169,7 @@ describe('options are checked at the boundary', () => {
     [{ freeze: { encoderLevels: 9 } }, 'freeze.encoderLevels', /option freeze.encoderLevels: expected an integer in \[0, 5\], got 9/],
     [{ freeze: true }, 'freeze', /got true/],
     [{ ctx: {} }, 'ctx', /expected a GpuContext/],
+    [{ norm: 'batch\n\u001b[31mok' }, 'norm', /got 'batch\\x0a\\x1b\[31mok'$/], // control characters shown, never printed
   ];
   for (const [opts, option, message] of bad) {
     it(`${JSON.stringify(opts)} throws InvalidOptionError naming ${option}`, async () => {
