@@ -1,7 +1,7 @@
 // The training loop: what it writes, and that an interrupted run resumed from its checkpoint ends with
 // exactly the weights of an uninterrupted run with the same seed.
 import { describe, it, expect } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -159,6 +159,25 @@ describe('trainPix2Pix under faults', async () => {
     await expectSameWeights(await readStateDict(r.model.G));
     await r.model.destroy();
   });
+
+  it('a read-only output folder is reported as such (permission denied, naming the path), as a non-root user', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'train-ro-'));
+    chmodSync(parent, 0o555);
+    const out = join(parent, 'experiment');
+    let message: string;
+    if (process.getuid?.() === 0) {
+      // root writes anywhere: the same call as 'nobody' in a child, through the built package (npm test
+      // builds first), which fails before any GPU work.
+      const script = `import(${JSON.stringify(join(process.cwd(), 'dist/node.js'))}).then(({ trainPix2Pix }) =>
+        trainPix2Pix([{ name: 'p', load: async () => { throw new Error('not reached'); } }], { out: ${JSON.stringify(out)}, model: {}, preprocess: { preprocess: 'none', loadSize: 32, cropSize: 32, flip: false } }))
+        .then(() => console.log('TRAINED'), (e) => console.log(e.constructor.name + ' ' + e.message));`;
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { uid: 65534, gid: 65534, encoding: 'utf8', timeout: 60_000 });
+      message = (r.stdout + r.stderr).trim().split('\n').pop()!;
+    } else {
+      message = await trainPix2Pix(pairs(1), { out, model, preprocess }).then(() => 'TRAINED', (e: Error) => `${e.constructor.name} ${e.message}`);
+    }
+    expect(message).toBe(`FileWriteError cannot write ${join(out, 'samples')}: permission denied (EACCES)`);
+  }, 90_000);
 
   it('a record that is not JSON before the last line stops --resume naming the file and line', async () => {
     const out = mkdtempSync(join(tmpdir(), 'train-badlog-'));
