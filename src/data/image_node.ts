@@ -5,7 +5,7 @@
  * integers, complex) are refused. The header is read first: an image with more pixels than the
  * read budget's maxImagePixels is refused before any pixel is decoded. Errors name the file.
  */
-import { FileFormatError } from '../runtime/errors.js';
+import { FileFormatError, quoteUntrusted } from '../runtime/errors.js';
 import { BUDGET_ENV, resolveBudget } from '../io/budget.js';
 import { convertChannels, toUint8Interleaved, type ImageF32 } from './image.js';
 
@@ -14,6 +14,20 @@ let sharpPromise: Promise<SharpModule> | null = null;
 function loadSharp(): Promise<SharpModule> {
   sharpPromise ??= import('sharp').then((m) => ((m as unknown as { default?: SharpModule }).default ?? m) as SharpModule);
   return sharpPromise;
+}
+
+/**
+ * libvips reports several lines (one per layer of the decoder), which may quote bytes of the file:
+ * join them into one line, escape what is left, and cap the length.
+ */
+function decoderMessage(e: unknown): string {
+  const text = String((e as Error)?.message ?? e)
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join('; ');
+  const quoted = quoteUntrusted(text, 300);
+  return quoted.endsWith("'") ? quoted.slice(1, -1) : quoted;
 }
 
 /** Options of {@link readImage}. */
@@ -33,7 +47,7 @@ export async function readImage(path: string, channels?: 1 | 3, options: ReadIma
     // The header only: nothing is decoded yet.
     meta = await sharp(path, { failOn: 'error', limitInputPixels: false }).metadata();
   } catch (e) {
-    throw new FileFormatError(path, `cannot read image: ${(e as Error).message}`);
+    throw new FileFormatError(path, `cannot read image: ${decoderMessage(e)}`);
   }
   const w = meta.width ?? 0;
   const h = meta.height ?? 0;
@@ -59,7 +73,7 @@ export async function readImage(path: string, channels?: 1 | 3, options: ReadIma
       raw = await pipe.raw({ depth: sixteen ? 'ushort' : 'uchar' }).toBuffer({ resolveWithObject: true });
     }
   } catch (e) {
-    throw new FileFormatError(path, `cannot read image: ${(e as Error).message}`);
+    throw new FileFormatError(path, `cannot read image: ${decoderMessage(e)}`);
   }
   const { width, height, channels: got } = raw.info;
   const plane = width * height;
@@ -117,7 +131,7 @@ export async function writePng(path: string, im: ImageF32, options: WritePngOpti
         .toFile(path);
     }
   } catch (e) {
-    throw new FileFormatError(path, `cannot write PNG: ${(e as Error).message}`);
+    throw new FileFormatError(path, `cannot write PNG: ${decoderMessage(e)}`);
   }
 }
 
@@ -157,7 +171,7 @@ export async function writePngPalette(path: string, im: ImageF32, colours = 256)
       .png({ palette: true, colours, dither: 0, compressionLevel: 9, effort: 10 })
       .toFile(path);
   } catch (e) {
-    throw new FileFormatError(path, `cannot write PNG: ${(e as Error).message}`);
+    throw new FileFormatError(path, `cannot write PNG: ${decoderMessage(e)}`);
   }
 }
 
@@ -171,7 +185,7 @@ export async function readImageInfo(path: string, options: ReadImageOptions = {}
   try {
     meta = await sharp(path, { limitInputPixels: false }).metadata();
   } catch (e) {
-    throw new FileFormatError(path, `cannot read image: ${(e as Error).message}`);
+    throw new FileFormatError(path, `cannot read image: ${decoderMessage(e)}`);
   }
   if (!meta.width || !meta.height) throw new FileFormatError(path, 'cannot read image: no image size in the header');
   checkPixels(path, meta.width, meta.height, options.maxPixels ?? resolveBudget().maxImagePixels);

@@ -109,6 +109,18 @@ describe('image I/O: hostile files and precision', () => {
     await expect(readImage(join(dir, 'small.png'), undefined, { maxPixels: 1000 })).rejects.toThrow(/small\.png.*40x30.*1000/);
   });
 
+  it('a truncated JPEG gives a one-line message (libvips reports several lines)', async () => {
+    const p = join(dir, 'cut.jpg');
+    writeFileSync(p, Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0x00, 0x01]));
+    const err = await readImage(p).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(FileFormatError);
+    expect((err as Error).message).toMatch(/cut\.jpg: cannot read image: /);
+    expect((err as Error).message).not.toMatch(/[\n\r]/);
+  });
+
   it('reads a 32-bit float TIFF at float precision (not cut to 8 bits)', async () => {
     const values = new Float32Array([0.123456, 0.5, 0.999001, 0.0001, 0.25, 0.7071]);
     const p = join(dir, 'float.tif');

@@ -115,6 +115,23 @@ describe('fuzz: every reader fails typed, in one line, in bounded time and memor
     expectBounded(await fuzz(mutants(fixtureBytes('python.safetensors'), 4, CASES), async (b, n) => parseSafetensors(b, n), checkDict));
   });
 
+  it('JPEG', async () => {
+    const { default: sharp } = await import('sharp');
+    const rgb = new Uint8Array(16 * 12 * 3).map((_, i) => (i * 37) & 0xff);
+    const base = new Uint8Array(await sharp(rgb, { raw: { width: 16, height: 12, channels: 3 } }).jpeg({ quality: 80 }).toBuffer());
+    let n = 0;
+    const load = async (bytes: Uint8Array) => {
+      const p = join(dir, `fuzzed-${n++ % 4}.jpg`);
+      writeFileSync(p, bytes);
+      return readImage(p, undefined, { maxPixels: 1 << 20 });
+    };
+    const checkImage = (r: unknown) => {
+      const im = r as { width: number; height: number; channels: number; data: Float32Array };
+      expect(im.data.length).toBe(im.width * im.height * im.channels);
+    };
+    expectBounded(await fuzz(mutants(base, 7, CASES / 2), load, checkImage));
+  });
+
   it('PNG (8-bit RGB and 16-bit gray), with and without repaired chunk CRCs', async () => {
     const rgb = createImage(12, 9, 3);
     for (let i = 0; i < rgb.data.length; i++) rgb.data[i] = ((i * 53) % 256) / 255;
