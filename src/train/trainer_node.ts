@@ -146,6 +146,18 @@ function readLossLog(path: string, lastStep: number): { kept: string[]; torn: st
   return { kept, torn };
 }
 
+/** train_state.json, or null when there is none; a damaged one is an error naming the file. */
+function readTrainState(path: string): TrainState | null {
+  if (!existsSync(path)) return null;
+  try {
+    const s = JSON.parse(readFileSync(path, 'utf8')) as TrainState;
+    if (typeof s.step !== 'number' || typeof s.checkpoint !== 'string') throw new Error('no step or checkpoint field');
+    return s;
+  } catch (e) {
+    throw new FileFormatError(path, `not a training state (${(e as Error).message}); it is written atomically, so it was changed by hand or by another program`);
+  }
+}
+
 function epochOrder(n: number, seed: number, epoch: number): number[] {
   return new Rng(mixSeed(seed, epoch)).shuffle(Array.from({ length: n }, (_, i) => i));
 }
@@ -174,7 +186,7 @@ export async function trainPix2Pix(pairs: readonly PairSource[], o: TrainerOptio
   let state: TrainState = { epoch: epochCount, iter: 0, step: 0, finished: false, checkpoint: '' };
   const statePath = join(o.out, STATE_FILE);
   const logPath = join(o.out, LOG_FILE);
-  const committed = existsSync(statePath) ? (JSON.parse(readFileSync(statePath, 'utf8')) as TrainState) : null;
+  const committed = readTrainState(statePath);
   await cleanUp(o.out, committed?.checkpoint ?? null, notice);
   /** The step of the newest complete checkpoint set on disk (null before the first save). */
   let savedStep: number | null = o.resume && committed?.checkpoint ? committed.step : null;
@@ -225,7 +237,7 @@ export async function trainPix2Pix(pairs: readonly PairSource[], o: TrainerOptio
       await linkCheckpoint(join(o.out, state.checkpoint), o.out, { toTag: tag });
       return;
     }
-    const previous = existsSync(statePath) ? (JSON.parse(readFileSync(statePath, 'utf8')) as TrainState).checkpoint : null;
+    const previous = readTrainState(statePath)?.checkpoint ?? null;
     const folder = join('resume', `step-${state.step}`);
     // The epoch recorded is the one the set resumes into (as train_state.json's).
     await saveCheckpoint(join(o.out, folder), model, { epoch: state.epoch });

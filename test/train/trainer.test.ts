@@ -190,6 +190,9 @@ describe('trainPix2Pix under faults', async () => {
     const err = await trainPix2Pix(pairs(3), { out, model, preprocess, resume: true }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FileFormatError);
     expect((err as Error).message).toMatch(new RegExp(`^${esc(logPath)}: line 1 is not a loss record`));
+    // A damaged train_state.json is named too (it was a bare JSON SyntaxError).
+    writeFileSync(join(out, 'train_state.json'), '{"epoch":1,');
+    await expect(trainPix2Pix(pairs(3), { out, model, preprocess, resume: true })).rejects.toThrow(new RegExp(`^${esc(join(out, 'train_state.json'))}: not a training state`));
   });
 
   // The reference updates D before computing G's loss against it: an absurd learning rate wrecks D in the first step.
