@@ -39,9 +39,19 @@ async function findGpu(opts: ContextOptions): Promise<{ gpu: GPU | undefined; ke
   if (!isNode) return { gpu: undefined };
   // An optional peer dependency: a missing one is a MissingDependencyError naming the install command.
   const mod = await importOptional<{ create: (flags: string[]) => GPU }>('createContext', 'webgpu');
-  const gpu = mod.create(opts.dawnFlags ?? []);
+  const flags = opts.dawnFlags ?? [];
+  const key = JSON.stringify(flags);
+  let gpu = dawnInstances.get(key);
+  if (!gpu) {
+    gpu = mod.create(flags);
+    dawnInstances.set(key, gpu);
+  }
   return { gpu, keepAlive: gpu };
 }
+
+// One Dawn instance per set of flags for the whole process: Dawn enumerates adapters (printing its limit
+// warnings, see requestDawnAdapter) once per instance, so later contexts cost nothing and print nothing.
+const dawnInstances = new Map<string, GPU>();
 
 /** The two lines Dawn prints when it clamps a driver's dynamic-buffer limits to its own (harmless). */
 const DAWN_LIMIT_WARNING =
@@ -62,8 +72,9 @@ interface NodeFs {
  * JavaScript's reach. So on Linux, for that one synchronous call, fd 2 is pointed at a temporary file
  * (close 2, then open: POSIX hands out the lowest free descriptor), the real stderr is put back the same
  * way (reopened through /proc/self/fd, in append mode so a redirected log file is not overwritten), and
- * everything else that was printed (Vulkan loader errors, say) is written through. Where any step is not
- * possible (another OS, stderr a socket) the call runs unfiltered.
+ * everything else that was printed (Vulkan loader errors, say) is written through. Where a step is not
+ * possible the call runs unfiltered: on other OSes, and when stderr is a socket (a Node parent's
+ * `stdio: 'pipe'`), which cannot be reopened; there the two lines appear once per process.
  */
 async function requestDawnAdapter(gpu: GPU, options: GPURequestAdapterOptions): Promise<GPUAdapter | null> {
   if (process.platform !== 'linux') return gpu.requestAdapter(options);
