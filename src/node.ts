@@ -1,4 +1,9 @@
-/** Node-only helpers (file I/O through sharp, checkpoints on disk). Re-exports the core. */
+/**
+ * Node-only helpers (file I/O through sharp, checkpoints on disk, the training loop, dataset tools).
+ * Re-exports the core. Needs the optional peer dependencies: `npm install webgpu sharp`.
+ *
+ * @module pix2pix-webgpu/node
+ */
 export * from './index.js';
 export { writeFileAtomic, readFileBytes, loadStateDictFile, saveSafetensorsFile } from './io/atomic_node.js';
 export { readImage, writePng, encodePng } from './data/image_node.js';
