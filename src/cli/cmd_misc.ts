@@ -69,7 +69,7 @@ export const evaluateCommand = defineCommand({
     fake: { type: 'string', arg: 'DIR', description: 'generated images, paired with --real by file name' },
     real_aligned: { type: 'boolean', description: 'the --real images are aligned A|B pairs: score against the right half (B); automatic for datasets written by synth/demo' },
     ssim_mode: { type: 'string', description: 'SSIM as skimage defaults (7x7 uniform, sample covariance) or gaussian (11x11, sigma 1.5)', default: 'skimage', choices: ['skimage', 'gaussian'] },
-    fid_weights: { type: 'string', arg: 'FILE', description: "pytorch-fid's pt_inception-2015-12-05-6726825d.pth (enables FID and KID)" },
+    fid_weights: { type: 'string', exists: 'file', arg: 'FILE', description: "pytorch-fid's pt_inception-2015-12-05-6726825d.pth (enables FID and KID)" },
     json: { type: 'string', arg: 'FILE', description: 'also write {"n", "mean", "perImage"} as JSON (non-finite values as strings, see below)' },
     waem_weights: { type: 'string', arg: 'JSON', description: 'WAEM weights {"a","b","c","d","e"} (default: the documented ones)' },
   },

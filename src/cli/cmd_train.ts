@@ -5,7 +5,7 @@ import { Progress } from './progress.js';
 
 /** The reference options (train_options.py / base_options.py), spelled as the reference spells them. */
 export const TRAIN_OPTIONS: Record<string, OptionSpec> = {
-  dataroot: { type: 'string', arg: 'DIR', description: 'dataset: aligned A|B images (DIR or DIR/train), or A/ and B/ folders, optional manifest' },
+  dataroot: { type: 'string', exists: 'folder', arg: 'DIR', description: 'dataset: aligned A|B images (DIR or DIR/train), or A/ and B/ folders, optional manifest' },
   checkpoints: { type: 'string', arg: 'DIR', description: 'output folder for checkpoints, loss log, samples, options', default: 'checkpoints/experiment' },
   netG: { type: 'string', description: 'generator', default: 'unet_256', choices: ['unet_128', 'unet_256'] },
   num_downs: { type: 'count', min: 1, description: 'U-Net downsamplings (overrides netG)' },
@@ -27,9 +27,9 @@ export const TRAIN_OPTIONS: Record<string, OptionSpec> = {
   crop_size: { type: 'count', min: 1, description: 'then crop to this size', default: 256 },
   preprocess: { type: 'string', description: 'preprocessing', default: 'resize_and_crop', choices: ['resize_and_crop', 'crop', 'scale_width', 'none'] },
   no_flip: { type: 'boolean', description: 'no random horizontal flips' },
-  augment: { type: 'string', arg: 'FILE', description: 'on-the-fly GPU augmentation spec (JSON, Albumentations names), e.g. docs/augment-example.json' },
+  augment: { type: 'string', exists: 'file', arg: 'FILE', description: 'on-the-fly GPU augmentation spec (JSON, Albumentations names), e.g. docs/augment-example.json' },
   max_pairs: { type: 'count', min: 1, description: 'use only this many training pairs (a seeded, nested subset)' },
-  init: { type: 'string', arg: 'FILE|DIR', description: 'initialise from a checkpoint (ours, or the reference latest_net_G.pth) for transfer learning' },
+  init: { type: 'string', exists: 'path', arg: 'FILE|DIR', description: 'initialise from a checkpoint (ours, or the reference latest_net_G.pth) for transfer learning' },
   freeze_encoder: { type: 'count', description: 'freeze the encoders of this many outermost U-Net levels', default: 0 },
   freeze_D: { type: 'boolean', description: 'freeze the discriminator' },
   seed: { type: 'count', description: 'seed of initialisation, data order, crops, flips and dropout', default: 0 },

@@ -118,7 +118,7 @@ export const translateCommand = defineCommand({
     '16bit': { type: 'boolean', description: 'write 16-bit PNGs (gray or RGB) instead of 8-bit' },
   },
   epilog: [
-    "Pixels are written as the reference's tensor2im: (y + 1) / 2 * 255, truncated (--16bit: * 65535); gray PNGs when the generator has 1 output channel.",
+    "Pixels are written as the reference's tensor2im: (y + 1) / 2 * 255, truncated (--16bit: 16-bit, rounded); gray PNGs when the generator has 1 output channel.",
     'A test folder written by synth or demo (aligned photo | X-ray, with manifest.json) is recognised: the photo half is translated.',
     'Example: translate --checkpoint checkpoints/experiment --input mice/test --out translated',
   ].join('\n'),

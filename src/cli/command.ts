@@ -5,6 +5,7 @@
  * the closest known one suggested, and `-` and `_` are interchangeable in flag names (the reference spells its
  * flags with underscores: `--no_dropout` and `--no-dropout` are the same flag everywhere).
  */
+import { statSync } from 'node:fs';
 
 /**
  * What an option's value is. Numbers are checked before any work: 'number' any finite number, 'positive' a
@@ -23,6 +24,8 @@ export interface OptionSpec {
   /** Inclusive bounds for the numeric kinds. */
   min?: number;
   max?: number;
+  /** A path that must already exist (checked at parse time, before any work, naming the flag). */
+  exists?: 'file' | 'folder' | 'path';
 }
 
 /** The value type an option declaration yields: boolean, string (or its choices), or number. */
@@ -221,8 +224,23 @@ export function parseCommand(spec: CommandSpec<never>, argv: string[]): { opts: 
     }
     opts[name] = typeof raw === 'boolean' ? raw : convert(name, o, raw);
   }
+  if (!opts.help) {
+    for (const [name, o] of Object.entries(all)) if (o.exists && typeof opts[name] === 'string') checkExists(name, o.exists, opts[name] as string);
+  }
   if (positionals.length && !opts.help) throw new UsageError(`unexpected argument '${positionals[0]}' (options are written --name VALUE) ${see}`);
   return { opts, positionals };
+}
+
+/** A path option that must exist: a clear message naming the flag instead of a later bare ENOENT. */
+function checkExists(name: string, kind: 'file' | 'folder' | 'path', path: string): void {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    throw new UsageError(`--${name} ${path}: no such ${kind === 'path' ? 'file or folder' : kind}`);
+  }
+  if (kind === 'file' && st.isDirectory()) throw new UsageError(`--${name} ${path}: is a folder, expected a file`);
+  if (kind === 'folder' && !st.isDirectory()) throw new UsageError(`--${name} ${path}: is a file, expected a folder`);
 }
 
 /** Require a string option, naming it when missing. */

@@ -81,6 +81,11 @@ describe('CLI arguments', () => {
     await refused(['translate', '--checkpoint', fakeG, '--input', '/nonexistent/photos', '--out', out], /--input \/nonexistent\/photos: no such file or folder/);
     await refused(['translate', '--checkpoint', dir, '--input', join(ROOT, 'docs/phantoms'), '--out', out], /--checkpoint .*: no latest_net_G\.safetensors or latest_net_G\.pth in this folder/);
     expect(existsSync(out)).toBe(false);
+    // train's path flags likewise (the data folder exists; the flag's path does not).
+    const data = join(ROOT, 'docs/phantoms');
+    await refused(['train', '--dataroot', data, '--augment', '/nonexistent/aug.json'], /--augment \/nonexistent\/aug\.json: no such file$/);
+    await refused(['train', '--dataroot', data, '--init', '/nonexistent/run'], /--init \/nonexistent\/run: no such file or folder$/);
+    await refused(['train', '--dataroot', join(data, 'nope')], /--dataroot .*nope: no such folder$/);
   });
 
   it('evaluate on a nonexistent folder says so, naming the flag, without creating a GPU device', async () => {
