@@ -332,5 +332,9 @@ describe('the packed package in fresh consumer projects', () => {
     const help = run(process.execPath, [join(nodeApp, 'node_modules/.bin/pix2pix-webgpu'), '--help'], nodeApp);
     expect(help.status, help.stderr).toBe(0);
     expect(help.stdout).toContain('demo');
+    // A CLI command that writes PNGs through sharp, found from the package's own lazy import.
+    const synth = run(process.execPath, [join(nodeApp, 'node_modules/.bin/pix2pix-webgpu'), 'synth', '--out', 'phantoms', '--animals', '2', '--poses', '1', '--size', '32x64'], nodeApp);
+    expect(synth.status, synth.stderr).toBe(0);
+    expect(findFiles(join(nodeApp, 'phantoms'), (n) => n.endsWith('.png')).length).toBeGreaterThan(0);
   });
 });
