@@ -44,18 +44,19 @@ export interface FusedActivation {
   slope?: number;
 }
 
-// dy_at(i): the gradient reaching the norm's output. Without a fused activation it is dy; with one, dy
+// dy_at(i): the gradient reaching the norm's output (shared with shaders/group_norm.wgsl, which uses the same
+// binding names dy and y_act and leaves binding 21 free). Without a fused activation it is dy; with one, dy
 // times act'(y) from the saved activated output (act' from the output: ReLU's mask is y > 0 as torch's
 // threshold_backward; LeakyReLU's sign of y equals the sign of its input for a positive slope).
-const PLAIN_DY = `fn dy_at(i: u32) -> f32 { return dy[i]; }`;
-const FUSED_DY = `@group(0) @binding(21) var<storage, read> y_act: array<f32>;
+export const PLAIN_DY = `fn dy_at(i: u32) -> f32 { return dy[i]; }`;
+export const FUSED_DY = `@group(0) @binding(21) var<storage, read> y_act: array<f32>;
 fn dy_at(i: u32) -> f32 {
   let s = y_act[i];
   if (ACT == 1u) { return select(0.0, dy[i], s > 0.0); }
   return select(dy[i] * SLOPE, dy[i], s > 0.0);
 }`;
 
-function activationConstants(a: FusedActivation | undefined): { ACT: number; SLOPE: number } {
+export function activationConstants(a: FusedActivation | undefined): { ACT: number; SLOPE: number } {
   if (!a) return { ACT: 0, SLOPE: 0.2 };
   return { ACT: a.kind === 'relu' ? 1 : 2, SLOPE: a.slope ?? 0.2 };
 }
@@ -256,7 +257,7 @@ export function checkNormForward(ctx: GpuContext, op: string, g: NormGeometry, y
 }
 
 /** Throw unless `a` is an activation the norm kernels fuse (ReLU, LeakyReLU with a positive slope). */
-function checkFusedActivation(op: string, a: FusedActivation): void {
+export function checkFusedActivation(op: string, a: FusedActivation): void {
   if (a.kind !== 'relu' && a.kind !== 'leaky_relu') throw new ShapeError(op, 'fused activation', "'relu' or 'leaky_relu'", a.kind);
   if (a.kind === 'leaky_relu' && !((a.slope ?? 0.2) > 0)) throw new ShapeError(op, 'fused LeakyReLU slope (the sign of y must be the sign of its input)', '> 0', a.slope);
 }
