@@ -5,6 +5,8 @@
  *    unet_256 = 8; channels ngf → 2ngf → 4ngf → 8ngf (→ 8ngf ...); Dropout(0.5) in the num_downs − 5
  *    8ngf blocks around the innermost.
  *  - NLayerDiscriminator(input_nc, ndf, n_layers, norm): the 70x70 PatchGAN for n_layers = 3.
+ * norm is the reference's 'batch' / 'instance' / 'none', or 'group' (GroupNorm, this library's addition:
+ * see layers/norm.ts for its group count rule and docs/EXTENDING.md for how it was added).
  */
 import type { Dispatch, GpuContext } from '../runtime/context.js';
 import type { Tensor } from '../runtime/tensor.js';
@@ -14,7 +16,7 @@ import { ActivationLayer } from '../layers/activation.js';
 import { Conv2d } from '../layers/conv.js';
 import type { DropoutRun } from '../layers/dropout.js';
 import { chainBackward, RunResources, type LayerRun, type Parameter, type RunMode } from '../layers/layer.js';
-import { BatchNorm2d, InstanceNorm2d, makeNorm, type NormKind, type NormLayer } from '../layers/norm.js';
+import { BatchNorm2d, GroupNorm2d, InstanceNorm2d, makeNorm, type NormKind, type NormLayer } from '../layers/norm.js';
 import { stateEntriesOf, type StateEntry } from '../layers/state.js';
 import { UnetBlock } from '../layers/unet_block.js';
 import { ParameterPack } from '../layers/param_pack.js';
@@ -25,6 +27,8 @@ export interface GeneratorConfig {
   numDowns: number;
   ngf: number;
   norm: NormKind;
+  /** norm 'group': at most this many groups per layer (normGroupsFor in layers/norm.ts; default 32). */
+  normGroups?: number;
   dropout: boolean;
 }
 
@@ -33,6 +37,8 @@ export interface DiscriminatorConfig {
   ndf: number;
   nLayers: number;
   norm: NormKind;
+  /** norm 'group': at most this many groups per layer (normGroupsFor in layers/norm.ts; default 32). */
+  normGroups?: number;
 }
 
 /** A recorded generator forward: its runs plus the dropout runs whose seeds change every step. */
@@ -53,19 +59,19 @@ export class UnetGenerator {
     readonly ctx: GpuContext,
     readonly config: GeneratorConfig,
   ) {
-    const { inputChannels, outputChannels, numDowns, ngf, norm, dropout } = config;
+    const { inputChannels, outputChannels, numDowns, ngf, norm, normGroups, dropout } = config;
     if (!Number.isInteger(numDowns) || numDowns < 5) throw new ShapeError('UnetGenerator', 'numDowns', 'an integer >= 5', numDowns);
     for (const [name, v] of [['inputChannels', inputChannels], ['outputChannels', outputChannels], ['ngf', ngf]] as const) {
       if (!Number.isInteger(v) || v < 1) throw new ShapeError('UnetGenerator', name, 'a positive integer', v);
     }
-    let block = new UnetBlock(ctx, { kind: 'innermost', outerChannels: ngf * 8, innerChannels: ngf * 8, norm, level: numDowns });
+    let block = new UnetBlock(ctx, { kind: 'innermost', outerChannels: ngf * 8, innerChannels: ngf * 8, norm, normGroups, level: numDowns });
     for (let i = 0; i < numDowns - 5; i++) {
-      block = new UnetBlock(ctx, { kind: 'middle', outerChannels: ngf * 8, innerChannels: ngf * 8, norm, dropout, submodule: block, level: numDowns - 1 - i });
+      block = new UnetBlock(ctx, { kind: 'middle', outerChannels: ngf * 8, innerChannels: ngf * 8, norm, normGroups, dropout, submodule: block, level: numDowns - 1 - i });
     }
-    block = new UnetBlock(ctx, { kind: 'middle', outerChannels: ngf * 4, innerChannels: ngf * 8, norm, submodule: block, level: 4 });
-    block = new UnetBlock(ctx, { kind: 'middle', outerChannels: ngf * 2, innerChannels: ngf * 4, norm, submodule: block, level: 3 });
-    block = new UnetBlock(ctx, { kind: 'middle', outerChannels: ngf, innerChannels: ngf * 2, norm, submodule: block, level: 2 });
-    this.root = new UnetBlock(ctx, { kind: 'outermost', outerChannels: outputChannels, innerChannels: ngf, inputChannels, norm, submodule: block, level: 1 });
+    block = new UnetBlock(ctx, { kind: 'middle', outerChannels: ngf * 4, innerChannels: ngf * 8, norm, normGroups, submodule: block, level: 4 });
+    block = new UnetBlock(ctx, { kind: 'middle', outerChannels: ngf * 2, innerChannels: ngf * 4, norm, normGroups, submodule: block, level: 3 });
+    block = new UnetBlock(ctx, { kind: 'middle', outerChannels: ngf, innerChannels: ngf * 2, norm, normGroups, submodule: block, level: 2 });
+    this.root = new UnetBlock(ctx, { kind: 'outermost', outerChannels: outputChannels, innerChannels: ngf, inputChannels, norm, normGroups, submodule: block, level: 1 });
     for (let b: UnetBlock | null = this.root; b; b = b.submodule) this.levels.push(b);
     this.pack = new ParameterPack(ctx, this.params(), 'G');
   }
@@ -139,7 +145,7 @@ export class NLayerDiscriminator {
     readonly ctx: GpuContext,
     readonly config: DiscriminatorConfig,
   ) {
-    const { inputChannels, ndf, nLayers, norm } = config;
+    const { inputChannels, ndf, nLayers, norm, normGroups } = config;
     if (!Number.isInteger(nLayers) || nLayers < 1) throw new ShapeError('NLayerDiscriminator', 'nLayers', 'an integer >= 1', nLayers);
     const useBias = norm === 'instance';
     let index = 0;
@@ -157,13 +163,13 @@ export class NLayerDiscriminator {
       const prev = mult;
       mult = Math.min(2 ** n, 8);
       push(conv(ndf * prev, ndf * mult, 2, useBias));
-      push(makeNorm(ctx, norm, ndf * mult, `D.model.${index}`));
+      push(makeNorm(ctx, norm, ndf * mult, `D.model.${index}`, normGroups));
       push(leaky());
     }
     const prev = mult;
     mult = Math.min(2 ** nLayers, 8);
     push(conv(ndf * prev, ndf * mult, 1, useBias));
-    push(makeNorm(ctx, norm, ndf * mult, `D.model.${index}`));
+    push(makeNorm(ctx, norm, ndf * mult, `D.model.${index}`, normGroups));
     push(leaky());
     push(conv(ndf * mult, 1, 1, true));
     this.pack = new ParameterPack(ctx, this.params(), 'D');
@@ -183,7 +189,7 @@ export class NLayerDiscriminator {
 
   /** Module paths of the norm layers ('model.3'). */
   normPaths(): string[] {
-    return this.layers.flatMap(({ index, layer }) => (layer instanceof BatchNorm2d || layer instanceof InstanceNorm2d ? [`model.${index}`] : []));
+    return this.layers.flatMap(({ index, layer }) => (layer instanceof BatchNorm2d || layer instanceof InstanceNorm2d || layer instanceof GroupNorm2d ? [`model.${index}`] : []));
   }
 
   setFrozen(frozen: boolean): void {

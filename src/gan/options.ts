@@ -17,7 +17,7 @@ export type NetG = 'unet_128' | 'unet_256';
 export const NET_G_VALUES: readonly NetG[] = ['unet_128', 'unet_256'];
 /** The reference's other generators: named so that asking for them says "not implemented", not "unknown". */
 export const NET_G_NOT_IMPLEMENTED: readonly string[] = ['resnet_9blocks', 'resnet_6blocks'];
-export const NORM_VALUES: readonly NormKind[] = ['batch', 'instance', 'none'];
+export const NORM_VALUES: readonly NormKind[] = ['batch', 'instance', 'group', 'none'];
 export const GAN_MODE_VALUES: readonly GanMode[] = ['vanilla', 'lsgan'];
 /** The reference's remaining --gan_mode: a gradient-penalty loss this library does not implement. */
 export const GAN_MODE_NOT_IMPLEMENTED: readonly string[] = ['wgangp'];
@@ -35,7 +35,10 @@ export interface Pix2PixOptions {
   ngf?: number;
   ndf?: number;
   nLayersD?: number;
+  /** 'batch' (the reference's pix2pix default), 'instance', 'group' (GroupNorm, not in the reference) or 'none'. */
   norm?: NormKind;
+  /** norm 'group': each norm layer uses the largest divisor of its channel count not above this (default 32). */
+  normGroups?: number;
   dropout?: boolean;
   ganMode?: GanMode;
   lambdaL1?: number;
@@ -85,6 +88,7 @@ export const PIX2PIX_DEFAULTS = {
   ndf: 64,
   nLayersD: 3,
   norm: 'batch',
+  normGroups: 32,
   dropout: true,
   ganMode: 'vanilla',
   lambdaL1: 100,
@@ -118,6 +122,7 @@ export function resolvePix2PixOptions(o: Pix2PixOptions = {}, op = 'Pix2Pix.crea
   const ndf = check.int('ndf', 1, Infinity, d.ndf);
   const nLayersD = check.int('nLayersD', 1, Infinity, d.nLayersD);
   const norm = check.oneOf('norm', NORM_VALUES, d.norm);
+  const normGroups = check.int('normGroups', 1, Infinity, d.normGroups);
   const dropout = check.bool('dropout', d.dropout);
   const ganMode = check.oneOf('ganMode', GAN_MODE_VALUES, d.ganMode, GAN_MODE_NOT_IMPLEMENTED);
   const lambdaL1 = check.num('lambdaL1', 0, Infinity, d.lambdaL1);
@@ -144,8 +149,8 @@ export function resolvePix2PixOptions(o: Pix2PixOptions = {}, op = 'Pix2Pix.crea
   }
   if (o.ctx !== undefined && o.device !== undefined) throw new InvalidOptionError(op, 'device', 'no device when ctx is given (the context already has one)', o.device);
   return {
-    generator: { inputChannels, outputChannels, numDowns, ngf, norm, dropout },
-    discriminator: discriminator ? { inputChannels: inputChannels + outputChannels, ndf, nLayers: nLayersD, norm } : null,
+    generator: { inputChannels, outputChannels, numDowns, ngf, norm, normGroups, dropout },
+    discriminator: discriminator ? { inputChannels: inputChannels + outputChannels, ndf, nLayers: nLayersD, norm, normGroups } : null,
     ganMode,
     lambdaL1,
     lr,

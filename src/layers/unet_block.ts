@@ -49,6 +49,8 @@ export interface UnetBlockOptions {
   innerChannels: number;
   inputChannels?: number;
   norm: NormKind;
+  /** norm 'group': at most this many groups per norm layer (normGroupsFor in norm.ts). */
+  normGroups?: number;
   dropout?: boolean;
   submodule?: UnetBlock;
   /** 1 for the outermost level, counting inwards; used to freeze encoder levels. */
@@ -89,10 +91,10 @@ export class UnetBlock {
     this.submodule = o.submodule ?? null;
     if ((o.kind === 'innermost') !== !this.submodule) throw new Error(`UnetBlock: ${o.kind} block ${this.submodule ? 'with' : 'without'} a submodule`);
     this.downConv = new Conv2d(ctx, input, o.innerChannels, { ...conv, bias: useBias }, `${tag}.down`);
-    this.downNorm = o.kind === 'middle' ? makeNorm(ctx, o.norm, o.innerChannels, `${tag}.downnorm`) : null;
+    this.downNorm = o.kind === 'middle' ? makeNorm(ctx, o.norm, o.innerChannels, `${tag}.downnorm`, o.normGroups) : null;
     const upIn = o.kind === 'innermost' ? o.innerChannels : o.innerChannels * 2;
     this.upConv = new ConvTranspose2d(ctx, upIn, o.outerChannels, { ...conv, bias: o.kind === 'outermost' ? true : useBias }, `${tag}.up`);
-    this.upNorm = o.kind === 'outermost' ? null : makeNorm(ctx, o.norm, o.outerChannels, `${tag}.upnorm`);
+    this.upNorm = o.kind === 'outermost' ? null : makeNorm(ctx, o.norm, o.outerChannels, `${tag}.upnorm`, o.normGroups);
     this.dropout = o.kind === 'middle' && o.dropout ? new Dropout(ctx, 0.5) : null;
     this.leaky = new ActivationLayer(ctx, 'leaky_relu', 0.2);
     this.relu = new ActivationLayer(ctx, 'relu');
@@ -143,7 +145,7 @@ export class UnetBlock {
 
   /** Parameters of this level's encoder (down conv and down norm), which `freeze.encoderLevels` freezes. */
   encoderParams(): Parameter[] {
-    return [...this.downConv.params(), ...(this.downNorm instanceof BatchNorm2d ? this.downNorm.params() : [])];
+    return [...this.downConv.params(), ...(this.downNorm?.params() ?? [])];
   }
 
   /** Every BatchNorm2d in the block and below (for num_batches_tracked bookkeeping). */
@@ -300,7 +302,7 @@ export class UnetBlock {
 
   params(): Parameter[] {
     const own = [...this.downConv.params(), ...this.upConv.params()];
-    for (const n of [this.downNorm, this.upNorm]) if (n instanceof BatchNorm2d) own.push(...n.params());
+    for (const n of [this.downNorm, this.upNorm]) if (n) own.push(...n.params());
     return [...own, ...(this.submodule?.params() ?? [])];
   }
 
