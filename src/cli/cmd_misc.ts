@@ -23,6 +23,12 @@ export const synthCommand = defineCommand({
     if (opts.test_animals !== undefined && opts.test_animals > animals - 1) {
       throw new UsageError(`--test_animals must be at most --animals - 1 = ${animals - 1} (at least one animal trains), got ${opts.test_animals}`);
     }
+    const { mkdir } = await import('node:fs/promises');
+    try {
+      await mkdir(out, { recursive: true });
+    } catch (e) {
+      throw new UsageError(`--out ${out}: cannot create this folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
     const { synthesizeDataset } = await import('../data/synth_node.js');
     const bar = new Progress('synth', animals * opts.poses, 'pair');
     let last = 0;
@@ -104,7 +110,8 @@ export const evaluateCommand = defineCommand({
     try {
       await pairFolders(real, fake);
     } catch (e) {
-      throw new UsageError(`--real ${real} / --fake ${fake}: ${(e as Error).message}`);
+      const phases = ['test', 'train'].filter((p) => existsSync(`${real}/${p}`));
+      throw new UsageError(`--real ${real} / --fake ${fake}: ${(e as Error).message}${phases.length ? ` (a dataset folder: did you mean --real ${real}/${phases[0]}?)` : ''}`);
     }
     const { createContext } = await import('../runtime/device.js');
     const ctx = await createContext();

@@ -35,14 +35,17 @@ describe('CLI arguments', () => {
 
   it('numbers: integers must be integers, counts non-negative, a negative value is a range error naming the flag', async () => {
     const data = ['--dataroot', '/nonexistent-data'];
-    await refused(['train', ...data, '--batch_size', '1.5'], /--batch_size expects an integer, got '1\.5'/);
-    await refused(['train', ...data, '--n_epochs=-3'], /--n_epochs must be an integer >= 0, got -3/);
-    await refused(['train', ...data, '--lr', '-5'], /--lr must be > 0, got -5/);
-    await refused(['train', ...data, '--ngf', 'lots'], /--ngf expects an integer, got 'lots'/);
-    await refused(['train', ...data, '--output_nc', '2'], /--output_nc must be one of 1, 3, got '2'/);
-    await refused(['synth', '--out', join(dir, 'never'), '--animals', '-3'], /--animals must be an integer >= 2, got -3/);
-    await refused(['synth', '--out', join(dir, 'never'), '--poses', '0'], /--poses must be an integer >= 1, got 0/);
-    await refused(['translate', '--seed', '0x10'], /--seed expects an integer, got '0x10'/);
+    await Promise.all([
+      refused(['train', ...data, '--batch_size', '1.5'], /--batch_size expects an integer, got '1\.5'/),
+      refused(['train', ...data, '--n_epochs=-3'], /--n_epochs must be an integer >= 0, got -3/),
+      refused(['train', ...data, '--lr', '-5'], /--lr must be > 0, got -5/),
+      refused(['train', ...data, '--ngf', 'lots'], /--ngf expects an integer, got 'lots'/),
+      refused(['train', ...data, '--output_nc', '2'], /--output_nc must be one of 1, 3, got '2'/),
+      refused(['synth', '--out', join(dir, 'never'), '--animals', '-3'], /--animals must be an integer >= 2, got -3/),
+      refused(['synth', '--out', join(dir, 'never'), '--poses', '0'], /--poses must be an integer >= 1, got 0/),
+      refused(['synth', '--out', '/dev/null/data', '--animals', '2', '--poses', '1', '--size', '8x8'], /--out \/dev\/null\/data: cannot create this folder \(ENOTDIR\)/),
+      refused(['translate', '--seed', '0x10'], /--seed expects an integer, got '0x10'/),
+    ]);
     expect(existsSync(join(dir, 'never'))).toBe(false);
   });
 
@@ -58,6 +61,7 @@ describe('CLI arguments', () => {
   });
 
   it('both spellings of every flag: --no_dropout and --no-dropout, --batch_size and --batch-size, everywhere', async () => {
+    const runs: Promise<void>[] = [];
     for (const args of [
       ['train', '--no-dropout'],
       ['train', '--no_dropout'],
@@ -70,9 +74,9 @@ describe('CLI arguments', () => {
       ['synth', '--test_animals', '2'],
       ['synth', '--test-animals', '2'],
     ]) {
-      const r = await run([...args, '--help']);
-      expect(r.code, `${args.join(' ')}: ${r.err}`).toBe(0);
+      runs.push(run([...args, '--help']).then((r) => expect(r.code, `${args.join(' ')}: ${r.err}`).toBe(0)));
     }
+    await Promise.all(runs);
   });
 
   it('a missing --checkpoint or --input path is named with its flag, before any GPU work', async () => {
