@@ -11,9 +11,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { fileWriteError, linkFileAtomic, loadStateDictFile, readFileBytes, writeFileAtomic } from '../io/atomic_node.js';
+import { fileWriteError, linkFileAtomic, readFileBytes, writeFileAtomic } from '../io/atomic_node.js';
 import { Pix2PixError } from '../runtime/errors.js';
-import { inferDiscriminatorConfig, inferGeneratorConfig } from './state_dict.js';
 import { Pix2Pix, type Pix2PixOptions } from './pix2pix.js';
 
 export interface CheckpointPaths {
@@ -88,25 +87,10 @@ export async function loadCheckpoint(
   const optimizer = withD && all.optimizer && existsSync(all.optimizer) ? all.optimizer : undefined;
   await checkCheckpointSet({ G, D, optimizer }, typeof source === 'string' ? source : undefined);
 
-  const g = await loadStateDictFile(G);
-  const d = D ? await loadStateDictFile(D) : undefined;
-  const opt = optimizer ? await readFileBytes(optimizer) : undefined;
-  // Infer here, naming the files, so that a file of the wrong kind or a G/D pair that cannot belong
-  // together is reported with its path rather than as "generator checkpoint".
-  const gc = inferGeneratorConfig(g, { dropout: opts.dropout }, G);
-  if (d) {
-    const dc = inferDiscriminatorConfig(d, D);
-    if (dc.inputChannels !== gc.inputChannels + gc.outputChannels) {
-      throw new Pix2PixError(D!, `discriminator takes ${dc.inputChannels} input channels but the generator ${G} has ${gc.inputChannels} in + ${gc.outputChannels} out = ${gc.inputChannels + gc.outputChannels}`);
-    }
-    if (dc.norm !== gc.norm) throw new Pix2PixError(D!, `discriminator norm '${dc.norm}' differs from the generator's '${gc.norm}' (${G})`);
-  }
-  try {
-    return await Pix2Pix.fromStateDict({ G: g, D: d, optimizer: opt }, opts);
-  } catch (e) {
-    const files: Record<string, string | undefined> = { 'G checkpoint': G, 'generator checkpoint': G, 'D checkpoint': D, 'discriminator checkpoint': D, 'optimizer checkpoint': optimizer };
-    throw withSource(e, files);
-  }
+  // The model reads only the tensors its networks take, and names these paths in every error.
+  const named = async (path: string | undefined) => (path ? { data: await readFileBytes(path), name: path } : undefined);
+  const [g, d, opt] = [await named(G), await named(D), await named(optimizer)];
+  return Pix2Pix.fromStateDict({ G: g!, D: d, optimizer: opt }, opts);
 }
 
 /**
@@ -175,24 +159,5 @@ export function withMetadata(bytes: Uint8Array, extra: Record<string, string>): 
   new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
   out.set(json, 8);
   out.set(bytes.subarray(8 + n), 8 + json.length);
-  return out;
-}
-
-/**
- * `e` re-labelled with the file it concerns: the model labels its sources generically ("G checkpoint"),
- * since it only sees bytes; here the paths are known. Same class and fields, so callers can still
- * test `instanceof CheckpointMismatchError` and read `missing` / `mismatched`.
- */
-function withSource(e: unknown, files: Record<string, string | undefined>): unknown {
-  if (!(e instanceof Pix2PixError)) return e;
-  const file = files[e.op];
-  if (!file) return e;
-  const out = Object.create(Object.getPrototypeOf(e) as object) as Pix2PixError;
-  Object.assign(out, e);
-  const message = `${file}${e.message.slice(e.op.length)}`;
-  Object.defineProperty(out, 'op', { value: file, enumerable: true });
-  Object.defineProperty(out, 'message', { value: message, writable: true, configurable: true });
-  Object.defineProperty(out, 'stack', { value: `${e.name}: ${message}\n${(e.stack ?? '').split('\n').slice(1).join('\n')}`, writable: true, configurable: true });
-  Object.defineProperty(out, 'cause', { value: e, writable: true, configurable: true });
   return out;
 }

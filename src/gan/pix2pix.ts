@@ -25,19 +25,32 @@ import { adamStep, updateAdam } from '../kernels/adam.js';
 import { concatChannelsBackward, concatChannelsForward } from '../kernels/concat.js';
 import { initConstant, initNormal } from '../kernels/init.js';
 import { bceWithLogitsBackward, bceWithLogitsForward, l1LossBackward, l1LossForward, mseLossBackward, mseLossForward } from '../kernels/loss.js';
-import { isPth, loadPth } from '../io/pth.js';
-import { parseSafetensorsFile, serializeSafetensors } from '../io/safetensors.js';
 import type { StateDict } from '../io/state_dict.js';
 import { EVAL_MODE, TRAIN_MODE, type LayerRun, type Parameter, type RunMode } from '../layers/layer.js';
 import type { ParameterPack } from '../layers/param_pack.js';
 import { NLayerDiscriminator, UnetGenerator, mixSeed, type DiscriminatorConfig, type GeneratorConfig, type GeneratorRun } from './networks.js';
 import { linearLambda } from './lr_policy.js';
-import { inferDiscriminatorConfig, inferGeneratorConfig, loadStateDictInto, readStateDict } from './state_dict.js';
+import { loadStateDictInto, readStateDict } from './state_dict.js';
+import {
+  checkMomentSize,
+  decodeForNetwork,
+  decodeOptimizerState,
+  encodeOptimizerState,
+  encodeStateDict,
+  isNamedSource,
+  momentKeys,
+  namedSource,
+  readArchitecture,
+  type CheckpointArchitecture,
+  type CheckpointInput,
+  type NamedStateSource,
+} from './checkpoint_codec.js';
 import { OptionChecker, resolvePix2PixOptions, type Pix2PixOptions, type ResolvedConfig } from './options.js';
 import { downloadBytes, splitDownloadOptions, type DownloadOptions } from './from_url.js';
 
 export { PIX2PIX_DEFAULTS, resolvePix2PixOptions, type GanMode, type NetG, type Pix2PixOptions, type ResolvedConfig } from './options.js';
 export type { DownloadOptions, DownloadProgress } from './from_url.js';
+export type { CheckpointInput, NamedStateSource, StateSource } from './checkpoint_codec.js';
 
 /** The four losses the reference logs; G_L1 is λ·L1 (loss_G_L1 includes lambda_L1). */
 export interface Pix2PixLosses {
@@ -67,8 +80,22 @@ export interface Pix2PixCheckpoint {
   optimizer?: Uint8Array;
 }
 
-/** A checkpoint source: file bytes (safetensors or a torch .pth), or an already parsed state dict. */
-export type StateSource = Uint8Array | StateDict;
+/**
+ * Checkpoints to load: G required, D and the optimizer state optional. Each is file bytes (safetensors or a
+ * torch .pth), a parsed state dict, or `{ data, name }` with either, so that every error names the file.
+ */
+export interface CheckpointSources {
+  G: CheckpointInput;
+  D?: CheckpointInput;
+  optimizer?: CheckpointInput;
+}
+
+/** Sources with their names, as the loaders pass them on. */
+interface NamedSources {
+  G: NamedStateSource;
+  D?: NamedStateSource;
+  optimizer?: NamedStateSource;
+}
 
 /** A training step produced a NaN or infinite loss. The weights are no longer valid: reload the last good checkpoint. */
 export class NonFiniteLossError extends Pix2PixError {
@@ -79,8 +106,6 @@ export class NonFiniteLossError extends Pix2PixError {
     super('Pix2Pix.trainStep', `non-finite loss at training step ${step}: ${JSON.stringify(losses)}; the weights are corrupt, reload the last good checkpoint`);
   }
 }
-
-const OPTIMIZER_FORMAT = 'pix2pix-webgpu-optimizer';
 
 /** Everything one recorded training step owns. */
 interface TrainGraph {
@@ -177,10 +202,13 @@ export class Pix2Pix {
   /**
    * A model from checkpoints: the architecture is inferred from the generator's (and discriminator's)
    * tensor shapes, `opts` overrides the rest (dropout, training hyper-parameters, freeze). `optimizer`
-   * restores Adam moments, step counts and the LR schedule position for an exact resume.
+   * restores Adam moments, step counts and the LR schedule position for an exact resume. Give a source as
+   * `{ data, name }` (name: its path or URL) and every error about it names that file.
    */
-  static async fromStateDict(sources: { G: StateSource; D?: StateSource; optimizer?: StateSource }, opts: Pix2PixOptions = {}): Promise<Pix2Pix> {
-    return Pix2Pix.fromSources(sources, opts, 'Pix2Pix.fromStateDict', { G: 'G checkpoint', D: 'D checkpoint', optimizer: 'optimizer checkpoint' });
+  static async fromStateDict(sources: CheckpointSources, opts: Pix2PixOptions = {}): Promise<Pix2Pix> {
+    const op = 'Pix2Pix.fromStateDict';
+    checkSources(sources, op);
+    return Pix2Pix.fromSources(nameSources(sources), opts, op);
   }
 
   /**
@@ -219,22 +247,16 @@ export class Pix2Pix {
       outer?.removeEventListener('abort', forward);
     }
     outer?.throwIfAborted();
-    const label = (k: string, u: string | URL | undefined) => `${k} checkpoint ${String(u)}`;
-    return Pix2Pix.fromSources({ G: G!, D, optimizer }, rest, op, { G: label('G', urls.G), D: label('D', urls.D), optimizer: label('optimizer', urls.optimizer) });
+    const named = (k: string, data: Uint8Array | undefined, u: string | URL | undefined) => (data ? { data, name: `${k} checkpoint ${String(u)}` } : undefined);
+    return Pix2Pix.fromSources({ G: named('G', G, urls.G)!, D: named('D', D, urls.D), optimizer: named('optimizer', optimizer, urls.optimizer) }, rest, op);
   }
 
-  private static async fromSources(
-    sources: { G: StateSource; D?: StateSource; optimizer?: StateSource },
-    opts: Pix2PixOptions,
-    op: string,
-    labels: { G: string; D: string; optimizer: string },
-  ): Promise<Pix2Pix> {
-    checkSources(sources, op);
+  /** Infer the architecture from the checkpoints (reading only what inference needs), build, then load. */
+  private static async fromSources(sources: NamedSources, opts: Pix2PixOptions, op: string): Promise<Pix2Pix> {
     resolvePix2PixOptions(opts, op);
-    const g = await toStateDict(sources.G, labels.G);
-    const d = sources.D ? await toStateDict(sources.D, labels.D) : null;
-    const gc = inferGeneratorConfig(g, { dropout: opts.dropout });
-    const dc = d ? inferDiscriminatorConfig(d) : null;
+    const arch = await readArchitecture(sources.G, sources.D, { dropout: opts.dropout });
+    const gc = arch.generator;
+    const dc = arch.discriminator;
     const merged: Pix2PixOptions = {
       ...opts,
       inputChannels: gc.inputChannels,
@@ -246,13 +268,9 @@ export class Pix2Pix {
       ndf: dc?.ndf ?? opts.ndf,
       nLayersD: dc?.nLayers ?? opts.nLayersD,
     };
-    if (dc && dc.inputChannels !== gc.inputChannels + gc.outputChannels) {
-      throw new ShapeError(op, 'discriminator input channels (G input + output channels)', gc.inputChannels + gc.outputChannels, dc.inputChannels);
-    }
-    if (dc && dc.norm !== gc.norm) throw new ShapeError(op, 'discriminator norm (same as the generator)', gc.norm, dc.norm);
     return Pix2Pix.build(opts, resolvePix2PixOptions(merged, op), async (model) => {
-      if (model.D && !d) await model.initWeights('D');
-      await model.loadNow({ G: g, D: d ?? undefined, optimizer: sources.optimizer }, labels.optimizer);
+      if (model.D && !sources.D) await model.initWeights('D');
+      await model.loadNow(sources, arch.heads);
     });
   }
 
@@ -572,25 +590,20 @@ export class Pix2Pix {
   }
 
   private async saveNow(): Promise<Pix2PixCheckpoint> {
-    const out: Pix2PixCheckpoint = { G: serializeSafetensors(await readStateDict(this.G), { format: 'pt' }) };
-    if (this.D) out.D = serializeSafetensors(await readStateDict(this.D), { format: 'pt' });
-    const opt: StateDict = new Map();
+    const out: Pix2PixCheckpoint = { G: encodeStateDict(await readStateDict(this.G)) };
+    if (this.D) out.D = encodeStateDict(await readStateDict(this.D));
+    const moments: StateDict = new Map();
     for (const [net, tag] of [[this.G, 'G'], [this.D, 'D']] as const) {
       if (!net) continue;
       for (const e of net.stateEntries()) {
         if (e.kind !== 'param' || !e.param.m) continue;
-        opt.set(`${tag}.${e.key}.exp_avg`, { shape: [...e.shape], data: await e.param.m.read(), dtype: 'F32' });
-        opt.set(`${tag}.${e.key}.exp_avg_sq`, { shape: [...e.shape], data: await e.param.v!.read(), dtype: 'F32' });
+        const k = momentKeys(tag, e.key);
+        moments.set(k.m, { shape: [...e.shape], data: await e.param.m.read(), dtype: 'F32' });
+        moments.set(k.v, { shape: [...e.shape], data: await e.param.v!.read(), dtype: 'F32' });
       }
     }
-    out.optimizer = serializeSafetensors(opt, {
-      format: OPTIMIZER_FORMAT,
-      stepG: String(this.stepG),
-      stepD: String(this.stepD),
-      trainSteps: String(this.trainSteps),
-      schedulerSteps: String(this.schedulerSteps),
-      config: JSON.stringify({ ...this.config }),
-    });
+    const counters = { stepG: this.stepG, stepD: this.stepD, trainSteps: this.trainSteps, schedulerSteps: this.schedulerSteps };
+    out.optimizer = encodeOptimizerState({ moments, ...counters }, this.config);
     return out;
   }
 
@@ -598,52 +611,48 @@ export class Pix2Pix {
    * Load weights (and optionally the optimizer state) into this model. Checkpoints are checked in
    * full: missing, unexpected or misshapen tensors are all listed in one CheckpointMismatchError. Queued (see the class).
    */
-  async load(sources: { G: StateSource; D?: StateSource; optimizer?: StateSource }): Promise<void> {
+  async load(sources: CheckpointSources): Promise<void> {
     this.assertAlive('load');
     checkSources(sources, 'Pix2Pix.load');
     if (sources.D && !this.D) throw new Pix2PixError('Pix2Pix.load', 'a D checkpoint was given but this model has no discriminator');
-    return this.enqueue('load', () => this.loadNow(sources));
+    const named = nameSources(sources);
+    return this.enqueue('load', () => this.loadNow(named));
   }
 
-  private async loadNow(sources: { G: StateSource; D?: StateSource; optimizer?: StateSource }, optimizerLabel = 'optimizer checkpoint'): Promise<void> {
-    loadStateDictInto(this.G, await toStateDict(sources.G, 'G checkpoint'), 'G checkpoint');
+  /** Decode only the tensors the networks take (reusing those read for inference), check them in full, write them. */
+  private async loadNow(sources: NamedSources, heads?: CheckpointArchitecture['heads']): Promise<void> {
+    const g = await decodeForNetwork(this.G, sources.G, heads?.G);
+    loadStateDictInto(this.G, g.dict, sources.G.name, g.unexpected);
     if (sources.D) {
       if (!this.D) throw new Pix2PixError('Pix2Pix.load', 'a D checkpoint was given but this model has no discriminator');
-      loadStateDictInto(this.D, await toStateDict(sources.D, 'D checkpoint'), 'D checkpoint');
+      const d = await decodeForNetwork(this.D, sources.D, heads?.D);
+      loadStateDictInto(this.D, d.dict, sources.D.name, d.unexpected);
     }
-    if (sources.optimizer) await this.loadOptimizer(sources.optimizer, optimizerLabel);
+    if (sources.optimizer) await this.loadOptimizer(sources.optimizer);
     await this.ctx.flush('Pix2Pix.load');
   }
 
-  private async loadOptimizer(src: StateSource, label: string): Promise<void> {
-    let dict: StateDict;
-    let meta: Record<string, string> = {};
-    if (src instanceof Uint8Array) {
-      const f = parseSafetensorsFile(src, label);
-      dict = f.tensors;
-      meta = f.metadata;
-    } else dict = src;
-    if (meta.format && meta.format !== OPTIMIZER_FORMAT) throw new Pix2PixError('optimizer checkpoint', `format '${meta.format}' is not ${OPTIMIZER_FORMAT}`);
+  private async loadOptimizer(src: NamedStateSource): Promise<void> {
+    const params: { key: string; param: Parameter }[] = [];
     for (const [net, tag] of [[this.G, 'G'], [this.D, 'D']] as const) {
       if (!net) continue;
-      for (const e of net.stateEntries()) {
-        if (e.kind !== 'param') continue;
-        const m = dict.get(`${tag}.${e.key}.exp_avg`);
-        const v = dict.get(`${tag}.${e.key}.exp_avg_sq`);
-        if (!m || !v) continue; // never trained (or frozen): fresh moments
-        if (m.data.length !== e.param.value.size || v.data.length !== e.param.value.size) {
-          throw new ShapeError('optimizer checkpoint', `${tag}.${e.key} moments size`, e.param.value.size, m.data.length);
-        }
-        e.param.ensureTrainingState();
-        e.param.m!.write(m.data);
-        e.param.v!.write(v.data);
-      }
+      for (const e of net.stateEntries()) if (e.kind === 'param') params.push({ key: `${tag}.${e.key}`, param: e.param });
     }
-    const num = (k: string) => (meta[k] !== undefined ? Number(meta[k]) : 0);
-    this.stepG = num('stepG');
-    this.stepD = num('stepD');
-    this.trainSteps = num('trainSteps');
-    this.schedulerSteps = num('schedulerSteps');
+    const wanted = new Set(params.flatMap(({ key }) => [`${key}.exp_avg`, `${key}.exp_avg_sq`]));
+    const state = await decodeOptimizerState(src, (k) => wanted.has(k));
+    for (const { key, param } of params) {
+      const m = state.moments.get(`${key}.exp_avg`);
+      const v = state.moments.get(`${key}.exp_avg_sq`);
+      if (!m || !v) continue; // never trained (or frozen): fresh moments
+      checkMomentSize(src.name, key, param.value.size, m, v);
+      param.ensureTrainingState();
+      param.m!.write(m.data);
+      param.v!.write(v.data);
+    }
+    this.stepG = state.stepG;
+    this.stepD = state.stepD;
+    this.trainSteps = state.trainSteps;
+    this.schedulerSteps = state.schedulerSteps;
   }
 
   // ------------------------------------------------------------------------------------ setup
@@ -713,10 +722,13 @@ async function contextFor(o: Pix2PixOptions): Promise<{ ctx: GpuContext; owns: b
   return { ctx: await createContext({ device: o.device }), owns: true };
 }
 
-async function toStateDict(src: StateSource, label: string): Promise<StateDict> {
-  if (!(src instanceof Uint8Array)) return src;
-  if (isPth(src)) return loadPth(src, label);
-  return parseSafetensorsFile(src, label).tensors;
+/** Sources with names: the caller's, or 'G checkpoint' / 'D checkpoint' / 'optimizer checkpoint'. */
+function nameSources(s: CheckpointSources): NamedSources {
+  return {
+    G: namedSource(s.G, 'G checkpoint'),
+    D: s.D === undefined ? undefined : namedSource(s.D, 'D checkpoint'),
+    optimizer: s.optimizer === undefined ? undefined : namedSource(s.optimizer, 'optimizer checkpoint'),
+  };
 }
 
 type HostBatch = { shape: number[]; data: Float32Array } | { shape: number[]; tensor: Tensor };
@@ -760,15 +772,15 @@ function checkImage(im: unknown, name: string, op: string): asserts im is ImageF
   if (data.length !== n) throw new ShapeError(op, `${name}.data length (width x height x channels = ${width} x ${height} x ${channels})`, n, data.length);
 }
 
-/** Checkpoint sources: G required; each a Uint8Array (file bytes) or a state dict (Map). */
-function checkSources(sources: unknown, op: string): void {
+/** Checkpoint sources: G required; each a Uint8Array (file bytes), a state dict (Map), or { data: either, name }. */
+function checkSources(sources: unknown, op: string): asserts sources is CheckpointSources {
   const allowed = 'file bytes (Uint8Array) or a state dict (Map)';
   if (sources === null || typeof sources !== 'object') throw new InvalidOptionError(op, 'sources', `{ G, D?, optimizer? }, each ${allowed}`, sources);
   const s = sources as Record<string, unknown>;
   for (const k of ['G', 'D', 'optimizer']) {
     const v = s[k];
     if (v === undefined && k !== 'G') continue;
-    if (!(v instanceof Uint8Array) && !(v instanceof Map)) throw new InvalidOptionError(op, k, allowed, v);
+    if (!(v instanceof Uint8Array) && !(v instanceof Map) && !isNamedSource(v)) throw new InvalidOptionError(op, k, allowed, v, 'or { data: either, name: its file name }');
   }
 }
 

@@ -83,12 +83,35 @@ export function patchStateDict(dict: StateDict, net: HasState): { dict: StateDic
   return { dict: out, dropped };
 }
 
-/** Throw {@link CheckpointMismatchError} unless `dict` holds exactly the network's tensors with their shapes. */
-export function checkStateDict(dict: StateDict, net: HasState, source: string): void {
+/**
+ * Which keys of a checkpoint the network reads: `wanted` (its tensors, also under a DataParallel
+ * 'module.' prefix) and `ignored` (what {@link patchStateDict} drops: InstanceNorm running statistics).
+ * A reader keeps only wanted keys, so a file's other tensors are never materialised; every key that is
+ * neither is reported as unexpected.
+ */
+export function stateKeyFilter(net: HasState): { wanted: (key: string) => boolean; ignored: (key: string) => boolean } {
+  const expected = new Set(net.stateEntries().map((e) => e.key));
+  const instancePaths = new Set(net.normPaths().filter((p) => !expected.has(`${p}.running_mean`)));
+  const bare = (key: string) => (key.startsWith('module.') ? key.slice('module.'.length) : key);
+  return {
+    wanted: (key) => expected.has(key) || expected.has(bare(key)),
+    ignored: (key) => {
+      const k = bare(key);
+      const dot = k.lastIndexOf('.');
+      return !expected.has(k) && RUNNING_LEAVES.has(k.slice(dot + 1)) && instancePaths.has(k.slice(0, dot));
+    },
+  };
+}
+
+/**
+ * Throw {@link CheckpointMismatchError} unless `dict` holds exactly the network's tensors with their shapes.
+ * `unread`: keys of the file that were not read (the reader skipped them), reported as unexpected too.
+ */
+export function checkStateDict(dict: StateDict, net: HasState, source: string, unread: readonly string[] = []): void {
   const entries = net.stateEntries();
   const expected = new Map(entries.map((e) => [e.key, e]));
   const missing = entries.filter((e) => !dict.has(e.key)).map((e) => e.key);
-  const unexpected = [...dict.keys()].filter((k) => !expected.has(k));
+  const unexpected = [...[...dict.keys()].filter((k) => !expected.has(k)), ...unread];
   const mismatched: CheckpointMismatchError['mismatched'] = [];
   for (const [key, v] of dict) {
     const e = expected.get(key);
@@ -122,10 +145,14 @@ export function checkFinite(dict: StateDict, net: HasState, source: string): voi
   }
 }
 
-/** Patch, check (keys, shapes, finite values), then write every tensor of `dict` into the network. Returns the keys the patch dropped. */
-export function loadStateDictInto(net: HasState, dict: StateDict, source: string): string[] {
+/**
+ * Patch, check (keys, shapes, finite values), then write every tensor of `dict` into the network. Returns the
+ * keys the patch dropped. `unread`: keys of the file that the reader skipped and the network does not take
+ * (they make the checkpoint a mismatch, as keys in `dict` would).
+ */
+export function loadStateDictInto(net: HasState, dict: StateDict, source: string, unread: readonly string[] = []): string[] {
   const { dict: patched, dropped } = patchStateDict(dict, net);
-  checkStateDict(patched, net, source);
+  checkStateDict(patched, net, source, unread);
   checkFinite(patched, net, source);
   for (const e of net.stateEntries()) {
     const v = patched.get(e.key)!;
@@ -144,6 +171,22 @@ function shapeOf(dict: StateDict, key: string): number[] | undefined {
 function stripModulePrefix(dict: StateDict): StateDict {
   if (dict.size === 0 || ![...dict.keys()].every((k) => k.startsWith('module.'))) return dict;
   return new Map([...dict].map(([k, v]) => [k.slice('module.'.length), v]));
+}
+
+const bareKey = (key: string) => (key.startsWith('module.') ? key.slice('module.'.length) : key);
+
+/**
+ * The keys {@link inferGeneratorConfig} looks at (for shapes or presence). A reader that keeps only these
+ * gives a state dict on which inference answers as on the whole file: the architecture is known before
+ * the rest of the file is read. Keep in step with inferGeneratorConfig (test/gan/checkpoint_codec.test.ts checks).
+ */
+export function isGeneratorInferenceKey(key: string): boolean {
+  return /^model\.model\.(0\.weight|3\.weight|1(\.model\.3)*\.model\.1\.weight|1\.model\.1\.bias|1\.model\.2\.weight)$/.test(bareKey(key));
+}
+
+/** The keys {@link inferDiscriminatorConfig} looks at: the top-level layers' weights and biases. */
+export function isDiscriminatorInferenceKey(key: string): boolean {
+  return /^model\.\d+\.(weight|bias)$/.test(bareKey(key));
 }
 
 /**
