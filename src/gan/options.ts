@@ -122,7 +122,8 @@ export function resolvePix2PixOptions(o: Pix2PixOptions = {}, op = 'Pix2Pix.crea
   const ndf = check.int('ndf', 1, Infinity, d.ndf);
   const nLayersD = check.int('nLayersD', 1, Infinity, d.nLayersD);
   const norm = check.oneOf('norm', NORM_VALUES, d.norm);
-  const normGroups = check.int('normGroups', 1, Infinity, d.normGroups);
+  // Only group norm has a group count: other configs stay exactly as before (and as saved in checkpoints).
+  const groupOpt = norm === 'group' ? { normGroups: check.int('normGroups', 1, Infinity, d.normGroups) } : {};
   const dropout = check.bool('dropout', d.dropout);
   const ganMode = check.oneOf('ganMode', GAN_MODE_VALUES, d.ganMode, GAN_MODE_NOT_IMPLEMENTED);
   const lambdaL1 = check.num('lambdaL1', 0, Infinity, d.lambdaL1);
@@ -149,8 +150,8 @@ export function resolvePix2PixOptions(o: Pix2PixOptions = {}, op = 'Pix2Pix.crea
   }
   if (o.ctx !== undefined && o.device !== undefined) throw new InvalidOptionError(op, 'device', 'no device when ctx is given (the context already has one)', o.device);
   return {
-    generator: { inputChannels, outputChannels, numDowns, ngf, norm, normGroups, dropout },
-    discriminator: discriminator ? { inputChannels: inputChannels + outputChannels, ndf, nLayers: nLayersD, norm, normGroups } : null,
+    generator: { inputChannels, outputChannels, numDowns, ngf, norm, ...groupOpt, dropout },
+    discriminator: discriminator ? { inputChannels: inputChannels + outputChannels, ndf, nLayers: nLayersD, norm, ...groupOpt } : null,
     ganMode,
     lambdaL1,
     lr,

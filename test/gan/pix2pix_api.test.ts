@@ -152,7 +152,7 @@ describe('options are checked at the boundary', () => {
     [{ netG: 'resnet_6blocks' }, 'netG', /not implemented/],
     [{ netG: 'unet_999' }, 'netG', /option netG: expected one of 'unet_128', 'unet_256', got 'unet_999'$/],
     [{ norm: 'layer' }, 'norm', /option norm: expected one of 'batch', 'instance', 'group', 'none', got 'layer'/],
-    [{ normGroups: 0 }, 'normGroups', /option normGroups: expected an integer >= 1/],
+    [{ norm: 'group', normGroups: 0 }, 'normGroups', /option normGroups: expected an integer >= 1/],
     [{ ganMode: 'wgan' }, 'ganMode', /option ganMode: expected one of 'vanilla', 'lsgan', got 'wgan'/],
     [{ ganMode: 'wgangp' }, 'ganMode', /not implemented/],
     [{ lr: 'fast' }, 'lr', /option lr: expected a finite number >= 0, got 'fast'/],
