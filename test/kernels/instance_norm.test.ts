@@ -1,9 +1,9 @@
-// Instance norm: CPU reference vs finite differences; GPU vs CPU reference on odd, non-square, batched,
-// 1x1 and 512x1024 maps; accumulate/overwrite; partial backward; bad input.
+// Instance norm: CPU reference vs finite differences and GPU vs CPU reference (checkOp) on odd, non-square,
+// batched, 1x1 and 512x1024 maps; accumulate/overwrite; partial backward; bad input.
 import { describe, it, expect, afterAll } from 'vitest';
 import { testContext } from '../helpers/gpu.js';
 import { expectClose } from '../helpers/compare.js';
-import { checkGradient } from '../helpers/gradcheck.js';
+import { checkOp, type HostTensor, type Named, type OpSpec } from '../helpers/op_check.js';
 import { Rng } from '../../src/runtime/random.js';
 import { GpuContext, destroyDispatches } from '../../src/runtime/context.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
@@ -12,30 +12,54 @@ import { instanceNormForwardCpu, instanceNormBackwardCpu } from '../../src/kerne
 
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
-describe('instance norm CPU reference vs finite differences', () => {
-  for (const shape of [[2, 3, 3, 4], [1, 2, 1, 3], [2, 2, 1, 1]]) {
-    for (const affine of [false, true]) {
-      it(`${shape.join('x')} affine ${affine}`, () => {
-        const rng = new Rng(size(shape) + (affine ? 100 : 0));
-        const C = shape[1];
-        const x = Float64Array.from(rng.normals(size(shape), 1.5));
-        const w = Float64Array.from(rng.normals(size(shape)));
-        const gamma = affine ? Float64Array.from(rng.normals(C), (v) => v + 1) : null;
-        const beta = affine ? Float64Array.from(rng.normals(C)) : null;
-        const fwd = (xx: ArrayLike<number>, g: ArrayLike<number> | null, b: ArrayLike<number> | null) => instanceNormForwardCpu(xx, shape, g, b).y;
-        const saved = instanceNormForwardCpu(x, shape, gamma, beta);
-        const grads = instanceNormBackwardCpu(w, x, shape, saved.mean, saved.rstd, gamma);
-        checkGradient({ label: 'instance_norm dx', x, f: (xx) => fwd(xx, gamma, beta), analytic: grads.dx, weights: w });
-        if (gamma && beta) {
-          checkGradient({ label: 'instance_norm dgamma', x: gamma, f: (g) => fwd(x, g, beta), analytic: grads.dgamma, weights: w });
-          checkGradient({ label: 'instance_norm dbeta', x: beta, f: (b) => fwd(x, gamma, b), analytic: grads.dbeta, weights: w });
-        }
-      });
-    }
-  }
-});
+interface Case {
+  shape: number[];
+  affine: boolean;
+  /** Pre-filled gradients that the backward must add to (every GPU shape), or overwrite. */
+  accumulate: boolean;
+}
 
-// 1x1 maps, odd and non-square, batch > 1, channels not multiples of 4, one long strided row.
+// CPU reference backward vs finite differences (checkOp does it for every case up to 512 values) and
+// GPU forward, statistics and gradients vs the CPU reference.
+const INSTANCE_NORM: Omit<OpSpec<Case>, 'cases'> = {
+  op: 'instance_norm',
+  label: (c) => `[${c.shape.join(', ')}] affine ${c.affine}`,
+  inputs: (c, rng): Record<string, HostTensor> => {
+    const C = c.shape[1];
+    const x = { shape: c.shape, data: Float64Array.from(rng.normals(size(c.shape), 3).map((v) => v + 2)) }; // |mean| ~ std: the variance is two-pass
+    if (!c.affine) return { x };
+    return { x, gamma: { shape: [C], data: Float64Array.from(rng.normals(C).map((v) => v + 1)) }, beta: { shape: [C], data: Float64Array.from(rng.normals(C)) } };
+  },
+  cpuForward: (c, i) => ({ ...instanceNormForwardCpu(i.x, c.shape, i.gamma ?? null, i.beta ?? null, 1e-5) }),
+  cpuBackward: (c, i, dy, saved): Named => {
+    const g = instanceNormBackwardCpu(dy, i.x, c.shape, saved.mean, saved.rstd, i.gamma ?? null);
+    return c.affine ? { x: g.dx, gamma: g.dgamma, beta: g.dbeta } : { x: g.dx };
+  },
+  gpuRecord: (ctx, { case: c, inputs, dy, grads, accumulate, tensor }) => {
+    const [N, C] = c.shape;
+    const y = tensor(c.shape, undefined, 'y'), mean = tensor([N * C], undefined, 'mean'), rstd = tensor([N * C], undefined, 'rstd');
+    const gamma = inputs.gamma ?? null;
+    return {
+      dispatches: [
+        ...instanceNormForward(ctx, y, mean, rstd, inputs.x, gamma, inputs.beta ?? null, { eps: 1e-5 }),
+        ...instanceNormBackward(ctx, grads.x, grads.gamma ?? null, grads.beta ?? null, dy, inputs.x, mean, rstd, gamma, { accumulate }),
+      ],
+      outputs: { y, mean, rstd },
+    };
+  },
+  // fp32 sums over up to 46k values: ~1e-6 relative error in the statistics; y, dx are O(1).
+  atol: 2e-5,
+  rtol: 1e-4,
+  gradAtol: 1e-4,
+  gradRtol: 1e-3,
+  // Sums of N*H*W products of O(1): the parameter gradients' absolute error grows with the count.
+  tol: { mean: { atol: 1e-5, rtol: 1e-5 }, rstd: { atol: 1e-5, rtol: 1e-4 }, 'grad:gamma': { atol: 1e-3, rtol: 1e-4 }, 'grad:beta': { atol: 1e-3, rtol: 1e-4 } },
+  accumulate: (c) => c.accumulate,
+};
+
+// Finite-difference shapes (also run on the GPU, overwriting gradients), then the GPU shapes: 1x1 maps,
+// odd and non-square, batch > 1, channels not multiples of 4, one long strided row (accumulating).
+const FD_SHAPES = [[2, 3, 3, 4], [1, 2, 1, 3], [2, 2, 1, 1]];
 const SHAPES = [
   [1, 1, 1, 1],
   [2, 3, 5, 7],
@@ -44,6 +68,7 @@ const SHAPES = [
   [2, 3, 9, 2],
   [1, 2, 181, 257],
 ];
+const cases = (shapes: number[][], accumulate: boolean): Case[] => shapes.flatMap((shape) => [false, true].map((affine) => ({ shape, affine, accumulate })));
 
 describe('instance norm GPU vs CPU reference', async () => {
   const ctx = await testContext();
@@ -58,42 +83,19 @@ describe('instance norm GPU vs CPU reference', async () => {
   const close = (got: ArrayLike<number>, want: ArrayLike<number>, o: { atol: number; rtol: number; label: string }) => {
     maxErr[o.label] = Math.max(maxErr[o.label] ?? 0, expectClose(got, want, o));
   };
+  const check = async (list: Case[]) => {
+    const r = await checkOp(ctx, { ...INSTANCE_NORM, cases: list });
+    for (const [k, v] of Object.entries(r.maxAbs)) maxErr[k] = Math.max(maxErr[k] ?? 0, v);
+    return r;
+  };
+
+  it('CPU reference backward vs finite differences, GPU vs reference (gradients overwritten)', async () => {
+    const r = await check(cases(FD_SHAPES, false));
+    expect(r.fdCases).toBe(6);
+  });
 
   for (const shape of SHAPES) {
-    for (const affine of [false, true]) {
-      it(`${shape.join('x')} affine ${affine}, backward accumulating`, async () => {
-        const rng = new Rng(size(shape) * 2 + (affine ? 1 : 0));
-        const [N, C] = shape;
-        const xd = rng.normals(size(shape), 3).map((v) => v + 2); // |mean| ~ std: the variance is two-pass
-        const dyd = rng.normals(size(shape));
-        const gd = affine ? rng.normals(C).map((v) => v + 1) : null;
-        const bd = affine ? rng.normals(C) : null;
-        const x = t(shape, xd, 'x'), y = t(shape, undefined, 'y'), mean = t([N * C]), rstd = t([N * C]);
-        const gamma = gd ? t([C], gd, 'gamma') : null, beta = bd ? t([C], bd, 'beta') : null;
-        const dy = t(shape, dyd, 'dy');
-        const dx = t(shape, new Float32Array(size(shape)).fill(0.5), 'dx');
-        const dgamma = affine ? t([C], new Float32Array(C).fill(0.25)) : null;
-        const dbeta = affine ? t([C], new Float32Array(C).fill(0.25)) : null;
-        const ds = [
-          ...instanceNormForward(ctx, y, mean, rstd, x, gamma, beta, { eps: 1e-5 }),
-          ...instanceNormBackward(ctx, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, { accumulate: true }),
-        ];
-        await ctx.run(ds);
-        const ref = instanceNormForwardCpu(xd, shape, gd, bd, 1e-5);
-        const g = instanceNormBackwardCpu(dyd, xd, shape, ref.mean, ref.rstd, gd);
-        // fp32 sums over up to 46k values: ~1e-6 relative error in the statistics; y, dx are O(1).
-        close(await y.read(), ref.y, { atol: 2e-5, rtol: 1e-4, label: 'y' });
-        close(await mean.read(), ref.mean, { atol: 1e-5, rtol: 1e-5, label: 'mean' });
-        close(await rstd.read(), ref.rstd, { atol: 1e-5, rtol: 1e-4, label: 'rstd' });
-        close(await dx.read(), g.dx.map((v) => v + 0.5), { atol: 1e-4, rtol: 1e-3, label: 'dx' });
-        if (dgamma && dbeta) {
-          // Sums of N*H*W products of O(1): absolute error grows with the count.
-          close(await dgamma.read(), g.dgamma.map((v) => v + 0.25), { atol: 1e-3, rtol: 1e-4, label: 'dgamma' });
-          close(await dbeta.read(), g.dbeta.map((v) => v + 0.25), { atol: 1e-3, rtol: 1e-4, label: 'dbeta' });
-        }
-        destroyDispatches(ds);
-      });
-    }
+    it(`${shape.join('x')} affine false and true, backward accumulating`, () => check(cases([shape], true)));
   }
 
   it('a 512x1024 map with |mean| = 1000 std (two-pass variance), batch 2, overwriting gradients', async () => {
