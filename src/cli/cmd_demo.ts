@@ -17,9 +17,13 @@ import type { StudyConfig } from '../study/study_node.js';
  *    its translations show the body, head and limbs as soft grey shapes, the spine and ribs only faintly.
  *  - `demo --epochs 4` (1080 steps, 9 trials): 7 min 56 s under load; every metric improves from 8 to 24 to
  *    110 real pairs (SSIM 0.43 → 0.64 → 0.77, PSNR 17.3 → 19.6 → 24.3, skeleton -0.01 → 0.01 → 0.06).
- *  - The default, 12 epochs: 3240 steps, est. ~5-6 min idle (0.09 s/step plus ~1 min synthesis, compilation and
- *    scoring), leaving margin under 10 minutes for a slower 2-core machine; 16 epochs (4320 steps, ~7.5 min) gains
- *    skeleton 0.068 → 0.080 but would leave too little margin.
+ *  - The default, 12 epochs (3240 steps, 9 trials), run in full: 20 min 28 s wall under load ~18, but only
+ *    4 min 52 s user + 48 s system CPU time, so at most ~5.7 min on an idle 2-core machine (about 5 min from the
+ *    issue's 0.09 s/step plus synthesis, compilation and scoring), with margin under 10 minutes. Its results:
+ *    8 → 24 → 110 real pairs (seed means): MSE 0.0101 → 0.0048 → 0.0027, PSNR 20.2 → 23.4 → 25.7, SSIM 0.645 →
+ *    0.743 → 0.820, WAEM 0.57 → 0.84 → 1.19, skeleton 0.018 → 0.046 → 0.066; the 110-pair trial draws the spine,
+ *    rib texture and limb outlines in the grid, the smaller ones grey silhouettes. 16 epochs (4320 steps, ~7.5 min)
+ *    gains skeleton 0.068 → 0.080 in the measurement above but would leave little margin.
  * Sweep sizes 8, 24, all (110) pairs: small points cost little, so they get 3 seeds each (mean and spread);
  * the augmented trial expands the 8-pair set to 32 and the transfer trial pretrains on 24 white-bed pairs.
  */
@@ -28,7 +32,7 @@ export const DEMO_ANIMALS = 26;
 export const DEMO_EPOCHS = 12;
 export const DEMO_SEEDS = 3;
 export const DEMO_NGF = 8;
-export const DEMO_MEASURED_TIME = 'an estimated 5-6 minutes (8 min with --epochs 4 measured on a heavily loaded machine)';
+export const DEMO_MEASURED_TIME = 'at most about 6 minutes (5.7 CPU-minutes measured; 20 min wall on a machine shared with other jobs)';
 
 /**
  * The demo's study: a size sweep on phantoms (the paper's Figure 2), one augmented trial and one
