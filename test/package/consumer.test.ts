@@ -4,7 +4,7 @@
 // and a training step in Node. Installs come from the npm registry/cache; the tools (tsc, esbuild, webpack)
 // are the repository's, run on the consumer's files, which resolve only the consumer's node_modules.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -31,14 +31,30 @@ function consumerEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith('npm_') || keep.has(k.toLowerCase())));
 }
 
-function run(cmd: string, args: string[], cwd: string, timeoutMs = 300_000): { stdout: string; stderr: string; status: number | null } {
-  const r = spawnSync(cmd, args, { cwd, env: consumerEnv(), encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 });
-  if (r.error) throw r.error;
-  return { stdout: r.stdout, stderr: r.stderr, status: r.status };
+/** Run a command without blocking the event loop (a blocked test worker misses vitest's RPC deadlines). */
+function run(
+  cmd: string,
+  args: string[],
+  cwd: string,
+  opts: { timeoutMs?: number; stderrFd?: number } = {},
+): Promise<{ stdout: string; stderr: string; status: number | null }> {
+  return new Promise((res, rej) => {
+    const child = spawn(cmd, args, { cwd, env: consumerEnv(), stdio: ['ignore', 'pipe', opts.stderrFd ?? 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 300_000);
+    child.on('error', rej);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      res({ stdout, stderr, status });
+    });
+  });
 }
 
-function mustRun(cmd: string, args: string[], cwd: string): string {
-  const r = run(cmd, args, cwd);
+async function mustRun(cmd: string, args: string[], cwd: string): Promise<string> {
+  const r = await run(cmd, args, cwd);
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) exited ${r.status}:\n${r.stderr}\n${r.stdout}`);
   return r.stdout;
 }
@@ -135,10 +151,10 @@ describe('the packed package in fresh consumer projects', () => {
   let nodeApp: string;
   const sizes: Record<string, number> = {};
 
-  beforeAll(() => {
+  beforeAll(async () => {
     if (!existsSync(join(PACK_ROOT, 'dist/index.js'))) throw new Error(`${PACK_ROOT}/dist is missing: run \`npm run build\` first (npm test does)`);
     tmp = mkdtempSync(join(tmpdir(), 'pix2pix-consumer-'));
-    const packed = JSON.parse(mustRun('npm', ['pack', '--pack-destination', tmp, '--json', '--loglevel=error'], PACK_ROOT)) as {
+    const packed = JSON.parse(await mustRun('npm', ['pack', '--pack-destination', tmp, '--json', '--loglevel=error'], PACK_ROOT)) as {
       filename: string;
       size: number;
       unpackedSize: number;
@@ -152,14 +168,14 @@ describe('the packed package in fresh consumer projects', () => {
     web = join(tmp, 'web-app');
     mkdirSync(web);
     writeFileSync(join(web, 'package.json'), JSON.stringify({ name: 'web-app', private: true, type: 'module' }));
-    mustRun('npm', ['install', tarball, ...NPM_FLAGS], web);
+    await mustRun('npm', ['install', tarball, ...NPM_FLAGS], web);
 
     nodeApp = join(tmp, 'node-app');
     mkdirSync(nodeApp);
     writeFileSync(join(nodeApp, 'package.json'), JSON.stringify({ name: 'node-app', private: true, type: 'module' }));
     // The README's one command for Node and the CLI (plus @types/node for the type check).
     const peers = Object.entries(PKG.peerDependencies).map(([n, r]) => `${n}@${r}`);
-    mustRun('npm', ['install', tarball, ...peers, '@types/node@20', ...NPM_FLAGS], nodeApp);
+    await mustRun('npm', ['install', tarball, ...peers, '@types/node@20', ...NPM_FLAGS], nodeApp);
   });
 
   afterAll(() => {
@@ -199,7 +215,7 @@ describe('the packed package in fresh consumer projects', () => {
     expect(existsSync(join(nodeApp, 'node_modules/sharp/package.json'))).toBe(true);
   });
 
-  it('the README quickstart type-checks strictly (skipLibCheck false) with and without the DOM lib, and the Node entry too', () => {
+  it('the README quickstart type-checks strictly (skipLibCheck false) with and without the DOM lib, and the Node entry too', async () => {
     writeFileSync(join(web, 'quickstart.ts'), quickstartSource());
     const variants: [string, Record<string, unknown>][] = [
       ['browser, DOM lib', { module: 'ES2022', moduleResolution: 'bundler', lib: ['ES2022', 'DOM'], types: [] }],
@@ -207,14 +223,14 @@ describe('the packed package in fresh consumer projects', () => {
     ];
     for (const [name, options] of variants) {
       writeFileSync(join(web, 'tsconfig.json'), tsconfig(options, ['quickstart.ts']));
-      const r = run(process.execPath, [TSC, '-p', '.'], web);
+      const r = await run(process.execPath, [TSC, '-p', '.'], web);
       expect(r.stdout + r.stderr, name).toBe('');
       expect(r.status, name).toBe(0);
     }
     writeFileSync(join(nodeApp, 'quickstart.ts'), quickstartSource());
     writeFileSync(join(nodeApp, 'app.ts'), NODE_APP_TS);
     writeFileSync(join(nodeApp, 'tsconfig.json'), tsconfig({ module: 'nodenext', moduleResolution: 'nodenext', lib: ['ES2022'], types: ['node'] }, ['quickstart.ts', 'app.ts']));
-    const r = run(process.execPath, [TSC, '-p', '.'], nodeApp);
+    const r = await run(process.execPath, [TSC, '-p', '.'], nodeApp);
     expect(r.stdout + r.stderr, 'Node app (nodenext, @types/node, no DOM lib)').toBe('');
   });
 
@@ -292,8 +308,8 @@ describe('the packed package in fresh consumer projects', () => {
     sizes.webpackBundleUnminified = statSync(join(web, 'webpack-out/bundle.js')).size;
   });
 
-  it('in Node without the optional peers, GPU work fails with one typed error naming the install command', () => {
-    const r = run(
+  it('in Node without the optional peers, GPU work fails with one typed error naming the install command', async () => {
+    const r = await run(
       process.execPath,
       ['--input-type=module', '-e', "import { createContext } from 'pix2pix-webgpu'; try { await createContext(); } catch (e) { console.log(JSON.stringify({ name: e.name, message: e.message })); }"],
       web,
@@ -306,8 +322,8 @@ describe('the packed package in fresh consumer projects', () => {
     expect(e.message).not.toContain('\n');
   });
 
-  it('require() loads the package where Node supports require(esm), else fails with ERR_REQUIRE_ESM', () => {
-    const r = run(process.execPath, ['-e', "const m = require('pix2pix-webgpu'); console.log(typeof m.Pix2Pix)"], web);
+  it('require() loads the package where Node supports require(esm), else fails with ERR_REQUIRE_ESM', async () => {
+    const r = await run(process.execPath, ['-e', "const m = require('pix2pix-webgpu'); console.log(typeof m.Pix2Pix)"], web);
     if ((process.features as { require_module?: boolean }).require_module) {
       expect(r.stdout.trim()).toBe('function');
     } else {
@@ -315,12 +331,12 @@ describe('the packed package in fresh consumer projects', () => {
     }
   });
 
-  it('in Node with webgpu installed: one training step and a translation, with nothing on stderr', () => {
+  it('in Node with webgpu installed: one training step and a translation, with nothing on stderr', async () => {
     writeFileSync(join(nodeApp, 'train.mjs'), NODE_TRAIN);
-    // stderr goes to a file, as with `2> log` (a socket, spawnSync's default, cannot be filtered: see device.ts).
+    // stderr goes to a file, as with `2> log` (a socket, Node's stdio 'pipe', cannot be filtered: see device.ts).
     const errPath = join(tmp, 'train.stderr');
     const errFd = openSync(errPath, 'w');
-    const r = spawnSync(process.execPath, ['train.mjs'], { cwd: nodeApp, env: consumerEnv(), encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', errFd] });
+    const r = await run(process.execPath, ['train.mjs'], nodeApp, { stderrFd: errFd });
     closeSync(errFd);
     expect(readFileSync(errPath, 'utf8')).toBe('');
     expect(r.status).toBe(0);
@@ -329,11 +345,11 @@ describe('the packed package in fresh consumer projects', () => {
     for (const v of Object.values(losses)) expect(Number.isFinite(v)).toBe(true);
     expect(out).toEqual([32, 32, 1]);
     // The CLI from the same install.
-    const help = run(process.execPath, [join(nodeApp, 'node_modules/.bin/pix2pix-webgpu'), '--help'], nodeApp);
+    const help = await run(process.execPath, [join(nodeApp, 'node_modules/.bin/pix2pix-webgpu'), '--help'], nodeApp);
     expect(help.status, help.stderr).toBe(0);
     expect(help.stdout).toContain('demo');
     // A CLI command that writes PNGs through sharp, found from the package's own lazy import.
-    const synth = run(process.execPath, [join(nodeApp, 'node_modules/.bin/pix2pix-webgpu'), 'synth', '--out', 'phantoms', '--animals', '2', '--poses', '1', '--size', '32x64'], nodeApp);
+    const synth = await run(process.execPath, [join(nodeApp, 'node_modules/.bin/pix2pix-webgpu'), 'synth', '--out', 'phantoms', '--animals', '2', '--poses', '1', '--size', '32x64'], nodeApp);
     expect(synth.status, synth.stderr).toBe(0);
     expect(findFiles(join(nodeApp, 'phantoms'), (n) => n.endsWith('.png')).length).toBeGreaterThan(0);
   });
