@@ -73,7 +73,14 @@ export async function fitToExpert(results: readonly ResultRow[], ranking: Expert
   }
   const fitted: Record<string, number> = {};
   results.forEach((r, i) => (fitted[r.name] = waem(sets[i], fit.weights)));
-  return { order, weights: fit.weights, shares: fit.shares, taus, waem: fitted, fidPresent };
+  // With FID absent its standardised term is 0 for every model, so whatever share the fit left on it ranks
+  // nothing: report the shares of the terms that exist.
+  let shares = fit.shares;
+  if (!fidPresent) {
+    const rest = shares.slice(0, 4).reduce((s, v) => s + v, 0);
+    shares = rest > 0 ? [...shares.slice(0, 4).map((v) => v / rest), 0] : shares;
+  }
+  return { order, weights: fit.weights, shares, taus, waem: fitted, fidPresent };
 }
 
 export const waemCommand = defineCommand({

@@ -146,6 +146,9 @@ describe('blinded ranking → ranking.json → waem → report', () => {
     expect(printed).toMatch(/\bskeleton\s+1\.000/);
     const saved = JSON.parse(readFileSync(join(dir, 'waem_weights.json'), 'utf8'));
     expect(saved.waemWeights.d).toBe(0); // SSIM disagrees with the expert: no weight
+    // No FID in these results: the shares are those of the four terms that exist.
+    expect(saved.shares[4]).toBe(0);
+    expect(saved.shares.reduce((s: number, v: number) => s + v, 0)).toBeCloseTo(1, 9);
     const html = readFileSync(join(dir, 'report.html'), 'utf8');
     const data = parseReportData(html)!;
     expect(data.waem!.source).toContain("fitted to an expert's blind ranking of 3 photos");
