@@ -1,7 +1,7 @@
 import { describe, it, expect, afterAll } from 'vitest';
-import { runAndRead, testContext } from '../helpers/gpu.js';
-import { expectClose } from '../helpers/compare.js';
+import { testContext } from '../helpers/gpu.js';
 import { checkGradient } from '../helpers/gradcheck.js';
+import { checkOp, type HostTensor, type Named, type OpSpec } from '../helpers/op_check.js';
 import { destroyDispatches } from '../../src/runtime/context.js';
 import { Rng } from '../../src/runtime/random.js';
 import {
@@ -93,54 +93,70 @@ describe('conv2d GPU vs CPU reference', async () => {
   const ctx = await testContext();
   // Largest abs error per kernel over all cases, printed at the end (the numbers quoted in reports).
   const worst: Record<string, number> = {};
-  const note = (key: string, err: number) => (worst[key] = Math.max(worst[key] ?? 0, err));
   afterAll(() => {
     ctx.trimPool();
     console.log(`conv2d max abs error vs float64 CPU reference: ${Object.entries(worst).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);
+  });
+  type OpCase = Case & { shape: readonly number[] };
+  const wShapeOf = (c: Case) => [c.w[0], c.x[1], c.w[1], c.w[2]];
+  const spec = (impl: Impl, accumulate: boolean): Omit<OpSpec<OpCase>, 'cases'> => ({
+    op: `conv2d ${impl}`,
+    label: (c) => `${c.name} x${c.x.join('x')} w${c.w.join('x')} bias=${c.bias}`,
+    outputShape: (c) => conv2dOutputShape(c.x, wShapeOf(c), c.p),
+    inputs: (c, rng): Record<string, HostTensor> => {
+      const ws = wShapeOf(c);
+      const inputs: Record<string, HostTensor> = {
+        x: { shape: c.x, data: Float64Array.from(rng.normals(size(c.x))) },
+        w: { shape: ws, data: Float64Array.from(rng.normals(size(ws), 0.5)) },
+      };
+      if (c.bias) inputs.b = { shape: [c.w[0]], data: Float64Array.from(rng.normals(c.w[0])) };
+      return inputs;
+    },
+    cpuForward: (c, i) => ({ y: conv2dForwardCpu(i.x, c.x, i.w, wShapeOf(c), i.b ?? null, c.p).data }),
+    cpuBackward: (c, i, dy): Named => {
+      const g = conv2dBackwardCpu(dy, i.x, c.x, i.w, wShapeOf(c), c.p, c.bias);
+      return c.bias ? { x: g.dx, w: g.dw, b: g.db! } : { x: g.dx, w: g.dw };
+    },
+    gpuRecord: (ctx, { case: c, inputs, dy, grads, accumulate: acc, tensor }) => {
+      const k = KERNELS[impl];
+      // The public ops pick a kernel by shape ('auto'); force each family so both see every shape.
+      const cp = { ...c.p, impl };
+      const yShape = conv2dOutputShape(c.x, wShapeOf(c), c.p);
+      const y = tensor(yShape, new Float32Array(size(yShape)).fill(NaN), 'y'); // garbage: forward must overwrite
+      return {
+        dispatches: [
+          ...k.forward(ctx, y, inputs.x, inputs.w, inputs.b ?? null, cp),
+          ...k.backwardInput(ctx, grads.x, dy, inputs.w, { ...cp, accumulate: acc }),
+          ...k.backwardWeight(ctx, grads.w, grads.b ?? null, dy, inputs.x, { ...cp, accumulate: acc }),
+        ],
+        outputs: { y },
+      };
+    },
+    // fp32 sums of at most a few hundred O(1) terms: errors ~1e-6 relative to the sum of |terms|.
+    atol: 2e-4,
+    rtol: 1e-4,
+    accumulate: () => accumulate,
+    // The forward is linear in each argument, so central differences are exact up to rounding (eps 1e-3);
+    // checked once per case (with the tiled kernels).
+    fd: { maxSize: impl === 'tiled' ? 512 : 0, eps: 1e-3, atol: 1e-8, rtol: 1e-8 },
   });
   CASES.forEach((c, ci) => {
     for (const impl of ['tiled', 'direct'] as Impl[]) {
       // Alternate accumulate so each implementation sees both over the case list.
       const accumulate = (ci + (impl === 'direct' ? 1 : 0)) % 2 === 1;
       it(`${impl} ${c.name} x${c.x.join('x')} w${c.w.join('x')} bias=${c.bias} accumulate=${accumulate}`, async () => {
-        const k = KERNELS[impl];
-        // The public ops pick a kernel by shape ('auto'); force each family so both see every shape.
-        const cp = { ...c.p, impl };
-        const rng = new Rng(ci * 101 + 13);
-        const wShape = [c.w[0], c.x[1], c.w[1], c.w[2]];
-        const yShape = conv2dOutputShape(c.x, wShape, c.p);
-        const xData = rng.normals(size(c.x));
-        const wData = rng.normals(size(wShape), 0.5);
-        const bData = rng.normals(c.w[0]);
-        const dyData = rng.normals(size(yShape));
-        const x = ctx.tensor(c.x, xData, 'x');
-        const w = ctx.tensor(wShape, wData, 'w');
-        const b = c.bias ? ctx.tensor([c.w[0]], bData, 'b') : null;
-        const y = ctx.tensor(yShape, rng.normals(size(yShape)), 'y'); // garbage: forward must overwrite
-        const dy = ctx.tensor(yShape, dyData, 'dy');
-        const dxOld = rng.normals(size(c.x));
-        const dwOld = rng.normals(size(wShape));
-        const dbOld = rng.normals(c.w[0]);
-        const dx = ctx.tensor(c.x, dxOld, 'dx');
-        const dw = ctx.tensor(wShape, dwOld, 'dw');
-        const db = c.bias ? ctx.tensor([c.w[0]], dbOld, 'db') : null;
-
-        const ref = conv2dForwardCpu(xData, c.x, wData, wShape, c.bias ? bData : null, c.p);
-        const g = conv2dBackwardCpu(dyData, xData, c.x, wData, wShape, c.p, c.bias);
-        const plus = (r: Float64Array, old: Float32Array) => (accumulate ? r.map((v, i) => v + old[i]) : r);
-        // fp32 sums of at most a few hundred O(1) terms: errors ~1e-6 relative to the sum of |terms|.
-        const tol = { atol: 2e-4, rtol: 1e-4 };
-        note(`${impl} y`, expectClose(await runAndRead(ctx, k.forward(ctx, y, x, w, b, cp), y), ref.data, { ...tol, label: `${impl} forward` }));
-        note(`${impl} dx`, expectClose(await runAndRead(ctx, k.backwardInput(ctx, dx, dy, w, { ...cp, accumulate }), dx), plus(g.dx, dxOld), { ...tol, label: `${impl} dx` }));
-        note(`${impl} dw`, expectClose(await runAndRead(ctx, k.backwardWeight(ctx, dw, db, dy, x, { ...cp, accumulate }), dw), plus(g.dw, dwOld), { ...tol, label: `${impl} dw` }));
-        if (db) note(`${impl} db`, expectClose(await db.read(), plus(g.db!, dbOld), { ...tol, label: `${impl} db` }));
+        const r = await checkOp(ctx, { ...spec(impl, accumulate), seed: ci * 101 + 13, cases: [{ ...c, shape: c.x }] });
+        for (const [key, v] of Object.entries(r.maxAbs)) worst[`${impl} ${key.replace('grad:', 'd')}`] = Math.max(worst[`${impl} ${key.replace('grad:', 'd')}`] ?? 0, v);
         if (impl === 'tiled' && c.name.includes('split-K')) {
           // Proves the two-pass path ran: partial sums, then their reduction (then the bias gradient).
-          const d = k.backwardWeight(ctx, dw, null, dy, x, cp);
+          const wShape = wShapeOf(c);
+          const yShape = conv2dOutputShape(c.x, wShape, c.p);
+          const [x, dw, dy] = [ctx.tensor(c.x), ctx.tensor(wShape), ctx.tensor(yShape)];
+          const d = KERNELS.tiled.backwardWeight(ctx, dw, null, dy, x, { ...c.p, impl });
           expect(d.map((e) => e.pipeline.label)).toEqual(['conv2d.backwardWeight.tiled.pipeline', 'conv2d.backwardWeight.sum_splits.pipeline']);
           destroyDispatches(d);
+          for (const t of [x, dw, dy]) t.destroy();
         }
-        for (const t of [x, w, b, y, dy, dx, dw, db]) t?.destroy();
       });
     }
   });
