@@ -113,9 +113,10 @@ export {
 } from './kernels/conv_transpose2d.js';
 export { TRAIN_MODE, EVAL_MODE } from './layers/layer.js';
 export { Conv2d, ConvTranspose2d } from './layers/conv.js';
-export { BatchNorm2d, InstanceNorm2d } from './layers/norm.js';
+export { BatchNorm2d, InstanceNorm2d, GroupNorm2d, normGroupsFor, DEFAULT_NORM_GROUPS } from './layers/norm.js';
 export { instanceNormForward, instanceNormBackward } from './kernels/instance_norm.js';
 export { batchNormForward, batchNormBackward } from './kernels/batch_norm.js';
+export { groupNormForward, groupNormBackward } from './kernels/group_norm.js';
 export { bceWithLogitsForward, bceWithLogitsBackward, mseLossForward, mseLossBackward, l1LossForward, l1LossBackward } from './kernels/loss.js';
 export { sumForward } from './kernels/reduce.js';
 export { adamStep, updateAdam } from './kernels/adam.js';
