@@ -46,6 +46,9 @@ import {
   type NamedStateSource,
 } from './checkpoint_codec.js';
 import { OptionChecker, resolvePix2PixOptions, type Pix2PixOptions, type ResolvedConfig } from './options.js';
+import { collectConvShapes } from '../kernels/conv/policy.js';
+import { loadTuning, tuneConvShapes, type TuneOptions } from '../kernels/conv/tune.js';
+import { defaultTuneStore, type AdapterTuning } from '../kernels/conv/tune_store.js';
 import { downloadBytes, splitDownloadOptions, type DownloadOptions } from './from_url.js';
 
 export { PIX2PIX_DEFAULTS, resolvePix2PixOptions, type GanMode, type NetG, type Pix2PixOptions, type ResolvedConfig } from './options.js';
@@ -177,7 +180,10 @@ export class Pix2Pix {
    */
   static async create(opts: Pix2PixOptions = {}): Promise<Pix2Pix> {
     const config = resolvePix2PixOptions(opts, 'Pix2Pix.create');
-    return Pix2Pix.build(opts, config, async (model) => model.initWeights());
+    return Pix2Pix.build(opts, config, async (model) => {
+      await model.initWeights();
+      if (config.tune) await loadTuning(model.ctx, await defaultTuneStore());
+    });
   }
 
   /** Construct on the options' context and run `init`; free everything (an owned context too) if either fails. */
@@ -361,6 +367,7 @@ export class Pix2Pix {
     const key = a.shape.join('x');
     if (!this.graph || this.graph.key !== key) {
       this.destroyGraph();
+      if (this.config.tune) await this.tuneConvNow(a.shape, { store: await defaultTuneStore() });
       this.graph = this.ctx.deferAllocations(() => this.recordTrainStep(a.shape));
       this.graph.plan = planMemory(this.ctx, this.graph.list, { label: 'pix2pix.trainStep' });
     }
@@ -393,6 +400,25 @@ export class Pix2Pix {
     const out = Array.from(new Float32Array(g.staging.getMappedRange(0, 16).slice(0)));
     g.staging.unmap();
     return out;
+  }
+
+  /**
+   * Measure the conv kernels of a training step on input batches of `shapeA` ([N, C, H, W]) on this adapter,
+   * use the fastest from now on (graphs built later), and keep them in `opts.store` (src/kernels/conv/tune.ts).
+   */
+  async tuneConv(shapeA: readonly number[], opts: TuneOptions = {}): Promise<AdapterTuning> {
+    return this.enqueue('tuneConv', () => this.tuneConvNow(shapeA, opts));
+  }
+
+  private async tuneConvNow(shapeA: readonly number[], opts: TuneOptions): Promise<AdapterTuning> {
+    if (!this.D) throw new Pix2PixError('Pix2Pix.tuneConv', 'this model has no discriminator (tuning measures a training step)');
+    // Record a step only to learn its conv shapes, then free it unplanned.
+    const { result: g, shapes } = collectConvShapes(this.ctx, () => this.ctx.deferAllocations(() => this.recordTrainStep(shapeA)));
+    for (const r of g.runs) r.destroy();
+    for (const l of g.ownDispatches) destroyDispatches(l);
+    for (const x of g.tensors) x.destroy();
+    g.staging.destroy();
+    return tuneConvShapes(this.ctx, shapes, opts);
   }
 
   private recordTrainStep(shapeA: readonly number[]): TrainGraph {
@@ -523,21 +549,39 @@ export class Pix2Pix {
     const host = batchData(this.ctx, isTensor || isList ? (input as Tensor | readonly ImageF32[]) : [input as ImageF32], isList || isTensor ? 'input' : 'image', this.config.generator.inputChannels, op);
     return this.enqueue('translate', async () => {
       const out = await this.translateNow(host, checked);
+      if (out instanceof Tensor) return out;
       if (isTensor) return this.ctx.tensor(out.shape, out.data, 'pix2pix.translation');
       const images = tensorDataToImages(out.shape, out.data);
       return isList ? images : images[0];
     });
   }
 
-  private async translateNow(host: HostBatch, opts: TranslateOptions): Promise<{ shape: number[]; data: Float32Array }> {
+  /**
+   * Run G on a batch. A tensor whose sides fit the network stays on the GPU: it is copied into the graph's
+   * input and the output is copied into a new tensor, with no read-back (a tensor that needs padding is padded
+   * on the CPU). Images come back as host data.
+   */
+  private async translateNow(host: HostBatch, opts: TranslateOptions): Promise<{ shape: number[]; data: Float32Array } | Tensor> {
     const cIn = this.config.generator.inputChannels;
-    const data = 'data' in host ? host : { shape: host.shape, data: await host.tensor.read() };
-    if (data.shape.length !== 4 || data.shape[1] !== cIn) throw new ShapeError('Pix2Pix.translate', 'input', `[N, ${cIn}, H, W]`, data.shape);
+    if (host.shape.length !== 4 || host.shape[1] !== cIn) throw new ShapeError('Pix2Pix.translate', 'input', `[N, ${cIn}, H, W]`, host.shape);
     const m = this.G.sizeMultiple;
-    const [N, , H, W] = data.shape;
+    const [N, , H, W] = host.shape;
+    const mode: RunMode = opts.eval ? EVAL_MODE : { batchStats: true, updateStats: false, dropout: true };
+    const fits = H % m === 0 && W % m === 0;
+    if (fits && 'tensor' in host) {
+      const graph = this.translateGraph(host.shape, mode);
+      writeInput(this.ctx, graph.input, host);
+      graph.run.setDropoutSeed(opts.seed ?? this.config.seed);
+      await this.ctx.run(graph.run.forward, 'pix2pix.translate');
+      const out = this.ctx.tensor([...graph.run.output.shape], undefined, 'pix2pix.translation');
+      copyTensor(this.ctx, out, graph.run.output);
+      await this.ctx.flush('pix2pix.translate');
+      return out;
+    }
+    const data = 'data' in host ? host : { shape: host.shape, data: await host.tensor.read() };
     let shape = data.shape;
     let values: Float32Array = data.data;
-    if (H % m !== 0 || W % m !== 0) {
+    if (!fits) {
       if (!opts.pad) {
         throw new ShapeError(
           'Pix2Pix.translate',
@@ -550,7 +594,6 @@ export class Pix2Pix {
       shape = padded.shape;
       values = padded.data;
     }
-    const mode: RunMode = opts.eval ? EVAL_MODE : { batchStats: true, updateStats: false, dropout: true };
     const graph = this.translateGraph(shape, mode);
     graph.input.write(values);
     graph.run.setDropoutSeed(opts.seed ?? this.config.seed);
@@ -785,12 +828,14 @@ function checkSources(sources: unknown, op: string): asserts sources is Checkpoi
 }
 
 function writeInput(ctx: GpuContext, dst: Tensor, src: HostBatch): void {
-  if ('data' in src) {
-    dst.write(src.data);
-    return;
-  }
+  if ('data' in src) dst.write(src.data);
+  else copyTensor(ctx, dst, src.tensor);
+}
+
+/** GPU copy of `src` into `dst` (same size; either may be a view or live in an arena, hence the offsets). */
+function copyTensor(ctx: GpuContext, dst: Tensor, src: Tensor): void {
   const enc = ctx.device.createCommandEncoder({ label: `${dst.label}.copy` });
-  enc.copyBufferToBuffer(src.tensor.buffer, 0, dst.buffer, 0, dst.byteLength);
+  enc.copyBufferToBuffer(src.buffer, src.offset, dst.buffer, dst.offset, dst.byteLength);
   ctx.device.queue.submit([enc.finish()]);
 }
 

@@ -6,8 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { copyFile, link, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { FileFormatError, Pix2PixError } from '../runtime/errors.js';
-import { isPth, loadPth } from './pth.js';
-import { parseSafetensors, serializeSafetensors } from './safetensors.js';
+import { isPth, loadPth, type PthOptions } from './pth.js';
+import { parseSafetensors, serializeSafetensors, type SafetensorsOptions } from './safetensors.js';
 import type { StateDict } from './state_dict.js';
 
 /**
@@ -179,14 +179,15 @@ export async function readFileBytes(path: string): Promise<Uint8Array> {
 /**
  * Load a checkpoint file as a StateDict: `.safetensors` as safetensors, `.pth` / `.pt` / `.bin` /
  * `.ckpt` as a torch checkpoint (zip or legacy); any other name by its first bytes.
- * Errors are FileFormatError naming `path`.
+ * Errors are FileFormatError naming `path`. `options.keep` selects the tensors to materialise (the
+ * others are never decoded) and `options.budget` overrides the read budget (io/budget.ts).
  */
-export async function loadStateDictFile(path: string): Promise<StateDict> {
+export async function loadStateDictFile(path: string, options: PthOptions & SafetensorsOptions = {}): Promise<StateDict> {
   const bytes = await readFileBytes(path);
   const ext = extname(path).toLowerCase();
-  if (ext === '.safetensors') return parseSafetensors(bytes, path);
-  if (['.pth', '.pt', '.bin', '.ckpt', '.tar'].includes(ext) || isPth(bytes)) return loadPth(bytes, path);
-  if (bytes.length >= 9 && bytes[8] === 0x7b /* '{' after the u64 header length */) return parseSafetensors(bytes, path);
+  if (ext === '.safetensors') return parseSafetensors(bytes, path, options);
+  if (['.pth', '.pt', '.bin', '.ckpt', '.tar'].includes(ext) || isPth(bytes)) return loadPth(bytes, path, options);
+  if (bytes.length >= 9 && bytes[8] === 0x7b /* '{' after the u64 header length */) return parseSafetensors(bytes, path, options);
   throw new FileFormatError(path, 'unrecognised checkpoint: neither safetensors nor a torch .pth (zip or legacy pickle)');
 }
 

@@ -4,7 +4,7 @@
  */
 import type { GpuContext } from '../runtime/context.js';
 import { FileFormatError, Pix2PixError } from '../runtime/errors.js';
-import { loadStateDictFile } from '../io/atomic_node.js';
+import { readFileBytes } from '../io/atomic_node.js';
 import { createInceptionExtractorFromWeights, type InceptionExtractor, type InceptionOptions } from './inception.js';
 import { FID_WEIGHTS_FILE, FID_WEIGHTS_URL } from './inception_weights.js';
 
@@ -30,14 +30,15 @@ export class MissingFidWeightsError extends Pix2PixError {
 export async function createInceptionExtractor(ctx: GpuContext, weightsPath?: string, opts: InceptionOptions = {}): Promise<InceptionExtractor> {
   const path = weightsPath || process.env[FID_WEIGHTS_ENV];
   if (!path) throw new MissingFidWeightsError();
-  let dict;
+  let bytes;
   try {
-    dict = await loadStateDictFile(path);
+    bytes = await readFileBytes(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new FileFormatError(path, `no such file; FID needs pytorch-fid's InceptionV3 weights ${FID_WEIGHTS_FILE} (${FID_WEIGHTS_URL})`);
     }
     throw e;
   }
-  return createInceptionExtractorFromWeights(ctx, dict, { ...opts, fileName: path });
+  // From bytes, only the tensors the network uses are decoded (loadInceptionWeights).
+  return createInceptionExtractorFromWeights(ctx, bytes, { ...opts, fileName: path });
 }

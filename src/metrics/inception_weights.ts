@@ -161,6 +161,24 @@ function canonicalKey(key: string): string {
   return key.startsWith('module.') ? key.slice(7) : key;
 }
 
+let expectedShapes: Map<string, number[]> | null = null;
+
+/**
+ * What loading does with a key of a weights file: 'read' (a tensor the network uses), 'ignored' (fc, the
+ * classifier pool3 features do not use, and BatchNorm's num_batches_tracked: accepted, never decoded) or
+ * 'unexpected' (reported; never decoded either).
+ */
+export function inceptionKeyUse(rawKey: string): 'read' | 'ignored' | 'unexpected' {
+  expectedShapes ??= inceptionStateDictShapes();
+  const key = canonicalKey(rawKey);
+  if (expectedShapes.has(key)) return 'read';
+  if (FC_SHAPES[key] || (key.endsWith('.bn.num_batches_tracked') && expectedShapes.has(key.replace(/num_batches_tracked$/, 'weight')))) return 'ignored';
+  return 'unexpected';
+}
+
+/** The `keep` predicate for the checkpoint readers: only the tensors the Inception network uses. */
+export const isInceptionWeightKey = (rawKey: string): boolean => inceptionKeyUse(rawKey) === 'read';
+
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
 function listed(items: string[], max = 12): string {
@@ -171,9 +189,10 @@ function listed(items: string[], max = 12): string {
  * Check that `dict` is a pytorch-fid InceptionV3 state dict (keys of torchvision's Inception3 as in
  * pt_inception-2015-12-05-6726825d.pth, or of pytorch-fid's InceptionV3 module, 'blocks.N.M....') and
  * fold every BatchNorm into its convolution. Throws FileFormatError naming `fileName` and listing every
- * missing, unexpected and misshaped tensor.
+ * missing, unexpected and misshaped tensor. `unread`: keys of the file that the reader did not decode
+ * (see {@link loadInceptionWeights}); those that are not 'ignored' are reported as unexpected.
  */
-export function foldInceptionStateDict(dict: StateDict, fileName = 'InceptionV3 weights'): InceptionWeights {
+export function foldInceptionStateDict(dict: StateDict, fileName = 'InceptionV3 weights', unread: readonly string[] = []): InceptionWeights {
   const expected = inceptionStateDictShapes();
   const found = new Map<string, { shape: number[]; data: Float32Array }>();
   const unexpected: string[] = [];
@@ -191,6 +210,7 @@ export function foldInceptionStateDict(dict: StateDict, fileName = 'InceptionV3 
       misshapedKeys.add(key);
     } else found.set(key, entry);
   }
+  for (const k of unread) if (inceptionKeyUse(k) === 'unexpected') unexpected.push(k);
   const missing = [...expected.keys()].filter((k) => !found.has(k) && !misshapedKeys.has(k));
   if (missing.length || unexpected.length || misshaped.length) {
     const parts = [`not pytorch-fid's InceptionV3 state dict (${FID_WEIGHTS_FILE})`];
@@ -245,10 +265,15 @@ export function foldBatchNorm(
 /**
  * Load pytorch-fid's InceptionV3 weights from the bytes of `pt_inception-2015-12-05-6726825d.pth`
  * (torch zip or legacy format), of a safetensors file with the same state dict, or from a StateDict
- * already parsed. Validates keys and shapes, then folds BatchNorm into the convolutions.
+ * already parsed. Validates keys and shapes, then folds BatchNorm into the convolutions. From bytes,
+ * only the tensors the network uses are decoded (not the 8 MB classifier, not anything else a file holds).
  */
 export async function loadInceptionWeights(source: Uint8Array | StateDict, fileName = FID_WEIGHTS_FILE): Promise<InceptionWeights> {
   if (source instanceof Map) return foldInceptionStateDict(source, fileName);
-  const dict = isPth(source) ? await loadPth(source, fileName) : parseSafetensors(source, fileName);
-  return foldInceptionStateDict(dict, fileName);
+  const unread: string[] = [];
+  const keep = (key: string) => isInceptionWeightKey(key) || (unread.push(key), false);
+  // A torch-named file that is not safetensors-shaped goes to the .pth reader, whose error says what it is not.
+  const pth = isPth(source) || (/\.(pth|pt|bin|ckpt|tar)$/i.test(fileName) && !(source.length >= 9 && source[8] === 0x7b));
+  const dict = pth ? await loadPth(source, fileName, { keep }) : parseSafetensors(source, fileName, { keep });
+  return foldInceptionStateDict(dict, fileName, unread);
 }
