@@ -106,8 +106,8 @@ export const demoCommand: CommandSpec<Record<string, unknown>> = {
   options: {
     out: { type: 'string', arg: 'DIR', description: 'output folder', default: 'demo-out' },
     size: { type: 'string', arg: 'HxW', description: 'image size', default: DEMO_SIZE },
-    animals: { type: 'number', description: 'phantom animals (5 poses each)', default: DEMO_ANIMALS },
-    epochs: { type: 'number', description: 'training epochs per trial (half constant, half linear decay)', default: DEMO_EPOCHS },
+    animals: { type: 'count', min: 4, description: 'phantom animals (5 poses each; at least one test animal per fur and bed colour)', default: DEMO_ANIMALS },
+    epochs: { type: 'count', min: 1, description: 'training epochs per trial (half constant, half linear decay)', default: DEMO_EPOCHS },
     seeds: { type: 'int', min: 1, description: 'seeds per smaller size point (drawn as mean and spread)', default: DEMO_SEEDS },
     'fid-weights': { type: 'string', arg: 'FILE', description: "pytorch-fid's pt_inception-2015-12-05-6726825d.pth: adds FID and KID (and WAEM's FID term); or set PIX2PIX_FID_WEIGHTS" },
     full: { type: 'boolean', description: "the seed's configuration (174 animals, unet_256, 200 epochs): use with --size 512x1024 on a real GPU" },

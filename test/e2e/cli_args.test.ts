@@ -45,6 +45,9 @@ describe('CLI arguments', () => {
       refused(['synth', '--out', join(dir, 'never'), '--poses', '0'], /--poses must be an integer >= 1, got 0/),
       refused(['synth', '--out', '/dev/null/data', '--animals', '2', '--poses', '1', '--size', '8x8'], /--out \/dev\/null\/data: cannot create this folder \(ENOTDIR\)/),
       refused(['translate', '--seed', '0x10'], /--seed expects an integer, got '0x10'/),
+      // demo --epochs 0 used to start, synthesise and then crash with ENOENT on a missing checkpoint.
+      refused(['demo', '--out', join(dir, 'never'), '--epochs', '0'], /--epochs must be an integer >= 1, got 0/),
+      refused(['demo', '--out', join(dir, 'never'), '--animals', '3'], /--animals must be an integer >= 4, got 3/),
     ]);
     expect(existsSync(join(dir, 'never'))).toBe(false);
   });
