@@ -19,26 +19,9 @@
 
 override WG: u32 = 256;
 
-struct Params {
-  batch: u32,
-  M: u32,      // channels of grad = rows of dst
-  C: u32,      // channels of src
-  inH: u32,    // src spatial size
-  inW: u32,
-  outH: u32,   // grad spatial size
-  outW: u32,
-  KH: u32,
-  KW: u32,
-  sh: u32,
-  sw: u32,
-  ph: u32,
-  pw: u32,
-  chunk: u32,      // j's per split (a multiple of TILE_K)
-  accumulate: u32,
-  splits: u32,
-}
+//@CONV_PARAMS
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: ConvParams;
 @group(0) @binding(1) var<storage, read> grad: array<f32>;
 @group(0) @binding(2) var<storage, read> src: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;

@@ -44,26 +44,9 @@ const MAX_MB = 32u;
 const MAX_TAPS = 16u;
 const MAX_SPAN = 16u;
 
-struct Params {
-  batch: u32,
-  M: u32,      // channels of dst (weight_grad: of grad)
-  C: u32,      // channels of src
-  inH: u32,    // src spatial size
-  inW: u32,
-  outH: u32,   // dst spatial size (weight_grad: grad's)
-  outW: u32,
-  KH: u32,     // unused: the pipeline constants hold the kernel size
-  KW: u32,
-  sh: u32,
-  sw: u32,
-  ph: u32,
-  pw: u32,
-  hasBias: u32,
-  accumulate: u32,
-  rowsPerSplit: u32,  // weight_grad: grad rows (n, oh) per split
-}
+//@CONV_PARAMS
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: ConvParams;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read> wgt: array<f32>;    // gather, transposed (weight_grad: grad)
 @group(0) @binding(3) var<storage, read> bias: array<f32>;   // bound to wgt when hasBias = 0 (never read)

@@ -21,26 +21,9 @@
 
 override WG: u32 = 256;
 
-struct Params {
-  batch: u32,
-  M: u32,      // channels of dst
-  C: u32,      // channels of src (reduced over)
-  inH: u32,
-  inW: u32,
-  outH: u32,
-  outW: u32,
-  KH: u32,
-  KW: u32,
-  sh: u32,
-  sw: u32,
-  ph: u32,
-  pw: u32,
-  hasBias: u32,
-  accumulate: u32,
-  unused: u32,
-}
+//@CONV_PARAMS
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: ConvParams;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read> wgt: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;   // bound to wgt when hasBias = 0 (never read)

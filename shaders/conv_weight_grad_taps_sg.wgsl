@@ -32,26 +32,9 @@ const MAX_ACC = 64u;    // MB * TH * KW
 const MAX_SPAN = 20u;
 const MAX_MB = 32u;
 
-struct Params {
-  batch: u32,
-  M: u32,      // channels of grad (rows of dst)
-  C: u32,      // channels of src
-  inH: u32,    // src spatial size
-  inW: u32,
-  outH: u32,   // grad spatial size
-  outW: u32,
-  KH: u32,     // unused: the pipeline constants hold the kernel size
-  KW: u32,
-  sh: u32,
-  sw: u32,     // unused: SW
-  ph: u32,
-  pw: u32,
-  hasBias: u32,
-  accumulate: u32,
-  rowsPerSplit: u32,  // grad rows (n, oh) per split
-}
+//@CONV_PARAMS
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: ConvParams;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read> grad: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;

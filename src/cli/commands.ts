@@ -6,5 +6,6 @@ import { trainCommand } from './cmd_train.js';
 import { translateCommand } from './cmd_translate.js';
 import { serveCommand } from './cmd_serve.js';
 import { waemCommand } from './cmd_waem.js';
+import { tuneCommand } from './cmd_tune.js';
 
-export const COMMANDS = [demoCommand, synthCommand, trainCommand, translateCommand, evaluateCommand, studyCommand, benchCommand, serveCommand, waemCommand] as CommandSpec<never>[];
+export const COMMANDS = [demoCommand, synthCommand, trainCommand, translateCommand, evaluateCommand, studyCommand, benchCommand, serveCommand, waemCommand, tuneCommand] as CommandSpec<never>[];

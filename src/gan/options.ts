@@ -60,6 +60,12 @@ export interface Pix2PixOptions {
   ctx?: GpuContext;
   /** Create the model's own context on this device. */
   device?: GPUDevice;
+  /**
+   * Measure the conv kernels on this adapter and use the fastest (src/kernels/conv/tune.ts): at creation the
+   * stored choices for this adapter load; each new training-batch shape measures the conv shapes not yet
+   * stored and saves them. Kept in ~/.cache/pix2pix-webgpu/tune.json (Node) or the Cache API (browser).
+   */
+  tune?: boolean;
 }
 
 export interface ResolvedConfig {
@@ -77,6 +83,7 @@ export interface ResolvedConfig {
   batchSize: number;
   seed: number;
   freeze: { encoderLevels: number; discriminator: boolean };
+  tune: boolean;
 }
 
 /** Every default in one place (the reference's pix2pix training defaults). */
@@ -102,7 +109,7 @@ export const PIX2PIX_DEFAULTS = {
   batchSize: 1,
   seed: 0,
   discriminator: true,
-} as const satisfies Omit<Required<Pix2PixOptions>, 'numDowns' | 'freeze' | 'ctx' | 'device'>;
+} as const satisfies Omit<Required<Pix2PixOptions>, 'numDowns' | 'freeze' | 'ctx' | 'device' | 'tune'>;
 
 const NET_G_DOWNS: Record<NetG, number> = { unet_128: 7, unet_256: 8 };
 
@@ -138,6 +145,7 @@ export function resolvePix2PixOptions(o: Pix2PixOptions = {}, op = 'Pix2Pix.crea
   const batchSize = check.int('batchSize', 1, Infinity, d.batchSize);
   const seed = check.int('seed', -Infinity, Infinity, d.seed);
   const discriminator = check.bool('discriminator', d.discriminator);
+  const tune = check.bool('tune', false);
   let freeze = { encoderLevels: 0, discriminator: false };
   if (o.freeze !== undefined) {
     if (o.freeze === null || typeof o.freeze !== 'object') throw new InvalidOptionError(op, 'freeze', '{ encoderLevels?: number, discriminator?: boolean }', o.freeze);
@@ -164,6 +172,7 @@ export function resolvePix2PixOptions(o: Pix2PixOptions = {}, op = 'Pix2Pix.crea
     batchSize,
     seed: seed >>> 0,
     freeze,
+    tune,
   };
 }
 

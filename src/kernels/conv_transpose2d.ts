@@ -28,7 +28,7 @@ export interface ConvTranspose2dParams {
   padding?: Pair;
   /** Default 0: extra rows/columns on the bottom/right; must be < stride (PyTorch's rule). */
   outputPadding?: Pair;
-  /** Kernel family; default 'auto' (see the measurements in conv2d.ts). For tests and benchmarks. */
+  /** Kernel family; default 'auto' (chosen by src/kernels/conv/policy.ts). For tests and benchmarks. */
   impl?: ConvImpl | 'auto';
   /** Launch shape of the 'blocked' kernels (default: chosen by shape). For tests and benchmarks. */
   blocked?: BlockedTuning;

@@ -1,0 +1,55 @@
+// Who the adapter is: its identity (the tuning cache's key) and its class (which static defaults apply).
+import type { GpuContext } from '../../runtime/context.js';
+
+/** The adapter's self-description (GPUAdapterInfo fields; empty strings where the implementation gives none). */
+export interface AdapterIdentity {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+}
+
+/**
+ * software: a CPU implementation of the API (Mesa lavapipe/llvmpipe, SwiftShader, WARP, or an adapter that
+ * says it is a fallback); integrated: a GPU sharing memory with the CPU (Intel, Apple, and adapters
+ * describing themselves as integrated); discrete: every other GPU.
+ */
+export type DeviceClass = 'software' | 'integrated' | 'discrete';
+
+interface InfoLike {
+  vendor?: string;
+  architecture?: string;
+  device?: string;
+  description?: string;
+  isFallbackAdapter?: boolean;
+}
+
+function info(ctx: GpuContext): InfoLike {
+  return (ctx.device as unknown as { adapterInfo?: InfoLike }).adapterInfo ?? {};
+}
+
+/** The adapter's identity, from GPUDevice.adapterInfo. */
+export function adapterIdentity(ctx: GpuContext): AdapterIdentity {
+  const i = info(ctx);
+  return { vendor: i.vendor ?? '', architecture: i.architecture ?? '', device: i.device ?? '', description: i.description ?? '' };
+}
+
+/** One line naming the adapter, for cache keys and logs. */
+export function adapterKey(id: AdapterIdentity): string {
+  return [id.vendor, id.architecture, id.device, id.description].map((s) => s.replace(/\|/g, '/')).join('|');
+}
+
+const SOFTWARE = /llvmpipe|lavapipe|swiftshader|software|microsoft basic render|warp/i;
+const INTEGRATED = /integrated|intel|apple|^arm$|mali|adreno|qualcomm|powervr/i;
+
+/** The rule documented at {@link DeviceClass}, applied to the adapter's fields. */
+export function classifyAdapter(i: InfoLike): DeviceClass {
+  const text = [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' ');
+  if (i.isFallbackAdapter || SOFTWARE.test(text)) return 'software';
+  if (INTEGRATED.test(text)) return 'integrated';
+  return 'discrete';
+}
+
+export function deviceClass(ctx: GpuContext): DeviceClass {
+  return classifyAdapter(info(ctx));
+}
