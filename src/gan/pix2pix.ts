@@ -533,7 +533,9 @@ export class Pix2Pix {
 
   /**
    * Translate A → B. Images (values in [0, 1]) give images; a tensor [N, C, H, W] in [-1, 1] gives a
-   * new tensor the caller owns. Sides must be multiples of 2^numDowns unless `pad` is set.
+   * new tensor the caller owns, computed on the GPU without a read-back (so a pipeline of GPU stages never
+   * waits on the CPU; only `pad` on a tensor whose sides need it goes through the CPU). Sides must be
+   * multiples of 2^numDowns unless `pad` is set.
    */
   async translate(input: ImageF32, opts?: TranslateOptions): Promise<ImageF32>;
   async translate(input: readonly ImageF32[], opts?: TranslateOptions): Promise<ImageF32[]>;
