@@ -12,6 +12,6 @@ export { saveCheckpoint, loadCheckpoint, checkpointPaths, type CheckpointPaths }
 export { trainPix2Pix, type TrainerOptions, type TrainResult, type PairSource, type StepInfo } from './train/trainer_node.js';
 export { evaluateFolders, pairFolders, type EvaluateFoldersOptions, type EvaluateFoldersResult, type PerImageMetrics } from './metrics/evaluate_node.js';
 export { createInceptionExtractor, MissingFidWeightsError, FID_WEIGHTS_ENV } from './metrics/inception_node.js';
-export { loadPairedDataset, type PairEntry, type PairedDataset, type PairedDatasetOptions } from './data/dataset.js';
+export { loadPairedDataset, type PairEntry, type PairedDataset, type PairedDatasetOptions } from './data/dataset_node.js';
 export { synthesizeDataset, type SynthesizeOptions, type SynthesizeResult } from './data/synth_node.js';
 export { openPairs, type OpenedPair, type OpenPairsOptions } from './train/pair_sources_node.js';

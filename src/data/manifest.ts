@@ -1,6 +1,6 @@
 /**
  * Dataset manifests: one row per image pair with its animal, fur, bed, pose and split, as CSV or JSON.
- * Browser-safe (parsing and formatting only; reading files is in dataset.ts).
+ * Browser-safe (parsing and formatting only; reading files is in dataset_node.ts).
  *
  * CSV: a header row naming the columns (any order; unknown columns are ignored), RFC 4180 quoting.
  * JSON: an array of rows, or an object with an `entries` array (what synthesizeDataset writes).

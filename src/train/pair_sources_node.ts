@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadPairedDataset, type PairEntry } from '../data/dataset.js';
+import { loadPairedDataset, type PairEntry } from '../data/dataset_node.js';
 import { filterPairs, subsetPairs, type PairFilter } from '../data/split.js';
 import { Pix2PixError } from '../runtime/errors.js';
 import type { PairSource } from './trainer_node.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { parseManifestCsv, parseManifestJson, canonicalColumn } from '../../src/data/manifest.js';
-import { loadPairedDataset } from '../../src/data/dataset.js';
+import { loadPairedDataset } from '../../src/data/dataset_node.js';
 import { FileFormatError } from '../../src/runtime/errors.js';
 
 const root = mkdtempSync(join(tmpdir(), 'manifest-'));

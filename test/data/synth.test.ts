@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { synthesizeDataset, planAnimals, defaultTestAnimals, type SynthesizeResult } from '../../src/data/synth_node.js';
 import { renderPhantomPair } from '../../src/data/phantom.js';
 import { readImageInfo } from '../../src/data/image_node.js';
-import { loadPairedDataset } from '../../src/data/dataset.js';
+import { loadPairedDataset } from '../../src/data/dataset_node.js';
 import { parseManifestCsv, parseManifestJson } from '../../src/data/manifest.js';
 import { countBy, furBedKey } from '../../src/data/split.js';
 

@@ -55,4 +55,12 @@ describe('layering', () => {
     }
     expect(violations).toEqual([]);
   });
+
+  it('outside the CLI, only files named *_node.ts import Node-only modules', () => {
+    const offenders = sourceFiles(SRC)
+      .filter((file) => !file.endsWith('_node.ts') && topFolder(file) !== 'cli' && relative(SRC, file) !== 'node.ts')
+      .filter((file) => /^import (?!type )[^;]*from '(node:[^']*|fs|path|os|webgpu|sharp|puppeteer-core)'/m.test(readFileSync(file, 'utf8')))
+      .map((file) => relative(SRC, file));
+    expect(offenders).toEqual([]);
+  });
 });

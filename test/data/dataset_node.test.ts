@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { loadPairedDataset } from '../../src/data/dataset.js';
+import { loadPairedDataset } from '../../src/data/dataset_node.js';
 import { parseManifestCsv, parseManifestJson, formatManifestCsv } from '../../src/data/manifest.js';
 import { FileFormatError } from '../../src/runtime/errors.js';
 
