@@ -50,7 +50,9 @@ export function phantomTestTruths(dataDir: string): Map<string, PhantomTruth> {
   const entries = m.entries!;
   const animals = [...new Set(entries.map((e) => e.animal))];
   const testAnimals = new Set(entries.filter((e) => e.split === 'test').map((e) => e.animal));
-  const plan = planAnimals(animals.length, m.seed, testAnimals.size);
+  // The white-fur count too: a seed-shaped set (synth's `white`, e.g. 86 of 174) deals fur differently.
+  const white = new Set(entries.filter((e) => e.fur === 'white').map((e) => e.animal)).size;
+  const plan = planAnimals(animals.length, m.seed, testAnimals.size, { white });
   const byId = new Map(plan.map((p) => [p.animal.id, p]));
   const out = new Map<string, PhantomTruth>();
   for (const e of entries) {
