@@ -59,7 +59,7 @@ export {
   type TransformSpec,
   type LeafSpec,
   type BorderMode,
-} from './data/augment_spec.js';
+} from './data/augment_schema.js';
 export { createAugmenter, Augmenter, AugmentPlan, type AugmenterOptions, type AugmentRunOptions } from './data/augment.js';
 export { augmentPairCpu } from './data/augment_cpu.js';
 export { type ImageF32, createImage, imagesToTensorData, tensorDataToImages, cropImage, convertChannels } from './data/image.js';

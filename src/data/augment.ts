@@ -1,5 +1,5 @@
 /**
- * Paired augmentation on the GPU: Albumentations-style pipelines (see augment_spec.ts) run on NCHW tensors.
+ * Paired augmentation on the GPU: Albumentations-style pipelines (see augment_schema.ts) run on NCHW tensors.
  * Geometric transforms warp A and B with the same matrix in one kernel (shaders/augment_warp.wgsl); photometric
  * ones change A only (shaders/augment_color.wgsl). Parameters are drawn per sample on the CPU (augment_params.ts),
  * deterministically from (seed, sampleIndex, epoch), and uploaded as one small record buffer per batch.
@@ -20,7 +20,7 @@ import randomShader from '../../shaders/random.wgsl';
 import type { Dispatch, GpuContext } from '../runtime/context.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { Pix2PixError, ShapeError } from '../runtime/errors.js';
-import { parseAugmentSpec, type AugmentSpec, type WarpOptions } from './augment_spec.js';
+import { parseAugmentSpec, type AugmentSpec, type WarpOptions } from './augment_schema.js';
 import { drawSample, flattenStages, maxBlurKsize, type ColorOp, type SampleDraw, type Size, type Stage, type WarpOp } from './augment_params.js';
 import { fillFor } from './augment_cpu.js';
 

@@ -15,7 +15,7 @@
  */
 import { hashNormal } from '../runtime/random.js';
 import { ShapeError } from '../runtime/errors.js';
-import type { BorderMode } from './augment_spec.js';
+import type { BorderMode } from './augment_schema.js';
 import type { ColorOp, SampleDraw, WarpOp } from './augment_params.js';
 
 /** A planar CHW image with float64 (or float32) data. */

@@ -17,7 +17,7 @@ import { createContext } from '../runtime/device.js';
 import { FileFormatError, ShapeError } from '../runtime/errors.js';
 import { createImage, cropImage, type ImageF32 } from './image.js';
 import { readImage, writePng } from './image_node.js';
-import { parseAugmentSpec, type AugmentSpec } from './augment_spec.js';
+import { parseAugmentSpec, type AugmentSpec } from './augment_schema.js';
 import { Augmenter } from './augment.js';
 import { drawSample } from './augment_params.js';
 import { augmentPairCpu } from './augment_cpu.js';

@@ -28,7 +28,7 @@ import {
   type Range,
   type TransformSpec,
   type WarpOptions,
-} from './augment_spec.js';
+} from './augment_schema.js';
 
 export interface Size {
   height: number;

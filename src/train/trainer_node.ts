@@ -20,7 +20,7 @@ import { DeviceLostError, FileFormatError, Pix2PixError } from '../runtime/error
 import { Rng, mixSeed } from '../runtime/random.js';
 import { preprocessPair, type PreprocessOptions } from './preprocess.js';
 import { createAugmenter, type AugmentPlan } from '../data/augment.js';
-import type { AugmentSpec } from '../data/augment_spec.js';
+import type { AugmentSpec } from '../data/augment_schema.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { imagesToTensorData } from '../data/image.js';
 

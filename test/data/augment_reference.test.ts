@@ -3,7 +3,7 @@
 import { describe, it, expect } from 'vitest';
 import { expectClose } from '../helpers/compare.js';
 import { Rng } from '../../src/runtime/random.js';
-import { parseAugmentSpec } from '../../src/data/augment_spec.js';
+import { parseAugmentSpec } from '../../src/data/augment_schema.js';
 import { borderIndex, colorCpu, hsvToRgb, rgbToHsv, warpCpu, type PlanarImage } from '../../src/data/augment_cpu.js';
 import {
   applyAffine,

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { AugmentSpecError, parseAugmentSpec, outputSize } from '../../src/data/augment_spec.js';
+import { AugmentSpecError, parseAugmentSpec, outputSize } from '../../src/data/augment_schema.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../docs/augment-example.json', import.meta.url));
 
