@@ -345,7 +345,7 @@ describe('Pix2Pix.fromUrl in Node', () => {
     await expect(Pix2Pix.fromUrl({ G: `${served.url}/junk.safetensors` }, { ctx })).rejects.toThrow(`G checkpoint ${served.url}/junk.safetensors`);
     await expect(Pix2Pix.fromUrl({ G: 'http://127.0.0.1:1/G.safetensors' }, { ctx })).rejects.toThrow(/Pix2Pix\.fromUrl: http:\/\/127\.0\.0\.1:1\/G\.safetensors: no response/);
     await expect(Pix2Pix.fromUrl({ G: 42 } as never, { ctx })).rejects.toThrow(/option urls\.G: expected a URL/);
-    await expect(Pix2Pix.fromUrl({ G: `${served.url}/G.safetensors` }, { ctx, norm: 'group' as never })).rejects.toThrow(/option norm/);
+    await expect(Pix2Pix.fromUrl({ G: `${served.url}/G.safetensors` }, { ctx, norm: 'layer' as never })).rejects.toThrow(/option norm/);
     await expect(Pix2Pix.fromUrl({ G: `${served.url}/G.safetensors` }, { ctx, onProgress: 'log' as never })).rejects.toThrow(/option onProgress: expected a function/);
   });
 
