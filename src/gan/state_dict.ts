@@ -179,14 +179,16 @@ const bareKey = (key: string) => (key.startsWith('module.') ? key.slice('module.
  * The keys {@link inferGeneratorConfig} looks at (for shapes or presence). A reader that keeps only these
  * gives a state dict on which inference answers as on the whole file: the architecture is known before
  * the rest of the file is read. Keep in step with inferGeneratorConfig (test/gan/checkpoint_codec.test.ts checks).
+ * The norm layer's running_mean is kept too (a few floats), so that a norm with an affine but no running
+ * statistics (GroupNorm) can be told from BatchNorm.
  */
 export function isGeneratorInferenceKey(key: string): boolean {
-  return /^model\.model\.(0\.weight|3\.weight|1(\.model\.3)*\.model\.1\.weight|1\.model\.1\.bias|1\.model\.2\.weight)$/.test(bareKey(key));
+  return /^model\.model\.(0\.weight|3\.weight|1(\.model\.3)*\.model\.1\.weight|1\.model\.1\.bias|1\.model\.2\.(weight|running_mean))$/.test(bareKey(key));
 }
 
-/** The keys {@link inferDiscriminatorConfig} looks at: the top-level layers' weights and biases. */
+/** The keys {@link inferDiscriminatorConfig} looks at: the top-level layers' weights, biases (and running means, as for G). */
 export function isDiscriminatorInferenceKey(key: string): boolean {
-  return /^model\.\d+\.(weight|bias)$/.test(bareKey(key));
+  return /^model\.\d+\.(weight|bias|running_mean)$/.test(bareKey(key));
 }
 
 /**
