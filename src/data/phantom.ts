@@ -16,7 +16,7 @@
  *
  * Browser-safe and deterministic: all randomness comes from {@link Rng} seeded by the animal and pose.
  */
-import { Rng } from '../runtime/random.js';
+import { Rng, mixDataSeed } from '../runtime/random.js';
 import { ShapeError } from '../runtime/errors.js';
 import { createImage, type ImageF32 } from './image.js';
 
@@ -81,13 +81,6 @@ export interface PhantomPair {
 /** The seed paper's field of view: 100 x 50 mm imaged at 1024 x 512. */
 export const FIELD_OF_VIEW_MM = { width: 100, height: 50 } as const;
 
-/** Mix two 32-bit values into a seed (for per-animal and per-pose streams). */
-export function mixSeed(a: number, b: number): number {
-  let h = Math.imul((a >>> 0) ^ 0x9e3779b9, 0x85ebca6b) >>> 0;
-  h = Math.imul((h ^ (b >>> 0) ^ (h >>> 13)) >>> 0, 0xc2b2ae35) >>> 0;
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
 /**
  * Draw an animal. `fur` and `bed` are random unless given (the dataset synthesiser balances them).
  */
@@ -120,7 +113,7 @@ export function makeAnimal(rng: Rng, id: string, overrides: { fur?: Colour; bed?
 
 /** The pose parameters of `animal` in pose `pose` (deterministic). Pose 0 is the most relaxed. */
 export function poseParams(animal: AnimalParams, pose: number): PoseParams {
-  const rng = new Rng(mixSeed(animal.seed, pose + 1));
+  const rng = new Rng(mixDataSeed(animal.seed, pose + 1));
   const deg = Math.PI / 180;
   const side = (lo: number, hi: number) => rng.uniform(lo, hi) * deg;
   return {
@@ -631,7 +624,7 @@ export function renderPhantomPair(
     }
   }
 
-  const rng = new Rng(mixSeed(animal.seed ^ 0x5bd1e995, pose + 1));
+  const rng = new Rng(mixDataSeed(animal.seed ^ 0x5bd1e995, pose + 1));
   // ---- X-ray: bright = dense. Beer-Lambert with relative attenuation coefficients per mm. ----
   const xray = createImage(width, height, 1);
   const muSoft = 0.055;

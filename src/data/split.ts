@@ -8,9 +8,8 @@
  *    by the pairs added, not by a reshuffle;
  *  - filterPairs: keep entries by fur, bed, split or animal (transfer-learning experiments).
  */
-import { Rng } from '../runtime/random.js';
+import { Rng, mixDataSeed } from '../runtime/random.js';
 import { ShapeError } from '../runtime/errors.js';
-import { mixSeed } from './phantom.js';
 
 /** What the split helpers need of an entry ({@link PairEntry} and {@link ManifestEntry} both fit). */
 export interface SplittableEntry {
@@ -56,7 +55,7 @@ export function splitByAnimal<T extends SplittableEntry>(entries: readonly T[], 
   else if (Number.isInteger(t) && t >= 1) count = t;
   else throw new ShapeError(op, 'testAnimals', 'an integer >= 1 or a fraction in (0, 1)', t);
   if (count >= animals.length) throw new ShapeError(op, 'testAnimals', `fewer than the ${animals.length} animals`, count);
-  const rng = new Rng(mixSeed(opts.seed ?? 0, 0xa417));
+  const rng = new Rng(mixDataSeed(opts.seed ?? 0, 0xa417));
   const groups = new Map<string, string[]>();
   for (const a of animals) {
     const g = groupOf.get(a)!;
@@ -82,7 +81,7 @@ export function splitByAnimal<T extends SplittableEntry>(entries: readonly T[], 
  */
 export function seededOrder<T extends SplittableEntry>(entries: readonly T[], seed: number): T[] {
   const sorted = [...entries].sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0));
-  return new Rng(mixSeed(seed, 0x5b5e7)).shuffle(sorted);
+  return new Rng(mixDataSeed(seed, 0x5b5e7)).shuffle(sorted);
 }
 
 /**
@@ -144,7 +143,7 @@ export function subsetOrder<T extends SplittableEntry>(entries: readonly T[], se
       groups.get(g)!.push(i);
     });
     // Ties (equal quota keys in groups of equal size) are broken by a seeded group order.
-    const names = new Rng(mixSeed(seed, 0x57a7)).shuffle([...groups.keys()].sort());
+    const names = new Rng(mixDataSeed(seed, 0x57a7)).shuffle([...groups.keys()].sort());
     const ranked: { unit: number; q: number; g: number }[] = [];
     names.forEach((g, gi) => {
       const list = groups.get(g)!;

@@ -10,11 +10,11 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Rng } from '../runtime/random.js';
+import { Rng, mixDataSeed } from '../runtime/random.js';
 import { ShapeError } from '../runtime/errors.js';
 import { concatHorizontal } from './image.js';
 import { writePng, writePngPalette } from './image_node.js';
-import { makeAnimal, mixSeed, renderPhantomPair, type AnimalParams, type Colour } from './phantom.js';
+import { makeAnimal, renderPhantomPair, type AnimalParams, type Colour } from './phantom.js';
 import { formatManifestCsv, type ManifestEntry } from './manifest.js';
 
 export interface SynthesizeOptions {
@@ -76,12 +76,12 @@ const COMBOS: [Colour, Colour][] = [
  * the count the round-robin gives anyway, the animals are exactly those of earlier versions.
  */
 export function planAnimals(animals: number, seed: number, testAnimals: number, opts: { white?: number } = {}): { animal: AnimalParams; split: 'train' | 'test' }[] {
-  const rng = new Rng(mixSeed(seed, 0x51ed));
+  const rng = new Rng(mixDataSeed(seed, 0x51ed));
   const combos = dealCombos(animals, opts.white);
   rng.shuffle(combos);
   const list = combos.map((c, i) => {
     const id = `m${String(i).padStart(animals > 999 ? 4 : 3, '0')}`;
-    return makeAnimal(new Rng(mixSeed(seed, i + 1)), id, { fur: COMBOS[c][0], bed: COMBOS[c][1] });
+    return makeAnimal(new Rng(mixDataSeed(seed, i + 1)), id, { fur: COMBOS[c][0], bed: COMBOS[c][1] });
   });
   const byCombo: number[][] = [[], [], [], []];
   combos.forEach((c, i) => byCombo[c].push(i));
@@ -154,7 +154,7 @@ export function planDataset(opts: Omit<SynthesizeOptions, 'out' | 'onProgress'>)
   const list: PlannedAnimal[] = planAnimals(animals, seed, testAnimals, { white: opts.white }).map((p) => ({ ...p, poses }));
   if (opts.pairs) {
     // A stream of its own, so the animals (and the default layout) do not depend on whether `pairs` is given.
-    const rng = new Rng(mixSeed(seed, 0x9a125));
+    const rng = new Rng(mixDataSeed(seed, 0x9a125));
     for (const split of ['train', 'test'] as const) {
       const members = list.filter((p) => p.split === split);
       const want = opts.pairs[split];
@@ -246,7 +246,7 @@ export async function writePhantomExamples(dir: string, size = { width: 512, hei
   const files: string[] = [];
   for (let c = 0; c < COMBOS.length; c++) {
     const [fur, bed] = COMBOS[c];
-    const animal = makeAnimal(new Rng(mixSeed(seed, 1000 + c)), `example${c}`, { fur, bed });
+    const animal = makeAnimal(new Rng(mixDataSeed(seed, 1000 + c)), `example${c}`, { fur, bed });
     const pair = renderPhantomPair(animal, c, size, { noise: 0 });
     const file = join(dir, `${fur}-mouse_${bed}-bed.png`);
     await writePngPalette(file, concatHorizontal(pair.photo, pair.xray), 64);

@@ -32,6 +32,17 @@ export function mixSeed(seed: number, stream: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
+/**
+ * The data generators' seed derivation (phantom animals and poses, the synthetic dataset, splits). A different,
+ * weaker mix than `mixSeed` (`b` enters only the second round); kept as it is because every phantom dataset and
+ * split already written is defined by it, so changing it would change their bytes.
+ */
+export function mixDataSeed(a: number, b: number): number {
+  let h = Math.imul((a >>> 0) ^ 0x9e3779b9, 0x85ebca6b) >>> 0;
+  h = Math.imul((h ^ (b >>> 0) ^ (h >>> 13)) >>> 0, 0xc2b2ae35) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
 /** Seeded PRNG (mulberry32) with helpers. Not cryptographic; reproducible across platforms. */
 export class Rng {
   private s: number;
