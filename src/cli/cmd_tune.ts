@@ -2,7 +2,7 @@
  * `tune [--config small|256|512x1024] [--cache FILE] [--repeats N] [--retune]`: measure the conv kernel
  * variants of a pix2pix training step on this machine's adapter, keep the fastest per shape in the tuning
  * cache (default ~/.cache/pix2pix-webgpu/tune.json), and print what was chosen. Models created with
- * `tune: true` (and `train --tune`, where offered) use the cache; without it the static per-device-class defaults apply.
+ * `tune: true` use the cache; without an entry the static per-device-class defaults apply.
  */
 import { defineCommand } from './command.js';
 
