@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { parseSize, UsageError, type CommandSpec } from './command.js';
 import { Progress, fmtTime } from './progress.js';
 import type { StudyConfig } from '../study/study_node.js';
+import type { DatasetPlan, SynthesizeOptions } from '../data/synth_node.js';
 
 /*
  * The demo's defaults, chosen by measurement (issue 14 #2). Measured on a shared 2-core machine with lavapipe,
@@ -34,6 +35,43 @@ export const DEMO_SEEDS = 3;
 export const DEMO_NGF = 8;
 export const DEMO_MEASURED_TIME = 'at most about 6 minutes (5.7 CPU-minutes measured; 20 min wall on a machine shared with other jobs)';
 
+/** The seed's real-pair sweep (Fig. 2, "up to 700 in the graph") and its augmented set size. */
+export const SEED_SIZES = [50, 100, 200, 400, 700] as const;
+export const SEED_AUGMENTED_TOTAL = 5175;
+/** `demo --full`'s image size when --size is not given: the seed's 512x1024 (50x100 mm). */
+export const SEED_IMAGE_SIZE = '512x1024';
+
+/** The phantoms a demo synthesises: the seed's exact set with `full`, else `animals` x 5 poses. */
+export function demoDataOptions(o: { full: boolean; animals: number; height: number; width: number }): Omit<SynthesizeOptions, 'out' | 'onProgress'> {
+  if (o.full) return { ...SEED_DATASET_OPTIONS, height: o.height, width: o.width, seed: 0 };
+  return {
+    animals: o.animals,
+    poses: 5,
+    height: o.height,
+    width: o.width,
+    seed: 0,
+    // The paper's 20 of 174, but at least 4 (when that leaves 2 to train on) so the held-out animals cover
+    // every fur x bed combination (planAnimals deals test animals round-robin over them).
+    testAnimals: Math.max(Math.min(4, o.animals - 2), Math.round(o.animals * (20 / 174))),
+  };
+}
+
+// SEED_DATASET (synth_node) copied by value here, so this module's top level stays free of Node-only imports.
+const SEED_DATASET_OPTIONS = { animals: 174, white: 86, testAnimals: 20, pairs: { train: 823, test: 117 } };
+
+/** One paragraph on the planned phantoms: animals by split and fur, pairs by split and bed. */
+export function formatDataPlan(plan: DatasetPlan, size: string): string {
+  const a = plan.animalCounts;
+  const n = (k: string) => a[k] ?? 0;
+  const g = plan.pairs.byGroup;
+  const bed = (b: string) => (g[`train/white/${b}`] ?? 0) + (g[`train/black/${b}`] ?? 0);
+  return [
+    `data: ${plan.animals.length} phantom animals (${n('train/white') + n('test/white')} white, ${n('train/black') + n('test/black')} black) at ${size}, split by animal; ${plan.pairs.total} pairs`,
+    `  train: ${n('train/white') + n('train/black')} animals (${n('train/white')} white, ${n('train/black')} black), ${plan.pairs.train} pairs (${bed('white')} on white beds, ${bed('black')} on black beds)`,
+    `  test:  ${n('test/white') + n('test/black')} animals (${n('test/white')} white, ${n('test/black')} black), ${plan.pairs.test} pairs`,
+  ].join('\n');
+}
+
 /**
  * The demo's study: a size sweep on phantoms (the paper's Figure 2), one augmented trial and one
  * transfer trial (white beds → black beds), sized to finish in minutes on a software adapter.
@@ -43,17 +81,32 @@ export function demoStudyConfig(
   o: { full: boolean; epochs: number; height: number; width: number; trainPairs: number; whiteBed: number; blackBed: number; seeds?: number; fidWeights?: string },
 ): StudyConfig {
   if (o.full) {
-    // The seed's configuration: unet_256 (ngf 64) + 70x70 PatchGAN, 200 epochs, sizes 50 → 700 real pairs.
+    // The seed's configuration (paper line 27-29, Fig. 2): unet_256 (ngf 64) + 70x70 PatchGAN (ndf 64, 3 layers),
+    // batch norm, dropout, 200 epochs (100 constant + 100 linear decay), trained on the exact 823-pair set.
+    //  - Sizes 50, 100, 200, 400, 700 real pairs: Fig. 2's x-axis runs "from 50 to 5175 images", real pairs
+    //    "up to 700 in the graph"; 5175 is the augmented trial.
+    //  - Augmentation of all 823 training pairs to exactly 5175 ("up to 5175 paired images"): a target total,
+    //    not a copy count (823 x 6 = 4938 would be the nearest whole multiple).
+    //  - Transfer: the seed pretrained on a subset and fine-tuned "on data from specific scanners"; the phantoms'
+    //    analogue of a scanner is the bed colour (it changes the photo's background). White beds → black beds:
+    //    pretrain on 400 of the ~412 white-bed training pairs, fine-tune on 200 of the ~411 black-bed pairs
+    //    (capped by what the data holds), so it compares with n400 and n700 at similar pair counts.
     return {
-      name: 'seed configuration (unet_256, 512x1024, 200 epochs)',
+      name: 'seed configuration (unet_256 + 70x70 PatchGAN, 200 epochs)',
       data: dataDir,
-      model: { inputChannels: 3, outputChannels: 1, netG: 'unet_256', ngf: 64, ndf: 64, norm: 'batch', dropout: true },
+      model: { inputChannels: 3, outputChannels: 1, netG: 'unet_256', ngf: 64, ndf: 64, nLayersD: 3, norm: 'batch', dropout: true },
       train: { nEpochs: 100, nEpochsDecay: 100, batchSize: 1, seed: 0 },
-      evaluate: { ssimMode: 'skimage', gridImages: 6 },
+      evaluate: { ssimMode: 'skimage', gridImages: 6, ...(o.fidWeights ? { fidWeights: o.fidWeights } : {}) },
       trials: [
-        ...[50, 100, 200, 400, 700].map((n) => ({ name: `n${n}`, kind: 'size' as const, trainPairs: n })),
-        { name: 'aug-823x6', kind: 'augment', trainPairs: 823, copies: 5 },
-        { name: 'transfer-white-to-black', kind: 'transfer', trainPairs: 200, filter: { bed: 'black' }, pretrain: { trainPairs: 400, filter: { bed: 'white' } } },
+        ...SEED_SIZES.filter((n) => n <= o.trainPairs).map((n) => ({ name: `n${n}`, kind: 'size' as const, trainPairs: n })),
+        { name: `aug-${o.trainPairs}to${SEED_AUGMENTED_TOTAL}`, kind: 'augment', trainPairs: o.trainPairs, total: SEED_AUGMENTED_TOTAL },
+        {
+          name: 'transfer-w2b',
+          kind: 'transfer',
+          trainPairs: Math.min(200, o.blackBed),
+          filter: { bed: 'black' },
+          pretrain: { trainPairs: Math.min(400, o.whiteBed), filter: { bed: 'white' } },
+        },
       ],
     };
   }
@@ -102,22 +155,28 @@ export function demoStudyConfig(
 export const demoCommand: CommandSpec<Record<string, unknown>> = {
   name: 'demo',
   summary: 'the whole pipeline on synthetic mouse phantoms: synthesise, train, translate, evaluate, size sweep, report',
-  usage: 'demo [--out DIR] [--size HxW] [--epochs N] [--seeds N] [--fid-weights FILE] [--full]',
+  usage: 'demo [--out DIR] [--size HxW] [--epochs N] [--seeds N] [--fid-weights FILE] [--full] [--dry-run]',
   options: {
     out: { type: 'string', arg: 'DIR', description: 'output folder', default: 'demo-out' },
-    size: { type: 'string', arg: 'HxW', description: 'image size', default: DEMO_SIZE },
+    size: { type: 'string', arg: 'HxW', description: `image size (default ${DEMO_SIZE}; ${SEED_IMAGE_SIZE} with --full)` },
     animals: { type: 'count', min: 4, description: 'phantom animals (5 poses each; at least one test animal per fur and bed colour)', default: DEMO_ANIMALS },
     epochs: { type: 'count', min: 1, description: 'training epochs per trial (half constant, half linear decay)', default: DEMO_EPOCHS },
     seeds: { type: 'int', min: 1, description: 'seeds per smaller size point (drawn as mean and spread)', default: DEMO_SEEDS },
     'fid-weights': { type: 'string', arg: 'FILE', description: "pytorch-fid's pt_inception-2015-12-05-6726825d.pth: adds FID and KID (and WAEM's FID term); or set PIX2PIX_FID_WEIGHTS" },
-    full: { type: 'boolean', description: "the seed's configuration (174 animals, unet_256, 200 epochs): use with --size 512x1024 on a real GPU" },
+    full: {
+      type: 'boolean',
+      description: "the seed's configuration: 174 animals (86 white, 88 black), 823 training + 117 test pairs, sizes 50-700, augmentation to 5175, transfer white → black beds, unet_256 + 70x70 PatchGAN, 200 epochs (--epochs, --seeds, --animals ignored), 512x1024; for a real GPU",
+    },
+    'dry-run': { type: 'boolean', description: 'print the plan (data, trials, pair counts, steps, estimated time on this adapter) and exit without writing anything' },
   },
   epilog: `The default demo takes ${DEMO_MEASURED_TIME} on a 2-core machine with a software Vulkan driver (lavapipe, no GPU).\nIt is resumable: run it again after an interruption; adding --fid-weights later re-scores the trained trials.`,
   async run(opts) {
     const started = Date.now();
     const out = resolve(opts.out as string);
-    const { height, width } = parseSize(opts.size as string);
     const full = !!opts.full;
+    const dryRun = !!(opts['dry-run'] ?? opts.dry_run);
+    const size = (opts.size as string | undefined) ?? (full ? SEED_IMAGE_SIZE : DEMO_SIZE);
+    const { height, width } = parseSize(size);
     const animals = full ? 174 : (opts.animals as number);
     if (!Number.isInteger(animals) || animals < 4) throw new UsageError(`demo: --animals must be an integer >= 4, got ${animals}`);
     const seeds = opts.seeds as number;
@@ -128,37 +187,60 @@ export const demoCommand: CommandSpec<Record<string, unknown>> = {
     // Fail early, with the fix, when there is no WebGPU adapter at all.
     const { createContext } = await import('../runtime/device.js');
     const ctx = await createContext();
-    const adapterInfo = (ctx.device as unknown as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-    const device = adapterInfo ? [adapterInfo.vendor, adapterInfo.architecture, adapterInfo.description].filter(Boolean).join(' ') : 'WebGPU device';
+    const { vendor, architecture, description } = ctx.adapterInfo;
+    const device = [vendor, architecture, description].filter(Boolean).join(' ') || 'WebGPU device';
     console.error(`demo: device ${device}`);
 
     const dataDir = join(out, 'data');
-    if (!existsSync(join(dataDir, 'manifest.json'))) {
-      console.error(`1/3 synthesising ${animals} phantom animals x 5 poses at ${height}x${width} → ${dataDir}`);
+    const { planDataset } = await import('../data/synth_node.js');
+    const dataOptions = demoDataOptions({ full, animals, height, width });
+    const dataPlan = planDataset(dataOptions);
+    const haveData = existsSync(join(dataDir, 'manifest.json'));
+    if (!haveData && !dryRun) {
+      console.error(`1/3 synthesising ${dataPlan.animals.length} phantom animals, ${dataPlan.pairs.total} pairs (${dataPlan.pairs.train} train, ${dataPlan.pairs.test} test) at ${height}x${width} → ${dataDir}`);
       const { synthesizeDataset } = await import('../data/synth_node.js');
-      const bar = new Progress('synth', animals * 5, 'pair');
+      const bar = new Progress('synth', dataPlan.pairs.total, 'pair');
       let last = 0;
       await synthesizeDataset({
+        ...dataOptions,
         out: dataDir,
-        animals,
-        poses: 5,
-        height,
-        width,
-        seed: 0,
-        // The paper's 20 of 174, but at least 4 (when that leaves 2 to train on) so the held-out animals cover
-        // every fur x bed combination (planAnimals deals test animals round-robin over them).
-        testAnimals: full ? 20 : Math.max(Math.min(4, animals - 2), Math.round(animals * (20 / 174))),
         onProgress: (done: number) => {
           bar.tick(done - last);
           last = done;
         },
       });
-    } else console.error(`1/3 phantoms already in ${dataDir}`);
+    } else if (haveData) console.error(`1/3 phantoms already in ${dataDir}`);
 
-    const { openPairs } = await import('../train/pair_sources_node.js');
-    const train = await openPairs(dataDir, { phase: 'train', inputChannels: 3, outputChannels: 1, seed: 0 });
-    const beds = (bed: string) => train.filter((p) => p.entry.bed === bed).length;
-    const cfg = demoStudyConfig(dataDir, { full, epochs: opts.epochs as number, height, width, trainPairs: train.length, whiteBed: beds('white'), blackBed: beds('black'), seeds, fidWeights: fidWeights ? resolve(fidWeights) : undefined });
+    // Pair counts from the data when it exists (a resumed demo), else from the plan (a dry run before any data).
+    let counts: { trainPairs: number; whiteBed: number; blackBed: number; testPairs: number };
+    if (haveData || !dryRun) {
+      const { openPairs } = await import('../train/pair_sources_node.js');
+      const train = await openPairs(dataDir, { phase: 'train', inputChannels: 3, outputChannels: 1, seed: 0 });
+      const test = await openPairs(dataDir, { phase: 'test', inputChannels: 3, outputChannels: 1, seed: 0 });
+      const beds = (bed: string) => train.filter((p) => p.entry.bed === bed).length;
+      counts = { trainPairs: train.length, whiteBed: beds('white'), blackBed: beds('black'), testPairs: test.length };
+    } else {
+      const g = dataPlan.pairs.byGroup;
+      const beds = (bed: string) => (g[`train/white/${bed}`] ?? 0) + (g[`train/black/${bed}`] ?? 0);
+      counts = { trainPairs: dataPlan.pairs.train, whiteBed: beds('white'), blackBed: beds('black'), testPairs: dataPlan.pairs.test };
+    }
+    if (full && (counts.trainPairs !== dataPlan.pairs.train || counts.testPairs !== dataPlan.pairs.test)) {
+      ctx.destroy();
+      throw new UsageError(`demo --full: ${dataDir} holds ${counts.trainPairs} training and ${counts.testPairs} test pairs, not the seed's ${dataPlan.pairs.train} and ${dataPlan.pairs.test} (made by a demo without --full?): use another --out`);
+    }
+    const cfg = demoStudyConfig(dataDir, { full, epochs: opts.epochs as number, height, width, trainPairs: counts.trainPairs, whiteBed: counts.whiteBed, blackBed: counts.blackBed, seeds, fidWeights: fidWeights ? resolve(fidWeights) : undefined });
+    if (dryRun) {
+      try {
+        const { estimateStudy, formatPlan } = await import('../study/study_node.js');
+        const plan = await estimateStudy(cfg, ctx, { imageSize: { height, width }, testImages: counts.testPairs, device });
+        console.log(haveData ? `data: ${dataDir} (exists): ${counts.trainPairs} training pairs (${counts.whiteBed} on white beds, ${counts.blackBed} on black beds), ${counts.testPairs} test pairs` : formatDataPlan(dataPlan, `${height}x${width}`));
+        console.log(formatPlan(plan));
+        console.log('dry run: nothing synthesised, trained or written');
+      } finally {
+        ctx.destroy();
+      }
+      return;
+    }
     await mkdir(out, { recursive: true });
     await writeFile(join(out, 'study.json'), JSON.stringify({ ...cfg, data: 'data' }, null, 2));
     console.error(`2/3 study: ${cfg.trials.map((t) => t.name).join(', ')} (train, translate the test animals, evaluate)`);
