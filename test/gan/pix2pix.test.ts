@@ -163,7 +163,9 @@ describe('training', () => {
       await model.trainStep(batch(1));
       // Loading NaN weights is refused (a corrupt checkpoint), so poison the live weights on the GPU instead:
       // this is what a diverging run looks like.
-      const w = model.G.stateEntries().find((e) => e.key === 'model.model.0.weight')!.tensor!;
+      const entry = model.G.stateEntries().find((e) => e.key === 'model.model.0.weight');
+      if (!entry || entry.kind !== 'param') throw new Error('model.model.0.weight is not a parameter');
+      const w = entry.tensor;
       w.write(new Float32Array(w.size).fill(NaN));
       const err = await model.trainStep(batch(2)).catch((e) => e);
       expect(err).toBeInstanceOf(NonFiniteLossError);
