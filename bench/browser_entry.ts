@@ -52,12 +52,12 @@ export async function runBench(o: BrowserBenchOptions): Promise<BrowserBenchOutc
   let adapter: BrowserBenchAdapter | undefined;
   try {
     const ctx = await createContext();
-    const info = (ctx.device as unknown as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+    const { vendor, architecture, device, description } = ctx.adapterInfo;
     adapter = {
-      vendor: info?.vendor ?? '',
-      architecture: info?.architecture ?? '',
-      device: info?.device ?? '',
-      description: info?.description ?? '',
+      vendor,
+      architecture,
+      device,
+      description,
       features: [...ctx.features].map(String).sort(),
       userAgent: navigator.userAgent,
       timestampQuery: ctx.features.has('timestamp-query'),

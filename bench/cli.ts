@@ -59,8 +59,8 @@ async function main(): Promise<void> {
   const filter = values.filter ? new RegExp(values.filter, 'i') : undefined;
   if (values.browser) return runInBrowser(values, names, warmup, repeats);
   const ctx = await createContext();
-  const info = (ctx.device as unknown as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-  const adapter = info ? [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ') : 'unknown adapter';
+  const info = ctx.adapterInfo;
+  const adapter = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ') || 'unknown adapter';
   console.error(`adapter: ${adapter}; timestamp-query: ${ctx.features.has('timestamp-query')}`);
   const results: BenchResult[] = [];
   for (const name of names) {

@@ -74,8 +74,8 @@ async function main(): Promise<void> {
   if (!gc) console.error('soak: no --expose-gc: heap samples include uncollected garbage');
 
   const ctx = await createContext();
-  const info = (ctx.device as unknown as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-  const adapter = info ? [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ') : 'unknown adapter';
+  const info = ctx.adapterInfo;
+  const adapter = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ') || 'unknown adapter';
   const out = values.out ?? mkdtempSync(join(tmpdir(), 'pix2pix-soak-'));
   console.error(`soak: ${steps} steps of 'small' (${c.height}x${c.width}, ngf ${c.ngf}, ${c.numDowns} downs), ${nPairs} pairs, sample every ${every}; adapter: ${adapter}; writing to ${out}`);
 

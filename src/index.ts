@@ -81,7 +81,7 @@ export { MissingDependencyError, NODE_INSTALL_COMMAND, OPTIONAL_PACKAGES, type O
 
 // ---- Runtime: devices, tensors, memory planning, self-test ----
 export { createContext } from './runtime/device.js';
-export { GpuContext, Dispatch, BufferUsage, destroyDispatches, type ContextOptions, type KernelSpec, type Binding, type AllocationStats } from './runtime/context.js';
+export { GpuContext, Dispatch, BufferUsage, destroyDispatches, type AdapterInfo, type ContextOptions, type KernelSpec, type Binding, type AllocationStats } from './runtime/context.js';
 export { Tensor, TensorStorage, numel } from './runtime/tensor.js';
 export { planMemory, type MemoryPlan, type MemoryPlanOptions } from './runtime/memory_plan.js';
 export { Rng, hashUniform, hashNormal, pcgHash, mixSeed } from './runtime/random.js';

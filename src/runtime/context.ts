@@ -119,6 +119,36 @@ export interface ContextOptions {
   dawnWarnings?: boolean;
 }
 
+/**
+ * What the adapter says about itself (GPUAdapterInfo, read once from `GPUDevice.adapterInfo`): empty strings,
+ * `false` and `undefined` where the implementation gives nothing (older browsers have no `adapterInfo`).
+ */
+export interface AdapterInfo {
+  readonly vendor: string;
+  readonly architecture: string;
+  readonly device: string;
+  readonly description: string;
+  readonly isFallbackAdapter: boolean;
+  /** Subgroup sizes the adapter may use (only where it reports them). */
+  readonly subgroupMinSize?: number;
+  readonly subgroupMaxSize?: number;
+}
+
+/** The device's adapter info as {@link AdapterInfo}; the one place that copes with its absence. */
+export function readAdapterInfo(device: GPUDevice): AdapterInfo {
+  // Typed as always present, but Dawn builds and browsers before Chrome 132 lack it.
+  const info = (device as { adapterInfo?: Partial<GPUAdapterInfo> }).adapterInfo;
+  return {
+    vendor: info?.vendor ?? '',
+    architecture: info?.architecture ?? '',
+    device: info?.device ?? '',
+    description: info?.description ?? '',
+    isFallbackAdapter: info?.isFallbackAdapter ?? false,
+    ...(info?.subgroupMinSize !== undefined ? { subgroupMinSize: info.subgroupMinSize } : {}),
+    ...(info?.subgroupMaxSize !== undefined ? { subgroupMaxSize: info.subgroupMaxSize } : {}),
+  };
+}
+
 /** Counters used to prove a training step allocates nothing after the first. */
 export interface AllocationStats {
   buffersCreated: number;
@@ -135,6 +165,8 @@ type PendingCheck = { op: string; result: Promise<GPUError | null> };
 export class GpuContext {
   readonly limits: GPUSupportedLimits;
   readonly features: ReadonlySet<string>;
+  /** Who the adapter is: vendor, architecture, device, description (for logs, reports and tuning caches). */
+  readonly adapterInfo: AdapterInfo;
   readonly stats: AllocationStats = { buffersCreated: 0, bytesLive: 0, bytesPeak: 0 };
   private readonly modules = new Map<string, GPUShaderModule>();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
@@ -156,6 +188,7 @@ export class GpuContext {
   ) {
     this.limits = device.limits;
     this.features = new Set(device.features as unknown as Iterable<string>);
+    this.adapterInfo = readAdapterInfo(device);
     device.lost.then((info) => {
       this.lost = info;
     });
