@@ -1,0 +1,87 @@
+// `demo --full` is the seed's own configuration, exactly (issue 14 #5): 174 animals (86 white, 88 black) split
+// 154/20 by animal into 823 training and 117 test pairs, real sizes 50-700, augmentation to exactly 5175,
+// transfer from white to black beds, unet_256 + 70x70 PatchGAN, 200 epochs at 512x1024. `--dry-run` prints
+// that plan with an estimated time on this adapter and writes nothing (run through the BUILT CLI).
+import { describe, it, expect } from 'vitest';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cli, said } from './cli_helpers.js';
+import { demoDataOptions, demoStudyConfig } from '../../src/cli/cmd_demo.js';
+import { planDataset, SEED_DATASET, synthesizeDataset } from '../../src/data/synth_node.js';
+import { planStudy } from '../../src/study/study_config.js';
+
+describe('demo --full: the seed configuration', () => {
+  it('plans the exact seed data and trials', () => {
+    const dataOpts = demoDataOptions({ full: true, animals: 26, height: 512, width: 1024 });
+    expect(dataOpts).toMatchObject({ ...SEED_DATASET, height: 512, width: 1024 });
+    const data = planDataset(dataOpts);
+    expect(data.pairs).toMatchObject({ train: 823, test: 117, total: 940 });
+    expect(data.animalCounts).toMatchObject({ 'train/white': 76, 'train/black': 78, 'test/white': 10, 'test/black': 10 });
+    const g = data.pairs.byGroup;
+    const bed = (b: string) => g[`train/white/${b}`] + g[`train/black/${b}`];
+    const cfg = demoStudyConfig('/d', { full: true, epochs: 12, height: 512, width: 1024, trainPairs: data.pairs.train, whiteBed: bed('white'), blackBed: bed('black') });
+    expect(cfg.model).toMatchObject({ netG: 'unet_256', ngf: 64, ndf: 64, nLayersD: 3, norm: 'batch', dropout: true });
+    expect(cfg.train.nEpochs + cfg.train.nEpochsDecay).toBe(200);
+    const plan = planStudy(cfg);
+    expect(plan.trials.map((t) => [t.name, t.kind, t.realPairs, t.pairsPerEpoch, t.epochs])).toEqual([
+      ['n50', 'size', 50, 50, 200],
+      ['n100', 'size', 100, 100, 200],
+      ['n200', 'size', 200, 200, 200],
+      ['n400', 'size', 400, 400, 200],
+      ['n700', 'size', 700, 700, 200],
+      ['aug-823to5175', 'augment', 823, 5175, 200],
+      ['transfer-w2b', 'transfer', 200, 200, 200],
+    ]);
+    const transfer = cfg.trials[6];
+    expect(transfer.filter).toEqual({ bed: 'black' });
+    expect(transfer.pretrain).toEqual({ trainPairs: 400, filter: { bed: 'white' } });
+    expect(plan.totalSteps).toBe((50 + 100 + 200 + 400 + 700 + 5175 + 200 + 400) * 200);
+  });
+
+  it('--dry-run prints the data, trials, pair counts, steps and estimated time, and writes nothing', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'demo-plan-')), 'never');
+    const r = await cli(['demo', '--full', '--dry-run', '--out', out], { timeoutMs: 180_000 });
+    expect(r.code, said(r).join('\n')).toBe(0);
+    const o = r.out;
+    expect(o).toMatch(/174 phantom animals \(86 white, 88 black\) at 512x1024, split by animal; 940 pairs/);
+    expect(o).toMatch(/train: 154 animals \(76 white, 78 black\), 823 pairs \(412 on white beds, 411 on black beds\)/);
+    expect(o).toMatch(/test: +20 animals \(10 white, 10 black\), 117 pairs/);
+    expect(o).toMatch(/7 trial\(s\), data .*, images 512x1024/);
+    for (const [name, kind, real, perEpoch, steps] of [
+      ['n50', 'size', 50, 50, 10000],
+      ['n100', 'size', 100, 100, 20000],
+      ['n200', 'size', 200, 200, 40000],
+      ['n400', 'size', 400, 400, 80000],
+      ['n700', 'size', 700, 700, 140000],
+      ['aug-823to5175', 'augment', 823, 5175, 1035000],
+      ['transfer-w2b', 'transfer', 200, 200, 120000],
+    ] as const) {
+      expect(o).toMatch(new RegExp(`\\d ${name} +${kind} +${real} +${perEpoch} +200 +${steps} +[\\d.]+ (s|min|h|days)`));
+    }
+    expect(o).toMatch(/augment to 5175/);
+    expect(o).toMatch(/after pretraining on 400 pairs x 200 epochs \(80000 steps\); filter \{"bed":"black"\}/);
+    expect(o).toMatch(/total: 1445000 training steps/);
+    expect(o).toMatch(/estimated time: [\d.]+ (s|min|h|days) on .+ \([\d.e+-]+ s\/step; /);
+    expect(o).toMatch(/dry run: nothing synthesised, trained or written/);
+    expect(existsSync(out)).toBe(false);
+  }, 200_000);
+
+  it('the default demo --dry-run plans its own phantoms and trials; --full refuses a folder of other data', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'demo-plan-'));
+    const r = await cli(['demo', '--dry-run', '--out', join(root, 'never'), '--animals', '8', '--size', '32x64', '--epochs', '2'], { timeoutMs: 180_000 });
+    expect(r.code, said(r).join('\n')).toBe(0);
+    expect(r.out).toMatch(/8 phantom animals \(4 white, 4 black\) at 32x64, split by animal; 40 pairs/);
+    expect(r.out).toMatch(/train: 4 animals .*, 20 pairs/);
+    expect(r.out).toMatch(/aug-\d+to\d+ +augment/);
+    expect(existsSync(join(root, 'never'))).toBe(false);
+    // A demo folder made without --full is not the seed's data: refused before any training, named with counts.
+    const out = join(root, 'small');
+    await synthesizeDataset({ out: join(out, 'data'), animals: 4, poses: 2, width: 32, height: 16, seed: 0, testAnimals: 2 });
+    const before = readdirSync(out).sort();
+    const f = await cli(['demo', '--full', '--dry-run', '--out', out], { timeoutMs: 180_000 });
+    expect(f.code).toBe(2);
+    expect(said(f).join('\n')).toMatch(/demo --full: .*data holds 4 training and 4 test pairs, not the seed's 823 and 117/);
+    expect(readdirSync(out).sort()).toEqual(before);
+  }, 200_000);
+});
