@@ -46,6 +46,9 @@ import {
   type NamedStateSource,
 } from './checkpoint_codec.js';
 import { OptionChecker, resolvePix2PixOptions, type Pix2PixOptions, type ResolvedConfig } from './options.js';
+import { collectConvShapes } from '../kernels/conv/policy.js';
+import { loadTuning, tuneConvShapes, type TuneOptions } from '../kernels/conv/tune.js';
+import { defaultTuneStore, type AdapterTuning } from '../kernels/conv/tune_store.js';
 import { downloadBytes, splitDownloadOptions, type DownloadOptions } from './from_url.js';
 
 export { PIX2PIX_DEFAULTS, resolvePix2PixOptions, type GanMode, type NetG, type Pix2PixOptions, type ResolvedConfig } from './options.js';
@@ -177,7 +180,10 @@ export class Pix2Pix {
    */
   static async create(opts: Pix2PixOptions = {}): Promise<Pix2Pix> {
     const config = resolvePix2PixOptions(opts, 'Pix2Pix.create');
-    return Pix2Pix.build(opts, config, async (model) => model.initWeights());
+    return Pix2Pix.build(opts, config, async (model) => {
+      await model.initWeights();
+      if (config.tune) await loadTuning(model.ctx, await defaultTuneStore());
+    });
   }
 
   /** Construct on the options' context and run `init`; free everything (an owned context too) if either fails. */
@@ -361,6 +367,7 @@ export class Pix2Pix {
     const key = a.shape.join('x');
     if (!this.graph || this.graph.key !== key) {
       this.destroyGraph();
+      if (this.config.tune) await this.tuneConvNow(a.shape, { store: await defaultTuneStore() });
       this.graph = this.ctx.deferAllocations(() => this.recordTrainStep(a.shape));
       this.graph.plan = planMemory(this.ctx, this.graph.list, { label: 'pix2pix.trainStep' });
     }
@@ -393,6 +400,25 @@ export class Pix2Pix {
     const out = Array.from(new Float32Array(g.staging.getMappedRange(0, 16).slice(0)));
     g.staging.unmap();
     return out;
+  }
+
+  /**
+   * Measure the conv kernels of a training step on input batches of `shapeA` ([N, C, H, W]) on this adapter,
+   * use the fastest from now on (graphs built later), and keep them in `opts.store` (src/kernels/conv/tune.ts).
+   */
+  async tuneConv(shapeA: readonly number[], opts: TuneOptions = {}): Promise<AdapterTuning> {
+    return this.enqueue('tuneConv', () => this.tuneConvNow(shapeA, opts));
+  }
+
+  private async tuneConvNow(shapeA: readonly number[], opts: TuneOptions): Promise<AdapterTuning> {
+    if (!this.D) throw new Pix2PixError('Pix2Pix.tuneConv', 'this model has no discriminator (tuning measures a training step)');
+    // Record a step only to learn its conv shapes, then free it unplanned.
+    const { result: g, shapes } = collectConvShapes(this.ctx, () => this.ctx.deferAllocations(() => this.recordTrainStep(shapeA)));
+    for (const r of g.runs) r.destroy();
+    for (const l of g.ownDispatches) destroyDispatches(l);
+    for (const x of g.tensors) x.destroy();
+    g.staging.destroy();
+    return tuneConvShapes(this.ctx, shapes, opts);
   }
 
   private recordTrainStep(shapeA: readonly number[]): TrainGraph {
