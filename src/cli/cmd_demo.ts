@@ -56,7 +56,8 @@ export function demoDataOptions(o: { full: boolean; animals: number; height: num
   };
 }
 
-// SEED_DATASET (synth_node) copied by value here, so this module's top level stays free of Node-only imports.
+// synth_node's SEED_DATASET, copied: importing it here would load synth_node (and sharp) for every CLI command,
+// which the CLI does lazily instead. test/e2e/cli_demo_plan.test.ts checks the two agree.
 const SEED_DATASET_OPTIONS = { animals: 174, white: 86, testAnimals: 20, pairs: { train: 823, test: 117 } };
 
 /** One paragraph on the planned phantoms: animals by split and fur, pairs by split and bed. */
@@ -169,7 +170,7 @@ export const demoCommand: CommandSpec<Record<string, unknown>> = {
     },
     'dry-run': { type: 'boolean', description: 'print the plan (data, trials, pair counts, steps, estimated time on this adapter) and exit without writing anything' },
   },
-  epilog: `The default demo takes ${DEMO_MEASURED_TIME} on a 2-core machine with a software Vulkan driver (lavapipe, no GPU).\nIt is resumable: run it again after an interruption; adding --fid-weights later re-scores the trained trials.`,
+  epilog: `The default demo takes ${DEMO_MEASURED_TIME} on a 2-core machine with a software Vulkan driver (lavapipe, no GPU).\nIt is resumable: run it again after an interruption; adding --fid-weights later re-scores the trained trials.\n\`demo --dry-run\` (or \`demo --full --dry-run\`: the seed's study) prints the data, trials, pair counts, steps and the estimated time on this adapter, and writes nothing.`,
   async run(opts) {
     const started = Date.now();
     const out = resolve(opts.out as string);
