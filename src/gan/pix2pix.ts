@@ -106,7 +106,9 @@ export class NonFiniteLossError extends Pix2PixError {
     readonly step: number,
     readonly losses: Pix2PixLosses,
   ) {
-    super('Pix2Pix.trainStep', `non-finite loss at training step ${step}: ${JSON.stringify(losses)}; the weights are corrupt, reload the last good checkpoint`);
+    // Not JSON.stringify: it writes NaN and Infinity as null, hiding which loss went wrong.
+    const shown = Object.entries(losses).map(([k, v]) => `${k} ${v}`).join(', ');
+    super('Pix2Pix.trainStep', `non-finite loss at training step ${step}: ${shown}; the weights are corrupt, reload the last good checkpoint`);
   }
 }
 

@@ -171,6 +171,9 @@ describe('training', () => {
       expect(err).toBeInstanceOf(NonFiniteLossError);
       expect(err.step).toBe(2);
       expect(err.message).toMatch(/training step 2/);
+      // Losses are printed as numbers (JSON would print NaN as null).
+      expect(err.message).toMatch(/G_GAN (NaN|-?Infinity|[-\d.e]+), G_L1 (NaN|Infinity)/);
+      expect(err.message).not.toMatch(/null/);
     } finally {
       model.destroy();
     }
