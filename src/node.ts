@@ -13,5 +13,5 @@ export { trainPix2Pix, type TrainerOptions, type TrainResult, type PairSource, t
 export { evaluateFolders, pairFolders, type EvaluateFoldersOptions, type EvaluateFoldersResult, type PerImageMetrics } from './metrics/evaluate_node.js';
 export { createInceptionExtractor, MissingFidWeightsError, FID_WEIGHTS_ENV } from './metrics/inception_node.js';
 export { loadPairedDataset, type PairEntry, type PairedDataset, type PairedDatasetOptions } from './data/dataset_node.js';
-export { synthesizeDataset, type SynthesizeOptions, type SynthesizeResult } from './data/synth_node.js';
+export { synthesizeDataset, planDataset, SEED_DATASET, type SynthesizeOptions, type SynthesizeResult, type DatasetPlan, type PlannedAnimal } from './data/synth_node.js';
 export { openPairs, type OpenedPair, type OpenPairsOptions } from './train/pair_sources_node.js';
