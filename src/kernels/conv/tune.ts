@@ -77,35 +77,41 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-/** Time every candidate for one shape (wall clock from submit to completion, median of `repeats`). */
+/**
+ * Time every candidate for one shape: wall clock from submit to completion, median of `repeats`. The
+ * candidates take turns within each repeat, so a burst of load from elsewhere hits them alike.
+ */
 export async function measureShape(ctx: GpuContext, s: ConvShape, opts: TuneOptions = {}): Promise<TuneRecord> {
   const repeats = opts.repeats ?? 5;
   const warmup = opts.warmup ?? 1;
-  const candidates: Record<string, number> = {};
-  let best: { c: TunedChoice; ms: number } | null = null;
-  for (const c of candidatesFor(ctx, s)) {
-    const tensors: Tensor[] = [];
-    let ds: Dispatch[] = [];
-    try {
-      ds = encodeCandidate(ctx, s, c, tensors);
-      for (let i = 0; i < warmup; i++) await ctx.run(ds, 'conv.tune');
-      const times: number[] = [];
-      for (let i = 0; i < repeats; i++) {
+  const cands = candidatesFor(ctx, s);
+  const tensors: Tensor[] = [];
+  const launches: Dispatch[][] = [];
+  try {
+    for (const c of cands) launches.push(encodeCandidate(ctx, s, c, tensors));
+    for (const ds of launches) for (let i = 0; i < warmup; i++) await ctx.run(ds, 'conv.tune');
+    const times: number[][] = cands.map(() => []);
+    for (let i = 0; i < repeats; i++) {
+      for (let k = 0; k < cands.length; k++) {
         const t0 = performance.now();
-        ctx.encodeAndSubmit(ds, 'conv.tune');
+        ctx.encodeAndSubmit(launches[k], 'conv.tune');
         await ctx.sync('conv.tune');
-        times.push(performance.now() - t0);
+        times[k].push(performance.now() - t0);
       }
-      const ms = median(times);
-      candidates[choiceLabel(c)] = Math.round(ms * 1000) / 1000;
-      if (!best || ms < best.ms) best = { c, ms };
-    } finally {
-      destroyDispatches(ds);
-      for (const x of tensors) x.destroy();
     }
+    const candidates: Record<string, number> = {};
+    let best = 0;
+    const ms = times.map(median);
+    cands.forEach((c, k) => {
+      candidates[choiceLabel(c)] = Math.round(ms[k] * 1000) / 1000;
+      if (ms[k] < ms[best]) best = k;
+    });
+    // 'tiled' fits every shape, so there is always a candidate.
+    return { ...cands[best], ms: Math.round(ms[best] * 1000) / 1000, candidates };
+  } finally {
+    for (const ds of launches) destroyDispatches(ds);
+    for (const x of tensors) x.destroy();
   }
-  // 'tiled' fits every shape, so there is always a best.
-  return { ...best!.c, ms: Math.round(best!.ms * 1000) / 1000, candidates };
 }
 
 /** Apply the store's choices for this adapter to `ctx` (returns how many shapes it holds). */
