@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { defineCommand, required, parseSize, UsageError, type CommandSpec } from './command.js';
 import { Progress } from './progress.js';
+import { EVALUATION_DEFAULTS, SSIM_MODES } from '../metrics/defaults.js';
 
 export const synthCommand = defineCommand({
   name: 'synth',
@@ -69,12 +70,12 @@ async function existingFolder(flag: string, path: string): Promise<void> {
 export const evaluateCommand = defineCommand({
   name: 'evaluate',
   summary: 'score translations against ground truth: MSE, NRMSE, PSNR, SSIM, FID, KID, WAEM',
-  usage: 'evaluate --real DIR --fake DIR [--real_aligned] [--ssim_mode skimage|gaussian] [--fid_weights FILE] [--json FILE]',
+  usage: `evaluate --real DIR --fake DIR [--real_aligned] [--ssim_mode ${SSIM_MODES.join('|')}] [--fid_weights FILE] [--json FILE]`,
   options: {
     real: { type: 'string', arg: 'DIR', description: 'ground-truth images, or a test folder of aligned A|B images (see --real_aligned)' },
     fake: { type: 'string', arg: 'DIR', description: 'generated images, paired with --real by file name' },
     real_aligned: { type: 'boolean', description: 'the --real images are aligned A|B pairs: score against the right half (B); automatic for datasets written by synth/demo' },
-    ssim_mode: { type: 'string', description: 'SSIM as skimage defaults (7x7 uniform, sample covariance) or gaussian (11x11, sigma 1.5)', default: 'skimage', choices: ['skimage', 'gaussian'] },
+    ssim_mode: { type: 'string', description: 'SSIM as skimage defaults (7x7 uniform, sample covariance) or gaussian (11x11, sigma 1.5)', default: EVALUATION_DEFAULTS.ssimMode, choices: SSIM_MODES },
     fid_weights: { type: 'string', exists: 'file', arg: 'FILE', description: "pytorch-fid's pt_inception-2015-12-05-6726825d.pth (enables FID and KID)" },
     json: { type: 'string', arg: 'FILE', description: 'also write {"n", "mean", "perImage"} as JSON (non-finite values as strings, see below)' },
     waem_weights: { type: 'string', arg: 'JSON', description: 'WAEM weights {"a","b","c","d","e"} (default: the documented ones)' },

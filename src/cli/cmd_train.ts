@@ -2,27 +2,28 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { required, UsageError, type CommandSpec, type OptionSpec } from './command.js';
 import { Progress } from './progress.js';
+import { PIX2PIX_DEFAULTS } from '../gan/options.js';
 
 /** The reference options (train_options.py / base_options.py), spelled as the reference spells them. */
 export const TRAIN_OPTIONS: Record<string, OptionSpec> = {
   dataroot: { type: 'string', exists: 'folder', arg: 'DIR', description: 'dataset: aligned A|B images (DIR or DIR/train), or A/ and B/ folders, optional manifest' },
   checkpoints: { type: 'string', arg: 'DIR', description: 'output folder for checkpoints, loss log, samples, options', default: 'checkpoints/experiment' },
-  netG: { type: 'string', description: 'generator', default: 'unet_256', choices: ['unet_128', 'unet_256'] },
+  netG: { type: 'string', description: 'generator', default: PIX2PIX_DEFAULTS.netG, choices: ['unet_128', 'unet_256'] },
   num_downs: { type: 'count', min: 1, description: 'U-Net downsamplings (overrides netG)' },
-  input_nc: { type: 'count', choices: ['1', '3'], description: 'input channels', default: 3 },
-  output_nc: { type: 'count', choices: ['1', '3'], description: 'output channels', default: 3 },
-  ngf: { type: 'count', min: 1, description: 'generator filters in the last conv layer', default: 64 },
-  ndf: { type: 'count', min: 1, description: 'discriminator filters in the first conv layer', default: 64 },
-  n_layers_D: { type: 'count', min: 1, description: 'PatchGAN layers (3 = 70x70)', default: 3 },
-  norm: { type: 'string', description: 'normalisation', default: 'batch', choices: ['batch', 'instance', 'none'] },
+  input_nc: { type: 'count', choices: ['1', '3'], description: 'input channels', default: PIX2PIX_DEFAULTS.inputChannels },
+  output_nc: { type: 'count', choices: ['1', '3'], description: 'output channels', default: PIX2PIX_DEFAULTS.outputChannels },
+  ngf: { type: 'count', min: 1, description: 'generator filters in the last conv layer', default: PIX2PIX_DEFAULTS.ngf },
+  ndf: { type: 'count', min: 1, description: 'discriminator filters in the first conv layer', default: PIX2PIX_DEFAULTS.ndf },
+  n_layers_D: { type: 'count', min: 1, description: 'PatchGAN layers (3 = 70x70)', default: PIX2PIX_DEFAULTS.nLayersD },
+  norm: { type: 'string', description: 'normalisation', default: PIX2PIX_DEFAULTS.norm, choices: ['batch', 'instance', 'none'] },
   no_dropout: { type: 'boolean', description: 'no dropout in the generator' },
-  gan_mode: { type: 'string', description: 'GAN loss', default: 'vanilla', choices: ['vanilla', 'lsgan'] },
-  lambda_L1: { type: 'number', min: 0, description: 'weight of the L1 loss', default: 100 },
-  lr: { type: 'positive', description: 'Adam learning rate', default: 0.0002 },
-  beta1: { type: 'number', min: 0, max: 1, description: "Adam's beta1", default: 0.5 },
-  n_epochs: { type: 'count', description: 'epochs at the initial learning rate', default: 100 },
-  n_epochs_decay: { type: 'count', description: 'epochs of linear decay to zero', default: 100 },
-  batch_size: { type: 'count', min: 1, description: 'batch size', default: 1 },
+  gan_mode: { type: 'string', description: 'GAN loss', default: PIX2PIX_DEFAULTS.ganMode, choices: ['vanilla', 'lsgan'] },
+  lambda_L1: { type: 'number', min: 0, description: 'weight of the L1 loss', default: PIX2PIX_DEFAULTS.lambdaL1 },
+  lr: { type: 'positive', description: 'Adam learning rate', default: PIX2PIX_DEFAULTS.lr },
+  beta1: { type: 'number', min: 0, max: 1, description: "Adam's beta1", default: PIX2PIX_DEFAULTS.beta1 },
+  n_epochs: { type: 'count', description: 'epochs at the initial learning rate', default: PIX2PIX_DEFAULTS.nEpochs },
+  n_epochs_decay: { type: 'count', description: 'epochs of linear decay to zero', default: PIX2PIX_DEFAULTS.nEpochsDecay },
+  batch_size: { type: 'count', min: 1, description: 'batch size', default: PIX2PIX_DEFAULTS.batchSize },
   load_size: { type: 'count', min: 1, description: 'scale images to this size (resize_and_crop, scale_width)', default: 286 },
   crop_size: { type: 'count', min: 1, description: 'then crop to this size', default: 256 },
   preprocess: { type: 'string', description: 'preprocessing', default: 'resize_and_crop', choices: ['resize_and_crop', 'crop', 'scale_width', 'none'] },
@@ -32,7 +33,7 @@ export const TRAIN_OPTIONS: Record<string, OptionSpec> = {
   init: { type: 'string', exists: 'path', arg: 'FILE|DIR', description: 'initialise from a checkpoint (ours, or the reference latest_net_G.pth) for transfer learning' },
   freeze_encoder: { type: 'count', description: 'freeze the encoders of this many outermost U-Net levels', default: 0 },
   freeze_D: { type: 'boolean', description: 'freeze the discriminator' },
-  seed: { type: 'count', description: 'seed of initialisation, data order, crops, flips and dropout', default: 0 },
+  seed: { type: 'count', description: 'seed of initialisation, data order, crops, flips and dropout', default: PIX2PIX_DEFAULTS.seed },
   save_epoch_freq: { type: 'count', min: 1, description: 'keep a tagged checkpoint every N epochs (latest is saved every epoch)', default: 5 },
   resume: { type: 'boolean', description: 'continue from the checkpoints folder exactly where it stopped' },
 };
@@ -102,11 +103,11 @@ export const trainCommand: CommandSpec<Record<string, unknown>> = {
     const out = opts.checkpoints as string;
     const { model, preprocess } = trainOptionsFromFlags(opts);
     const { openTrainingPairs } = await import('../train/pair_sources_node.js');
-    const pairs = await openTrainingPairs(dataroot, { phase: 'train', inputChannels: model.inputChannels as 1 | 3, outputChannels: model.outputChannels as 1 | 3, maxPairs: opts.max_pairs as number | undefined, seed: model.seed ?? 0 });
+    const pairs = await openTrainingPairs(dataroot, { phase: 'train', inputChannels: model.inputChannels as 1 | 3, outputChannels: model.outputChannels as 1 | 3, maxPairs: opts.max_pairs as number | undefined, seed: model.seed ?? PIX2PIX_DEFAULTS.seed });
     const augment = opts.augment ? { spec: JSON.parse(readFileSync(opts.augment as string, 'utf8')) as object } : undefined;
     const { trainPix2Pix } = await import('../train/trainer_node.js');
     const ac = abortOnSigint();
-    const epochs = (model.nEpochs ?? 100) + (model.nEpochsDecay ?? 100);
+    const epochs = (model.nEpochs ?? PIX2PIX_DEFAULTS.nEpochs) + (model.nEpochsDecay ?? PIX2PIX_DEFAULTS.nEpochsDecay);
     const steps = epochs * Math.floor(pairs.length / (model.batchSize ?? 1));
     const bar = new Progress('train', steps, 'step');
     console.error(`train: ${pairs.length} pairs, ${epochs} epochs, writing to ${out}`);

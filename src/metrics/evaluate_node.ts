@@ -16,6 +16,7 @@ import { fidFromFeatures } from './frechet.js';
 import { kid, type KidOptions } from './kid.js';
 import { computePixelMetrics, type NrmseNormalization } from './pixel.js';
 import { computeSsim, ssimWindow, type SsimMode } from './ssim.js';
+import { EVALUATION_DEFAULTS } from './defaults.js';
 import { DEFAULT_WAEM_WEIGHTS, computeWaem, type WaemWeights } from './waem.js';
 
 /** Extensions of the files that are paired (others, and hidden files, are ignored). */
@@ -27,7 +28,7 @@ export interface EvaluateFoldersOptions {
   real: string;
   /** Folder of generated images; paired with `real` by file name without extension. */
   fake: string;
-  /** Default 'skimage' (7x7 uniform window); 'gaussian' is the 11x11 Gaussian window. */
+  /** Default {@link EVALUATION_DEFAULTS}.ssimMode ('skimage', 7x7 uniform window); 'gaussian' is the 11x11 Gaussian window. */
   ssimMode?: SsimMode;
   /** Data range for PSNR and SSIM. Default 1 (images are read into [0, 1]). */
   dataRange?: number;
@@ -166,7 +167,7 @@ async function extract(ctx: GpuContext, ext: FeatureExtractor, images: Tensor): 
  */
 export async function evaluateFolders(opts: EvaluateFoldersOptions): Promise<EvaluateFoldersResult> {
   const { ctx } = opts;
-  const mode = opts.ssimMode ?? 'skimage';
+  const mode = opts.ssimMode ?? EVALUATION_DEFAULTS.ssimMode;
   const win = ssimWindow(mode).winSize;
   const pairs = await pairFolders(opts.real, opts.fake, opts.suffix);
   const batchBytes = opts.batchBytes ?? 64 * 2 ** 20;

@@ -16,6 +16,7 @@ import shader from '../../shaders/metrics_ssim.wgsl';
 import type { Dispatch, GpuContext } from '../runtime/context.js';
 import { destroyDispatches } from '../runtime/context.js';
 import { ShapeError } from '../runtime/errors.js';
+import { EVALUATION_DEFAULTS, SSIM_MODES, type SsimMode } from './defaults.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { checkImagePair, checkMetricOptions } from './pixel.js';
 
@@ -24,12 +25,11 @@ const WG = 256;
 const K1 = 0.01;
 const K2 = 0.03;
 
-/** Which SSIM: skimage's defaults (7x7 uniform, sample covariance) or the Gaussian-window variant (11x11, sigma 1.5). */
-export type SsimMode = 'skimage' | 'gaussian';
+export type { SsimMode } from './defaults.js';
 
 /** Options of {@link computeSsim}. */
 export interface SsimOptions {
-  /** Default 'skimage'. */
+  /** Default {@link EVALUATION_DEFAULTS}.ssimMode ('skimage'). */
   mode?: SsimMode;
   /** Data range L of the images (C1 = (0.01 L)^2, C2 = (0.03 L)^2). Default 1, for images in [0, 1]. */
   dataRange?: number;
@@ -75,8 +75,8 @@ export function ssimForward(
   opts: { mode?: SsimMode; dataRange?: number } = {},
 ): Dispatch[] {
   const op = 'ssim';
-  const mode = opts.mode ?? 'skimage';
-  if (mode !== 'skimage' && mode !== 'gaussian') throw new ShapeError(op, 'mode', "'skimage' | 'gaussian'", `'${String(mode)}'`);
+  const mode = opts.mode ?? EVALUATION_DEFAULTS.ssimMode;
+  if (!SSIM_MODES.includes(mode)) throw new ShapeError(op, 'mode', SSIM_MODES.map((m) => `'${m}'`).join(' | '), `'${String(mode)}'`);
   checkMetricOptions(op, opts);
   const [n, c, h, w] = checkImagePair(ctx, op, real, fake);
   ctx.checkTensor(sums, op, [n], 'sums');
@@ -140,7 +140,7 @@ export function ssimForward(
  */
 export async function computeSsim(ctx: GpuContext, real: Tensor, fake: Tensor, opts: SsimOptions = {}): Promise<SsimResult> {
   const [n, c, h, w] = checkImagePair(ctx, 'ssim', real, fake);
-  const mode = opts.mode ?? 'skimage';
+  const mode = opts.mode ?? EVALUATION_DEFAULTS.ssimMode;
   const sums = ctx.tensor([n], undefined, 'ssim.sums');
   const map = opts.returnMap ? ctx.tensor(real.shape, undefined, 'ssim.map') : null;
   let ds: Dispatch[] = [];

@@ -7,6 +7,8 @@ import type { Pix2PixOptions } from '../gan/pix2pix.js';
 import type { PreprocessOptions } from '../train/preprocess.js';
 import type { PairFilter } from '../data/split.js';
 import { Pix2PixError } from '../runtime/errors.js';
+import { PIX2PIX_DEFAULTS } from '../gan/options.js';
+import type { SsimMode } from '../metrics/defaults.js';
 
 export interface TrialConfig {
   name: string;
@@ -38,7 +40,7 @@ export interface StudyTrainConfig {
 }
 
 export interface StudyEvaluateConfig {
-  ssimMode?: 'skimage' | 'gaussian';
+  ssimMode?: SsimMode;
   fidWeights?: string;
   gridImages?: number;
   maxTestImages?: number;
@@ -70,7 +72,7 @@ export interface ResolvedTrialConfig {
   /** The config's model options (the study adds epochs, batch size and seed from `train`). */
   model: Omit<Pix2PixOptions, 'ctx' | 'device'>;
   train: Required<Pick<StudyTrainConfig, 'nEpochs' | 'nEpochsDecay' | 'batchSize' | 'seed'>> & { preprocess: PreprocessOptions };
-  evaluate: StudyEvaluateConfig & { ssimMode: 'skimage' | 'gaussian'; gridImages: number };
+  evaluate: StudyEvaluateConfig & { ssimMode: SsimMode; gridImages: number };
   data: {
     /** The dataset folder as resolved when the trial ran (shown, not compared: a moved study stays valid). */
     path: string;
@@ -198,7 +200,7 @@ export interface StudyEstimate {
 
 /** The trials, pair counts and steps a study runs, in order. Needs neither the data nor a device. */
 export function planStudy(cfg: StudyConfig): StudyPlan {
-  const batchSize = cfg.train.batchSize ?? 1;
+  const batchSize = cfg.train.batchSize ?? PIX2PIX_DEFAULTS.batchSize;
   const epochs = cfg.train.nEpochs + cfg.train.nEpochsDecay;
   const trials = cfg.trials.map((t, index): TrialPlan => {
     const perEpoch = pairsPerEpoch(t);

@@ -25,6 +25,8 @@ import { Rng } from '../runtime/random.js';
 import { Pix2PixError } from '../runtime/errors.js';
 import type { GpuContext } from '../runtime/context.js';
 import { waem, type WaemWeights } from '../metrics/waem.js';
+import { EVALUATION_DEFAULTS } from '../metrics/defaults.js';
+import { PIX2PIX_DEFAULTS } from '../gan/options.js';
 import bundledAugmentSpec from '../../docs/augment-example.json';
 import { pickGridRows, renderReport, type GridRowInfo, type LossRecord, type StudyReport, type TestSetSummary, type TrialReport, type MetricMeans } from './report.js';
 import {
@@ -144,8 +146,8 @@ export function resolveTrialConfig(cfg: StudyConfig, trial: TrialConfig): Resolv
     version: 1,
     trial: JSON.parse(JSON.stringify(trial)) as TrialConfig,
     model: JSON.parse(JSON.stringify(model)) as ResolvedTrialConfig['model'],
-    train: { nEpochs: cfg.train.nEpochs, nEpochsDecay: cfg.train.nEpochsDecay, batchSize: cfg.train.batchSize ?? 1, seed: trial.seed ?? cfg.train.seed ?? 0, preprocess: cfg.train.preprocess ?? DEFAULT_PREPROCESS },
-    evaluate: JSON.parse(JSON.stringify({ ...ev, ssimMode: ev.ssimMode ?? 'skimage', gridImages: ev.gridImages ?? 4 })) as ResolvedTrialConfig['evaluate'],
+    train: { nEpochs: cfg.train.nEpochs, nEpochsDecay: cfg.train.nEpochsDecay, batchSize: cfg.train.batchSize ?? PIX2PIX_DEFAULTS.batchSize, seed: trial.seed ?? cfg.train.seed ?? PIX2PIX_DEFAULTS.seed, preprocess: cfg.train.preprocess ?? DEFAULT_PREPROCESS },
+    evaluate: JSON.parse(JSON.stringify({ ...ev, ssimMode: ev.ssimMode ?? EVALUATION_DEFAULTS.ssimMode, gridImages: ev.gridImages ?? EVALUATION_DEFAULTS.gridImages })) as ResolvedTrialConfig['evaluate'],
     data: { path: cfg.data, ...datasetHashes(cfg.data) },
   };
   if (trial.kind === 'augment') {

@@ -12,6 +12,7 @@ import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileWriteError, fileWriteError, removeStaleTemporaries, writeFileAtomic } from '../io/atomic_node.js';
 import { Pix2Pix, NonFiniteLossError, type Pix2PixLosses, type Pix2PixOptions } from '../gan/pix2pix.js';
+import { resolvePix2PixOptions } from '../gan/options.js';
 import { linkCheckpoint, loadCheckpoint, saveCheckpoint } from '../gan/checkpoint_node.js';
 import { writePng } from '../data/image_node.js';
 import { createImage, type ImageF32 } from '../data/image.js';
@@ -174,11 +175,10 @@ export async function trainPix2Pix(pairs: readonly PairSource[], o: TrainerOptio
   };
   // The model's own ctx option is honoured as well as the trainer's (tests and apps pass one device).
   const ctx = o.ctx ?? o.model.ctx;
-  const batchSize = o.model.batchSize ?? 1;
-  const seed = (o.model.seed ?? 0) >>> 0;
+  // The model's resolver fills the defaults (and normalises the seed) exactly as Pix2Pix.create will.
+  const { batchSize, seed, epochCount, nEpochs, nEpochsDecay } = resolvePix2PixOptions(o.model);
   const itersPerEpoch = Math.floor(pairs.length / batchSize) || 1;
-  const epochCount = o.model.epochCount ?? 1;
-  const totalEpochs = (o.model.nEpochs ?? 100) + (o.model.nEpochsDecay ?? 100);
+  const totalEpochs = nEpochs + nEpochsDecay;
   const lastEpoch = epochCount + totalEpochs - 1;
   if (pairs.length < batchSize) throw new Pix2PixError('train', `batch size ${batchSize} is larger than the training set (${pairs.length} pairs)`);
 
