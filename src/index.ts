@@ -29,6 +29,7 @@ export { linearLambda, linearLrFactorForEpoch, type LinearPolicy } from './gan/l
 // ---- Metrics: MSE, NRMSE, PSNR, SSIM, FID, KID, WAEM ----
 export { computePixelMetrics, pixelStatsForward, pixelMetricsFromStats, type PixelMetrics, type PixelMetricsOptions, type NrmseNormalization } from './metrics/pixel.js';
 export { computeSsim, ssimForward, ssimWindow, type SsimMode, type SsimOptions, type SsimResult } from './metrics/ssim.js';
+export { EVALUATION_DEFAULTS, SSIM_MODES } from './metrics/defaults.js';
 export {
   frechetDistance,
   frechetDistanceFromFeatures,

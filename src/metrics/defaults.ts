@@ -4,11 +4,11 @@
  * Browser-safe (constants only).
  */
 
-/** The SSIM variants: skimage's defaults (7x7 uniform, sample covariance) or the Gaussian window (11x11, sigma 1.5). */
-export const SSIM_MODES = ['skimage', 'gaussian'] as const;
+/** Which SSIM: skimage's defaults (7x7 uniform, sample covariance) or the Gaussian-window variant (11x11, sigma 1.5). */
+export type SsimMode = 'skimage' | 'gaussian';
 
-/** Which SSIM: one of {@link SSIM_MODES}. */
-export type SsimMode = (typeof SSIM_MODES)[number];
+/** Every {@link SsimMode}, for option checks and help texts. */
+export const SSIM_MODES = ['skimage', 'gaussian'] as const satisfies readonly SsimMode[];
 
 export const EVALUATION_DEFAULTS = {
   /** skimage.metrics.structural_similarity's own defaults, what the seed paper's numbers were computed with. */
