@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseSize, UsageError, type CommandSpec } from './command.js';
 import { Progress, fmtTime } from './progress.js';
@@ -61,6 +61,19 @@ export function demoDataOptions(o: { full: boolean; animals: number; height: num
 const SEED_DATASET_OPTIONS = { animals: 174, white: 86, testAnimals: 20, pairs: { train: 823, test: 117 } };
 
 /** One paragraph on the planned phantoms: animals by split and fur, pairs by split and bed. */
+/**
+ * Why the phantoms already in a demo's data folder are not the ones this run asks for (size, animals, pairs),
+ * or null when they are. A rerun with another --size or --animals used to train on the old data silently.
+ */
+export function dataMismatch(manifest: { width?: number; height?: number; entries?: { animal?: string; split?: string }[] }, plan: DatasetPlan, height: number, width: number): string | null {
+  const entries = manifest.entries ?? [];
+  const animals = new Set(entries.map((e) => e.animal)).size;
+  const train = entries.filter((e) => e.split === 'train').length;
+  const have = `${animals} animals, ${entries.length} pairs (${train} train) at ${manifest.height}x${manifest.width}`;
+  const want = `${plan.animals.length} animals, ${plan.pairs.total} pairs (${plan.pairs.train} train) at ${height}x${width}`;
+  return have === want ? null : `it holds ${have}, this run asks for ${want}`;
+}
+
 export function formatDataPlan(plan: DatasetPlan, size: string): string {
   const a = plan.animalCounts;
   const n = (k: string) => a[k] ?? 0;
@@ -185,6 +198,16 @@ export const demoCommand: CommandSpec<Record<string, unknown>> = {
     const fidFlag = (opts['fid-weights'] ?? opts.fid_weights) as string | undefined;
     const fidWeights = fidFlag ?? (process.env.PIX2PIX_FID_WEIGHTS || undefined);
     if (fidWeights && !existsSync(fidWeights)) throw new UsageError(`demo: ${fidFlag ? '--fid-weights' : 'PIX2PIX_FID_WEIGHTS'} ${fidWeights}: no such file`);
+    const dataDir = join(out, 'data');
+    const { planDataset } = await import('../data/synth_node.js');
+    const dataOptions = demoDataOptions({ full, animals, height, width });
+    const dataPlan = planDataset(dataOptions);
+    const haveData = existsSync(join(dataDir, 'manifest.json'));
+    if (haveData) {
+      // Checked before the GPU: the folder may hold another run's phantoms.
+      const why = dataMismatch(JSON.parse(await readFile(join(dataDir, 'manifest.json'), 'utf8')), dataPlan, height, width);
+      if (why) throw new UsageError(`demo: ${dataDir} already holds phantoms from another run (${why}): use another --out, or delete ${dataDir} to synthesise anew`);
+    }
     // Fail early, with the fix, when there is no WebGPU adapter at all.
     const { createContext } = await import('../runtime/device.js');
     const ctx = await createContext();
@@ -192,11 +215,6 @@ export const demoCommand: CommandSpec<Record<string, unknown>> = {
     const device = [vendor, architecture, description].filter(Boolean).join(' ') || 'WebGPU device';
     console.error(`demo: device ${device}`);
 
-    const dataDir = join(out, 'data');
-    const { planDataset } = await import('../data/synth_node.js');
-    const dataOptions = demoDataOptions({ full, animals, height, width });
-    const dataPlan = planDataset(dataOptions);
-    const haveData = existsSync(join(dataDir, 'manifest.json'));
     if (!haveData && !dryRun) {
       console.error(`1/3 synthesising ${dataPlan.animals.length} phantom animals, ${dataPlan.pairs.total} pairs (${dataPlan.pairs.train} train, ${dataPlan.pairs.test} test) at ${height}x${width} → ${dataDir}`);
       const { synthesizeDataset } = await import('../data/synth_node.js');

@@ -6,7 +6,7 @@ import { describe, it, expect } from 'vitest';
 import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cli, said } from './cli_helpers.js';
+import { NO_GPU_ENV, cli, said } from './cli_helpers.js';
 import { demoDataOptions, demoStudyConfig } from '../../src/cli/cmd_demo.js';
 import { planDataset, SEED_DATASET, synthesizeDataset } from '../../src/data/synth_node.js';
 import { planStudy } from '../../src/study/study_config.js';
@@ -81,7 +81,13 @@ describe('demo --full: the seed configuration', () => {
     const before = readdirSync(out).sort();
     const f = await cli(['demo', '--full', '--dry-run', '--out', out], { timeoutMs: 180_000 });
     expect(f.code).toBe(2);
-    expect(said(f).join('\n')).toMatch(/demo --full: .*data holds 4 training and 4 test pairs, not the seed's 823 and 117/);
+    expect(said(f).join('\n')).toMatch(/data already holds phantoms from another run \(it holds 4 animals, 8 pairs \(4 train\) at 16x32, this run asks for 174 animals, 940 pairs \(823 train\) at 512x1024\): use another --out/);
+    expect(readdirSync(out).sort()).toEqual(before);
+    // Nor is it a plain demo's at another size: a rerun with other --size/--animals used to train on the old
+    // phantoms silently. Refused before the GPU is touched (no Vulkan driver reachable here).
+    const g = await cli(['demo', '--out', out, '--animals', '4', '--size', '32x64'], { timeoutMs: 180_000, env: NO_GPU_ENV });
+    expect(g.code, g.err).toBe(2);
+    expect(said(g).join('\n')).toMatch(/it holds 4 animals, 8 pairs \(4 train\) at 16x32, this run asks for 4 animals, 20 pairs \(\d+ train\) at 32x64\): use another --out, or delete .*data to synthesise anew/);
     expect(readdirSync(out).sort()).toEqual(before);
   }, 200_000);
 });
