@@ -229,7 +229,13 @@ export async function loadPairedDataset(dir: string, opts: PairedDatasetOptions 
       ok[i] = false;
     }
   };
-  for (let i = 0; i < entries.length; i += 8) await Promise.all(entries.slice(i, i + 8).map((e, j) => check(e, i + j)));
+  for (let i = 0; i < entries.length; i += 8) {
+    // Settle the whole batch, then report the first bad file in folder order: which read fails first in time
+    // depends on the machine's load, and the same folder should always give the same error.
+    const settled = await Promise.allSettled(entries.slice(i, i + 8).map((e, j) => check(e, i + j)));
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
   entries = entries.filter((_, i) => ok[i]);
   if (entries.length === 0) throw new FileFormatError(root, `no readable pairs (skipped ${skipped.length}: ${skipped.slice(0, 3).map((s) => s.file).join(', ')})`);
 
