@@ -72,6 +72,9 @@ function encodeCandidate(ctx: GpuContext, s: ConvShape, c: TunedChoice, tensors:
   return [(s.kind === 'gather' ? encodeGather : encodeTransposedGather)(ctx, op, dst, src, wgt, bias, g, false, c.impl, tuning)];
 }
 
+/** Submissions per timed sample. */
+const BATCH = 3;
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
@@ -91,12 +94,16 @@ export async function measureShape(ctx: GpuContext, s: ConvShape, opts: TuneOpti
     for (const c of cands) launches.push(encodeCandidate(ctx, s, c, tensors));
     for (const ds of launches) for (let i = 0; i < warmup; i++) await ctx.run(ds, 'conv.tune');
     const times: number[][] = cands.map(() => []);
+    // The turn order rotates each repeat: on lavapipe the first launch after an idle wait measured slowest
+    // whatever it was, which a fixed order turned into a bias against the first candidates. Each sample is
+    // BATCH submissions then one wait, so the wait's fixed cost weighs less.
     for (let i = 0; i < repeats; i++) {
-      for (let k = 0; k < cands.length; k++) {
+      for (let j = 0; j < cands.length; j++) {
+        const k = (i + j) % cands.length;
         const t0 = performance.now();
-        ctx.encodeAndSubmit(launches[k], 'conv.tune');
+        for (let b = 0; b < BATCH; b++) ctx.encodeAndSubmit(launches[k], 'conv.tune');
         await ctx.sync('conv.tune');
-        times[k].push(performance.now() - t0);
+        times[k].push((performance.now() - t0) / BATCH);
       }
     }
     const candidates: Record<string, number> = {};
