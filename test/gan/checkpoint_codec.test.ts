@@ -18,7 +18,7 @@ import { NLayerDiscriminator, UnetGenerator } from '../../src/gan/networks.js';
 import { CheckpointMismatchError, inferDiscriminatorConfig, inferGeneratorConfig, isDiscriminatorInferenceKey, isGeneratorInferenceKey, readStateDict } from '../../src/gan/state_dict.js';
 import { decodeCheckpoint, encodeStateDict } from '../../src/gan/checkpoint_codec.js';
 import { loadInceptionWeights } from '../../src/metrics/inception_weights.js';
-import { buildZip } from '../io/helpers.js';
+import { buildZip, pickleStr as str, tensorPickle } from '../io/helpers.js';
 
 const ctx = await testContext();
 afterAll(() => ctx.trimPool());
@@ -57,21 +57,6 @@ async function peakGrowth<T>(fn: () => Promise<T>): Promise<{ peak: number; resu
 
 // ------------------------------------------------------------------ a torch zip checkpoint, assembled here
 
-const enc = (s: string) => [...new TextEncoder().encode(s)];
-const u32 = (n: number) => [n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, (n >>> 24) & 0xff];
-const str = (s: string) => [0x58, ...u32(enc(s).length), ...enc(s)];
-const int = (n: number) => [0x4a, ...u32(n)];
-const global = (m: string, n: string) => [0x63, ...enc(`${m}\n${n}\n`)];
-const MARK = 0x28;
-const TUPLE = 0x74;
-/** torch._utils._rebuild_tensor_v2 of FloatStorage `key` (numel elements) viewed with size/stride. */
-function tensorPickle(key: string, numel: number, size: number[], stride: number[]): number[] {
-  return [
-    ...global('torch._utils', '_rebuild_tensor_v2'), MARK,
-    MARK, ...str('storage'), ...global('torch', 'FloatStorage'), ...str(key), ...str('cpu'), ...int(numel), TUPLE, 0x51,
-    ...int(0), MARK, ...size.flatMap(int), TUPLE, MARK, ...stride.flatMap(int), TUPLE, 0x89, 0x7d, TUPLE, 0x52,
-  ];
-}
 const contiguous = (shape: number[]) => shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));
 
 /**

@@ -154,3 +154,22 @@ export function buildZip(entries: ZipEntrySpec[], { zip64 = false } = {}): Uint8
   }
   return out;
 }
+
+// ------------------------------------------------------------------ pickle assembly (hostile and codec tests)
+
+export const enc = (s: string) => [...new TextEncoder().encode(s)];
+export const u32 = (n: number) => [n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, (n >>> 24) & 0xff];
+/** Pickle opcodes: BINUNICODE, BININT, GLOBAL, MARK, TUPLE. */
+export const pickleStr = (s: string) => [0x58, ...u32(enc(s).length), ...enc(s)];
+export const pickleInt = (n: number) => [0x4a, ...u32(n)];
+export const pickleGlobal = (m: string, n: string) => [0x63, ...enc(`${m}\n${n}\n`)];
+export const MARK = 0x28;
+export const TUPLE = 0x74;
+/** torch._utils._rebuild_tensor_v2 of FloatStorage `key` (numel elements) viewed with size/stride. */
+export function tensorPickle(key: string, numel: number, size: number[], stride: number[]): number[] {
+  return [
+    ...pickleGlobal('torch._utils', '_rebuild_tensor_v2'), MARK,
+    MARK, ...pickleStr('storage'), ...pickleGlobal('torch', 'FloatStorage'), ...pickleStr(key), ...pickleStr('cpu'), ...pickleInt(numel), TUPLE, 0x51,
+    ...pickleInt(0), MARK, ...size.flatMap(pickleInt), TUPLE, MARK, ...stride.flatMap(pickleInt), TUPLE, 0x89, 0x7d, TUPLE, 0x52,
+  ];
+}

@@ -11,25 +11,10 @@ import type { StateDict } from '../../src/io/state_dict.js';
 import { FileFormatError, Pix2PixError, ShapeError, quoteUntrusted } from '../../src/runtime/errors.js';
 import { DEFAULT_READ_BUDGET, resolveBudget } from '../../src/io/budget.js';
 import { crc32 } from '../../src/io/zip.js';
-import { buildZip, fixture, fixtureBytes } from './helpers.js';
+import { buildZip, enc, fixture, fixtureBytes, pickleStr as str, tensorPickle as tensor } from './helpers.js';
 
 // ------------------------------------------------------------------ pickle assembly
 
-const enc = (s: string) => [...new TextEncoder().encode(s)];
-const u32 = (n: number) => [n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, (n >>> 24) & 0xff];
-const str = (s: string) => [0x58, ...u32(enc(s).length), ...enc(s)];
-const int = (n: number) => [0x4a, ...u32(n)];
-const global = (m: string, n: string) => [0x63, ...enc(`${m}\n${n}\n`)];
-const MARK = 0x28;
-const TUPLE = 0x74;
-/** torch._utils._rebuild_tensor_v2 of a FloatStorage with key `key` holding `numel` elements. */
-function tensor(key: string, numel: number, size: number[], stride: number[]): number[] {
-  return [
-    ...global('torch._utils', '_rebuild_tensor_v2'), MARK,
-    MARK, ...str('storage'), ...global('torch', 'FloatStorage'), ...str(key), ...str('cpu'), ...int(numel), TUPLE, 0x51,
-    ...int(0), MARK, ...size.flatMap(int), TUPLE, MARK, ...stride.flatMap(int), TUPLE, 0x89, 0x7d, TUPLE, 0x52,
-  ];
-}
 function concat(...parts: (number[] | Uint8Array)[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
