@@ -1,8 +1,8 @@
 /**
  * Skeleton recovery for a folder of translations of a phantom dataset's test images (Node). The dataset's
  * manifest.json (written by `synth`/`demo`) records the generator, seed and size; with the animals' ids and
- * the test split it regenerates every animal exactly (planAnimals), renders each test pose with its bone and
- * body masks, and checks that the regenerated X-ray is the stored one before scoring, so a manifest that
+ * the test split it regenerates every animal exactly (planAnimals), renders each test pose with its bone layer
+ * and body mask, and checks that the regenerated X-ray is the stored one before scoring, so a manifest that
  * does not match its images fails loudly instead of scoring against the wrong skeleton.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -65,7 +65,7 @@ export function phantomTestTruths(dataDir: string): Map<string, PhantomTruth> {
     out.set(basename(e.file, extname(e.file)), {
       width: m.width,
       height: m.height,
-      bone: r.boneMask!.data,
+      bone: r.boneLayer!.data,
       body: r.bodyMask!.data,
       xray: r.xray.data,
       animal: p.animal.id,

@@ -404,7 +404,7 @@ table.grid td{text-align:center;padding:2px}table.grid img{width:160px;image-ren
 <h1>${escapeXml(r.title)}</h1>
 <p class="meta">Generated ${escapeXml(r.createdAt)}${r.device ? ` on ${escapeXml(r.device)}` : ''} by pix2pix-webgpu.</p>
 ${r.testSet ? `<p id="test-set">${escapeXml(testSetText(r.testSet))}</p>` : ''}
-${hasSkeleton ? '<p>Skeleton recovery (phantoms only): the correlation, inside the body, between the fine structure (high-pass) of a translation and the phantom\'s bone layer. The photo itself scores about 0 and the true X-ray about 0.7 at 64×128 (0.84 at 128×256); a grey silhouette without bones scores about 0.</p>' : ''}
+${hasSkeleton ? '<p>Skeleton recovery (phantoms only): the correlation, inside the body, between the bone-scale structure (a band-pass from 0.4 to 1.6 mm, at least 1 to 2 pixels) of a translation and the phantom\'s bone layer (its projected bone thickness). The photo itself scores about 0.06, a grey silhouette without bones about 0, and the true X-ray about 0.87 at 64×128.</p>' : ''}
 ${fidNote}
 ${(r.notes ?? []).map((n) => `<p>${escapeXml(n)}</p>`).join('\n')}
 <h2>Metrics against training-set size</h2>
