@@ -6,21 +6,25 @@
  *    bytes are sniffed, a file name's extension only breaks a tie for bytes that are neither;
  *  - the optimizer file: Adam moments under `<G|D>.<key>.exp_avg` / `.exp_avg_sq`, step counts and the
  *    LR schedule position in the safetensors metadata (format {@link OPTIMIZER_FORMAT});
- *  - architecture inference from tensor shapes (the rules are in ./state_dict.ts).
+ *  - architecture inference from tensor shapes (the rules are in ./state_dict.ts), with the group count of
+ *    a group-norm model from our files' metadata (`normGroups`: shapes cannot tell it);
+ *  - the optimizer file's fit: it records each parameter's size, checked against the model it loads into.
  *
- * Only what the model needs is materialised (issue 11): a file is read once for the few tensors that
- * architecture inference looks at, then once more for the tensors of the network built from it; a
- * file's other tensors (an EMA copy, a classifier head, a hostile 200 MB blob) are named in the
- * mismatch error but never decoded. Every error names the source (the file path or URL the caller gave).
+ * Only what the model needs is materialised (issue 11): a file is opened once (a .pth's pickle read, a
+ * safetensors header checked) and its tensors listed with their shapes; architecture inference looks at
+ * the shapes only; then the tensors of the network built from it are decoded. A file's other tensors (an
+ * EMA copy, a classifier head, a hostile 200 MB blob) are named in the mismatch error but never decoded.
+ * Every error names the source (the file path or URL the caller gave).
  * Browser-safe: no Node imports.
  */
-import { Pix2PixError, ShapeError } from '../runtime/errors.js';
-import { isPth, loadPth } from '../io/pth.js';
-import { parseSafetensorsFile, serializeSafetensors } from '../io/safetensors.js';
+import { FileFormatError, Pix2PixError, ShapeError, quoteUntrusted } from '../runtime/errors.js';
+import { isPth, openPth } from '../io/pth.js';
+import { openSafetensors, parseSafetensorsFile, serializeSafetensors } from '../io/safetensors.js';
 import type { ReadBudget } from '../io/budget.js';
 import type { StateDict } from '../io/state_dict.js';
+import { DEFAULT_NORM_GROUPS, type NormKind } from '../layers/norm.js';
 import type { DiscriminatorConfig, GeneratorConfig } from './networks.js';
-import { inferDiscriminatorConfig, inferGeneratorConfig, isDiscriminatorInferenceKey, isGeneratorInferenceKey, stateKeyFilter, type HasState } from './state_dict.js';
+import { inferDiscriminatorConfig, inferGeneratorConfig, stateKeyFilter, type HasState, type TensorShapes } from './state_dict.js';
 
 /** A checkpoint source: file bytes (safetensors or a torch .pth), or an already parsed state dict. */
 export type StateSource = Uint8Array | StateDict;
@@ -75,51 +79,88 @@ export function checkpointFormat(bytes: Uint8Array, name = ''): 'pth' | 'safeten
 }
 
 /**
+ * A checkpoint opened once: every tensor's shape (file order), the file's metadata (safetensors only), and
+ * `read(keep)` decoding only the tensors `keep` selects. Opening a .pth reads its pickle, opening a
+ * safetensors file checks its header; neither decodes a tensor.
+ */
+export interface OpenedCheckpoint {
+  shapes: TensorShapes;
+  metadata: Record<string, string>;
+  read(keep?: (key: string) => boolean): Promise<DecodedCheckpoint>;
+}
+
+/** Open a checkpoint (bytes in either format, or a parsed state dict). Throws FileFormatError naming `source` for a damaged file. */
+export async function openCheckpoint(data: StateSource, source: string, budget?: Partial<ReadBudget>): Promise<OpenedCheckpoint> {
+  const select = async (keys: Iterable<string>, keep: (key: string) => boolean, decode: (kept: (key: string) => boolean) => StateDict | Promise<StateDict>) => {
+    const skipped: string[] = [];
+    for (const k of keys) if (!keep(k)) skipped.push(k);
+    return { skipped, tensors: await decode(keep) };
+  };
+  if (!(data instanceof Uint8Array)) {
+    return {
+      shapes: new Map([...data].map(([k, v]) => [k, { shape: v.shape }])),
+      metadata: {},
+      read: async (keep = () => true) => ({ ...(await select(data.keys(), keep, (kept) => new Map([...data].filter(([k]) => kept(k))))), metadata: {} }),
+    };
+  }
+  const file = checkpointFormat(data, source) === 'pth' ? { ...(await openPth(data, source, { budget })), metadata: {} } : openSafetensors(data, source, { budget });
+  const shapes: TensorShapes = new Map(file.tensors.map((t) => [t.key, { shape: t.shape }]));
+  return {
+    shapes,
+    metadata: file.metadata,
+    read: async (keep = () => true) => ({ ...(await select(shapes.keys(), keep, (kept) => file.read(kept))), metadata: file.metadata }),
+  };
+}
+
+/**
  * Decode a checkpoint (bytes in either format, or a parsed state dict) into the tensors `keep` selects.
  * Throws FileFormatError naming `source` for a damaged file.
  */
 export async function decodeCheckpoint(data: StateSource, source: string, opts: DecodeOptions = {}): Promise<DecodedCheckpoint> {
-  const want = opts.keep ?? (() => true);
-  const skipped: string[] = [];
-  const keep = (key: string) => {
-    if (want(key)) return true;
-    skipped.push(key);
-    return false;
-  };
-  if (!(data instanceof Uint8Array)) {
-    const tensors: StateDict = new Map();
-    for (const [k, v] of data) if (keep(k)) tensors.set(k, v);
-    return { tensors, metadata: {}, skipped };
-  }
-  if (checkpointFormat(data, source) === 'pth') return { tensors: await loadPth(data, source, { keep, budget: opts.budget }), metadata: {}, skipped };
-  const file = parseSafetensorsFile(data, source, { keep, budget: opts.budget });
-  return { tensors: file.tensors, metadata: file.metadata, skipped };
+  return (await openCheckpoint(data, source, opts.budget)).read(opts.keep);
 }
 
 // ------------------------------------------------------------------------------------ networks
 
-/** G and D state dicts as safetensors bytes (F32, the reference's key names, format 'pt' as torch's safetensors writer). */
-export function encodeStateDict(dict: StateDict): Uint8Array {
-  return serializeSafetensors(dict, { format: 'pt' });
+/**
+ * G and D state dicts as safetensors bytes (F32, the reference's key names, format 'pt' as torch's safetensors
+ * writer). `arch`: the network's norm; a group-norm network's group count is recorded as metadata `normGroups`
+ * (its tensors' shapes are the same for every group count).
+ */
+export function encodeStateDict(dict: StateDict, arch?: { norm: NormKind; normGroups?: number }): Uint8Array {
+  const metadata: Record<string, string> = { format: 'pt' };
+  if (arch?.norm === 'group') metadata.normGroups = String(arch.normGroups ?? DEFAULT_NORM_GROUPS);
+  return serializeSafetensors(dict, metadata);
 }
 
-/** The architecture a checkpoint pair describes, and what was read to find it (reused by {@link decodeForNetwork}). */
+/** The group count a file records (metadata `normGroups`), if any; a malformed one is a FileFormatError naming the file. */
+export function recordedNormGroups(metadata: Record<string, string>, source: string): number | undefined {
+  const raw = metadata.normGroups;
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < 1) throw new FileFormatError(source, `metadata normGroups is ${quoteUntrusted(raw, 40)}, expected a positive integer`);
+  return n;
+}
+
+/** The architecture a checkpoint pair describes, and the opened files (reused by {@link decodeForNetwork}). */
 export interface CheckpointArchitecture {
   generator: GeneratorConfig;
   discriminator: DiscriminatorConfig | null;
-  heads: { G: DecodedCheckpoint; D: DecodedCheckpoint | null };
+  heads: { G: OpenedCheckpoint; D: OpenedCheckpoint | null };
 }
 
 /**
- * Infer the networks from a generator (and optional discriminator) checkpoint, reading only the tensors
- * inference looks at. Errors name the files: a file of the wrong kind, a D whose input channels are not
- * G's in + out, a D whose norm differs from G's.
+ * Infer the networks from a generator (and optional discriminator) checkpoint, from the tensors' shapes
+ * (nothing is decoded). A group-norm file's group count comes from its metadata, else from
+ * `fallback.normGroups` (a state dict, a file from before the count was recorded), else the default.
+ * Errors name the files: a file of the wrong kind, a D whose input channels are not G's in + out, a D
+ * whose norm or group count differs from G's.
  */
 export async function readArchitecture(G: NamedStateSource, D: NamedStateSource | undefined, fallback: Partial<GeneratorConfig> = {}, budget?: Partial<ReadBudget>): Promise<CheckpointArchitecture> {
-  const gHead = await decodeCheckpoint(G.data, G.name, { keep: isGeneratorInferenceKey, budget });
-  const dHead = D ? await decodeCheckpoint(D.data, D.name, { keep: isDiscriminatorInferenceKey, budget }) : null;
-  const generator = inferGeneratorConfig(gHead.tensors, fallback, G.name);
-  const discriminator = dHead ? inferDiscriminatorConfig(dHead.tensors, D!.name) : null;
+  const gFile = await openCheckpoint(G.data, G.name, budget);
+  const dFile = D ? await openCheckpoint(D.data, D.name, budget) : null;
+  const generator = inferGeneratorConfig(gFile.shapes, { ...fallback, normGroups: recordedNormGroups(gFile.metadata, G.name) ?? fallback.normGroups }, G.name);
+  const discriminator = dFile ? inferDiscriminatorConfig(dFile.shapes, D!.name, { normGroups: recordedNormGroups(dFile.metadata, D!.name) ?? generator.normGroups ?? fallback.normGroups }) : null;
   if (discriminator) {
     const want = generator.inputChannels + generator.outputChannels;
     if (discriminator.inputChannels !== want) {
@@ -129,21 +170,22 @@ export async function readArchitecture(G: NamedStateSource, D: NamedStateSource 
       );
     }
     if (discriminator.norm !== generator.norm) throw new Pix2PixError(D!.name, `discriminator norm '${discriminator.norm}' differs from the generator's '${generator.norm}' (${G.name})`);
+    if (discriminator.normGroups !== generator.normGroups) {
+      throw new Pix2PixError(D!.name, `discriminator normGroups ${discriminator.normGroups} differs from the generator's ${generator.normGroups} (${G.name}); one model has one group count`);
+    }
   }
-  return { generator, discriminator, heads: { G: gHead, D: dHead } };
+  return { generator, discriminator, heads: { G: gFile, D: dFile } };
 }
 
 /**
- * The tensors of `input` that `net` takes (reusing those in `head`, read for inference), and the keys of
- * the file it does not take (unread; the caller reports them: see loadStateDictInto). Nothing else is decoded.
+ * The tensors of `input` that `net` takes (from `head`, the file opened for inference, when given), and the
+ * keys of the file it does not take (never decoded; the caller reports them: see loadStateDictInto).
  */
-export async function decodeForNetwork(net: HasState, input: NamedStateSource, head?: DecodedCheckpoint | null, budget?: Partial<ReadBudget>): Promise<{ dict: StateDict; unexpected: string[] }> {
+export async function decodeForNetwork(net: HasState, input: NamedStateSource, head?: OpenedCheckpoint | null, budget?: Partial<ReadBudget>): Promise<{ dict: StateDict; unexpected: string[] }> {
   const { wanted, ignored } = stateKeyFilter(net);
-  const have = head?.tensors;
-  const rest = await decodeCheckpoint(input.data, input.name, { keep: (k) => wanted(k) && !have?.has(k), budget });
-  const dict: StateDict = new Map(rest.tensors);
-  if (have) for (const [k, v] of have) if (wanted(k)) dict.set(k, v);
-  return { dict, unexpected: rest.skipped.filter((k) => !wanted(k) && !ignored(k)) };
+  const file = head ?? (await openCheckpoint(input.data, input.name, budget));
+  const got = await file.read(wanted);
+  return { dict: got.tensors, unexpected: got.skipped.filter((k) => !ignored(k)) };
 }
 
 // ------------------------------------------------------------------------------------ optimizer
@@ -155,6 +197,11 @@ export interface OptimizerState {
   stepD: number;
   trainSteps: number;
   schedulerSteps: number;
+  /**
+   * The element count of every parameter of the model that wrote the file ('G.model.model.0.weight' → 3072),
+   * moments or not (metadata `parameters`; absent from files written before it was recorded).
+   */
+  parameters?: Map<string, number>;
 }
 
 /** Moment keys of a parameter of network `tag` ('G' or 'D'). */
@@ -162,7 +209,11 @@ export function momentKeys(tag: string, key: string): { m: string; v: string } {
   return { m: `${tag}.${key}.exp_avg`, v: `${tag}.${key}.exp_avg_sq` };
 }
 
-/** The optimizer file: moments as F32 tensors, counters and the model's resolved config in the metadata. */
+/**
+ * The optimizer file: moments as F32 tensors, counters, the model's resolved config and every parameter's
+ * size (state.parameters) in the metadata. The sizes let a file without moments (a model saved before its
+ * first step) still be checked against the model it is loaded into.
+ */
 export function encodeOptimizerState(state: OptimizerState, config: object): Uint8Array {
   return serializeSafetensors(state.moments, {
     format: OPTIMIZER_FORMAT,
@@ -171,12 +222,13 @@ export function encodeOptimizerState(state: OptimizerState, config: object): Uin
     trainSteps: String(state.trainSteps),
     schedulerSteps: String(state.schedulerSteps),
     config: JSON.stringify({ ...config }),
+    ...(state.parameters ? { parameters: JSON.stringify(Object.fromEntries(state.parameters)) } : {}),
   });
 }
 
 /**
  * Read an optimizer file (our safetensors; or a state dict of moments, counters then 0), keeping only the
- * moments `keep` selects. Refuses another format, naming the source.
+ * moments `keep` selects. Refuses another format or malformed parameter sizes, naming the source.
  */
 export async function decodeOptimizerState(input: NamedStateSource, keep?: (key: string) => boolean, budget?: Partial<ReadBudget>): Promise<OptimizerState> {
   let moments: StateDict;
@@ -188,7 +240,52 @@ export async function decodeOptimizerState(input: NamedStateSource, keep?: (key:
   } else moments = (await decodeCheckpoint(input.data, input.name, { keep })).tensors;
   if (meta.format && meta.format !== OPTIMIZER_FORMAT) throw new Pix2PixError(input.name, `format '${meta.format}' is not ${OPTIMIZER_FORMAT}`);
   const num = (k: string) => (meta[k] !== undefined ? Number(meta[k]) : 0);
-  return { moments, stepG: num('stepG'), stepD: num('stepD'), trainSteps: num('trainSteps'), schedulerSteps: num('schedulerSteps') };
+  const state: OptimizerState = { moments, stepG: num('stepG'), stepD: num('stepD'), trainSteps: num('trainSteps'), schedulerSteps: num('schedulerSteps') };
+  if (meta.parameters !== undefined) state.parameters = parameterSizes(meta.parameters, input.name);
+  return state;
+}
+
+function parameterSizes(json: string, source: string): Map<string, number> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch {
+    parsed = null;
+  }
+  const entries = parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? Object.entries(parsed) : null;
+  if (!entries || !entries.every(([, n]) => Number.isSafeInteger(n) && (n as number) >= 0)) {
+    throw new FileFormatError(source, `metadata parameters is ${quoteUntrusted(json, 60)}, expected an object of parameter element counts`);
+  }
+  return new Map(entries as [string, number][]);
+}
+
+/**
+ * Throw ShapeError naming the source unless the file's recorded parameters are the model's: the same keys
+ * (of the networks the model has: a file with D's state fits an inference model without D) and element
+ * counts. `expected`: the model's parameter sizes by moment prefix ('G.model.model.0.weight'). Files that
+ * record no sizes are checked moment by moment only ({@link checkMomentSize}).
+ */
+export function checkOptimizerParameters(source: string, state: OptimizerState, expected: ReadonlyMap<string, number>): void {
+  const recorded = state.parameters;
+  if (!recorded) return;
+  const nets = new Set([...expected.keys()].map((k) => k.slice(0, k.indexOf('.'))));
+  const inFile = [...recorded].filter(([k]) => nets.has(k.slice(0, k.indexOf('.'))));
+  const differ = [...new Set([...expected.keys(), ...inFile.map(([k]) => k)])].filter((k) => expected.get(k) !== recorded.get(k));
+  if (differ.length === 0) return;
+  const total = (sizes: Iterable<[string, number]>) => {
+    let n = 0;
+    let count = 0;
+    for (const [, v] of sizes) [n, count] = [n + v, count + 1];
+    return `${count} parameters of ${n} values`;
+  };
+  const first = differ[0];
+  const size = (v: number | undefined) => (v === undefined ? 'absent' : `${v} values`);
+  throw new ShapeError(
+    source,
+    `optimizer state for another architecture (${differ.length} parameter(s) differ, first ${quoteUntrusted(first, 80)}: model ${size(expected.get(first))}, file ${size(recorded.get(first))}); parameters`,
+    total(expected),
+    total(inFile),
+  );
 }
 
 /** Throw ShapeError naming the source unless a parameter's moments have its element count. */

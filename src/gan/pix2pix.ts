@@ -33,6 +33,7 @@ import { linearLambda } from './lr_policy.js';
 import { loadStateDictInto, readStateDict } from './state_dict.js';
 import {
   checkMomentSize,
+  checkOptimizerParameters,
   decodeForNetwork,
   decodeOptimizerState,
   encodeOptimizerState,
@@ -262,7 +263,7 @@ export class Pix2Pix {
   /** Infer the architecture from the checkpoints (reading only what inference needs), build, then load. */
   private static async fromSources(sources: NamedSources, opts: Pix2PixOptions, op: string): Promise<Pix2Pix> {
     resolvePix2PixOptions(opts, op);
-    const arch = await readArchitecture(sources.G, sources.D, { dropout: opts.dropout });
+    const arch = await readArchitecture(sources.G, sources.D, { dropout: opts.dropout, normGroups: opts.normGroups });
     const gc = arch.generator;
     const dc = arch.discriminator;
     const merged: Pix2PixOptions = {
@@ -272,6 +273,7 @@ export class Pix2Pix {
       numDowns: gc.numDowns,
       ngf: gc.ngf,
       norm: gc.norm,
+      normGroups: gc.normGroups,
       dropout: gc.dropout,
       ndf: dc?.ndf ?? opts.ndf,
       nLayersD: dc?.nLayers ?? opts.nLayersD,
@@ -637,12 +639,14 @@ export class Pix2Pix {
   }
 
   private async saveNow(): Promise<Pix2PixCheckpoint> {
-    const out: Pix2PixCheckpoint = { G: encodeStateDict(await readStateDict(this.G)) };
-    if (this.D) out.D = encodeStateDict(await readStateDict(this.D));
+    const out: Pix2PixCheckpoint = { G: encodeStateDict(await readStateDict(this.G), this.config.generator) };
+    if (this.D) out.D = encodeStateDict(await readStateDict(this.D), this.config.discriminator!);
     const moments: StateDict = new Map();
+    const parameters = new Map<string, number>();
     for (const [net, tag] of [[this.G, 'G'], [this.D, 'D']] as const) {
       if (!net) continue;
       for (const e of net.stateEntries()) {
+        if (e.kind === 'param') parameters.set(`${tag}.${e.key}`, e.param.value.size);
         if (e.kind !== 'param' || !e.param.m) continue;
         const k = momentKeys(tag, e.key);
         moments.set(k.m, { shape: [...e.shape], data: await e.param.m.read(), dtype: 'F32' });
@@ -650,7 +654,7 @@ export class Pix2Pix {
       }
     }
     const counters = { stepG: this.stepG, stepD: this.stepD, trainSteps: this.trainSteps, schedulerSteps: this.schedulerSteps };
-    out.optimizer = encodeOptimizerState({ moments, ...counters }, this.config);
+    out.optimizer = encodeOptimizerState({ moments, ...counters, parameters }, this.config);
     return out;
   }
 
@@ -687,6 +691,7 @@ export class Pix2Pix {
     }
     const wanted = new Set(params.flatMap(({ key }) => [`${key}.exp_avg`, `${key}.exp_avg_sq`]));
     const state = await decodeOptimizerState(src, (k) => wanted.has(k));
+    checkOptimizerParameters(src.name, state, new Map(params.map(({ key, param }) => [key, param.value.size])));
     for (const { key, param } of params) {
       const m = state.moments.get(`${key}.exp_avg`);
       const v = state.moments.get(`${key}.exp_avg_sq`);

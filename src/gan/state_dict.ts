@@ -6,7 +6,7 @@
 import { FileFormatError, Pix2PixError, quoteUntrusted } from '../runtime/errors.js';
 import type { StateDict } from '../io/state_dict.js';
 import type { StateEntry } from '../layers/state.js';
-import type { NormKind } from '../layers/norm.js';
+import { DEFAULT_NORM_GROUPS, type NormKind } from '../layers/norm.js';
 import type { DiscriminatorConfig, GeneratorConfig } from './networks.js';
 
 /** Keys listed per kind in a mismatch message; the error object keeps them all. */
@@ -164,40 +164,40 @@ export function loadStateDictInto(net: HasState, dict: StateDict, source: string
 
 // ------------------------------------------------------------------------------ architecture inference
 
-function shapeOf(dict: StateDict, key: string): number[] | undefined {
+/** Tensor shapes by key: what architecture inference reads (a StateDict is one; so is a file's listing). */
+export type TensorShapes = ReadonlyMap<string, { shape: readonly number[] }>;
+
+function shapeOf(dict: TensorShapes, key: string): readonly number[] | undefined {
   return dict.get(key)?.shape;
 }
 
-function stripModulePrefix(dict: StateDict): StateDict {
+function stripModulePrefix(dict: TensorShapes): TensorShapes {
   if (dict.size === 0 || ![...dict.keys()].every((k) => k.startsWith('module.'))) return dict;
   return new Map([...dict].map(([k, v]) => [k.slice('module.'.length), v]));
 }
 
-const bareKey = (key: string) => (key.startsWith('module.') ? key.slice('module.'.length) : key);
-
 /**
- * The keys {@link inferGeneratorConfig} looks at (for shapes or presence). A reader that keeps only these
- * gives a state dict on which inference answers as on the whole file: the architecture is known before
- * the rest of the file is read. Keep in step with inferGeneratorConfig (test/gan/checkpoint_codec.test.ts checks).
- * The norm layer's running_mean is kept too (a few floats), so that a norm with an affine but no running
- * statistics (GroupNorm) can be told from BatchNorm.
+ * The norm a layer's tensors describe: an affine with running statistics is BatchNorm; an affine without
+ * them is GroupNorm (the reference's BatchNorm always tracks them; its InstanceNorm has no affine).
  */
-export function isGeneratorInferenceKey(key: string): boolean {
-  return /^model\.model\.(0\.weight|3\.weight|1(\.model\.3)*\.model\.1\.weight|1\.model\.1\.bias|1\.model\.2\.(weight|running_mean))$/.test(bareKey(key));
+function normOfAffine(dict: TensorShapes, path: string): 'batch' | 'group' {
+  return dict.has(`${path}.running_mean`) ? 'batch' : 'group';
 }
 
-/** The keys {@link inferDiscriminatorConfig} looks at: the top-level layers' weights, biases (and running means, as for G). */
-export function isDiscriminatorInferenceKey(key: string): boolean {
-  return /^model\.\d+\.(weight|bias|running_mean)$/.test(bareKey(key));
+/** `normGroups` for a group-norm config (the file's record or the caller's, else the default); nothing for other norms. */
+function groupsFor(norm: NormKind, normGroups: number | undefined): { normGroups?: number } {
+  return norm === 'group' ? { normGroups: normGroups ?? DEFAULT_NORM_GROUPS } : {};
 }
 
 /**
- * Infer a UnetGenerator's architecture from a state dict (reference key names): input/output channels
+ * Infer a UnetGenerator's architecture from tensor shapes (reference key names): input/output channels
  * and ngf from the outermost convs, numDowns from the nesting depth, norm from what the first inner
- * level holds (BatchNorm weight → 'batch'; conv bias → 'instance'; neither → 'none'). Dropout has no
- * tensors: it comes from `fallback` (the reference trains pix2pix with dropout).
+ * level holds (norm weight with running statistics → 'batch', without → 'group'; conv bias → 'instance';
+ * neither → 'none'). Dropout has no tensors: it comes from `fallback` (the reference trains pix2pix with
+ * dropout); so does a group-norm model's group count (shapes are the same for every count; our files
+ * record it in their metadata, see checkpoint_codec.ts), default {@link DEFAULT_NORM_GROUPS}.
  */
-export function inferGeneratorConfig(raw: StateDict, fallback: Partial<GeneratorConfig> = {}, source = 'generator checkpoint'): GeneratorConfig {
+export function inferGeneratorConfig(raw: TensorShapes, fallback: Partial<GeneratorConfig> = {}, source = 'generator checkpoint'): GeneratorConfig {
   const dict = stripModulePrefix(raw);
   const down = shapeOf(dict, 'model.model.0.weight');
   const up = shapeOf(dict, 'model.model.3.weight');
@@ -213,14 +213,17 @@ export function inferGeneratorConfig(raw: StateDict, fallback: Partial<Generator
   }
   const level2 = 'model.model.1.model';
   let norm: NormKind;
-  if (dict.has(`${level2}.2.weight`)) norm = 'batch';
+  if (dict.has(`${level2}.2.weight`)) norm = normOfAffine(dict, `${level2}.2`);
   else if (dict.has(`${level2}.1.bias`)) norm = 'instance';
   else norm = 'none';
-  return { inputChannels: down[1], outputChannels: up[1], ngf, numDowns, norm, dropout: fallback.dropout ?? true };
+  return { inputChannels: down[1], outputChannels: up[1], ngf, numDowns, norm, ...groupsFor(norm, fallback.normGroups), dropout: fallback.dropout ?? true };
 }
 
-/** Infer an NLayerDiscriminator's architecture (input channels, ndf, nLayers, norm) from a state dict. */
-export function inferDiscriminatorConfig(raw: StateDict, source = 'discriminator checkpoint'): DiscriminatorConfig {
+/**
+ * Infer an NLayerDiscriminator's architecture (input channels, ndf, nLayers, norm) from tensor shapes;
+ * a group-norm D's group count from `fallback` (as for G).
+ */
+export function inferDiscriminatorConfig(raw: TensorShapes, source = 'discriminator checkpoint', fallback: { normGroups?: number } = {}): DiscriminatorConfig {
   const dict = stripModulePrefix(raw);
   const first = shapeOf(dict, 'model.0.weight');
   if (!first || first.length !== 4) throw new Pix2PixError(source, 'not a PatchGAN discriminator state dict (no 4-D model.0.weight)');
@@ -228,8 +231,8 @@ export function inferDiscriminatorConfig(raw: StateDict, source = 'discriminator
   const nLayers = convs - 2;
   if (nLayers < 1) throw new Pix2PixError(source, `a PatchGAN needs at least 3 convs, found ${convs}`);
   let norm: NormKind;
-  if (shapeOf(dict, 'model.3.weight')?.length === 1) norm = 'batch';
+  if (shapeOf(dict, 'model.3.weight')?.length === 1) norm = normOfAffine(dict, 'model.3');
   else if (dict.has('model.2.bias')) norm = 'instance';
   else norm = 'none';
-  return { inputChannels: first[1], ndf: first[0], nLayers, norm };
+  return { inputChannels: first[1], ndf: first[0], nLayers, norm, ...groupsFor(norm, fallback.normGroups) };
 }

@@ -19,10 +19,10 @@
 import { FileFormatError, quoteUntrusted } from '../runtime/errors.js';
 import { overBudget, resolveBudget, type ReadBudget, type ReaderOptions } from './budget.js';
 import { PickleGlobal, STORAGE_DTYPES, StorageRef, TensorRef, unpickle, type PickleValue } from './pickle.js';
-import { DTYPE_SIZES, decodeToFloat32, numelOf, type StateDict } from './state_dict.js';
+import { DTYPE_SIZES, decodeToFloat32, numelOf, type StateDict, type TensorListing } from './state_dict.js';
 import { isZip, openZip } from './zip.js';
 
-export type { StateDict, StateDictEntry } from './state_dict.js';
+export type { StateDict, StateDictEntry, TensorListing } from './state_dict.js';
 
 /** torch.serialization.MAGIC_NUMBER, the first pickle of a legacy checkpoint. */
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
@@ -48,6 +48,17 @@ export interface PthOptions extends ReaderOptions {
 }
 
 /**
+ * A torch checkpoint whose pickle has been read once: its tensors listed (key, shape, dtype; file order)
+ * and `read(keep)` materialising only the tensors `keep` selects. A caller that must look at shapes before
+ * choosing (architecture inference) pays for one unpickling, not one per decision.
+ */
+export interface OpenedPth {
+  tensors: TensorListing[];
+  /** Check, read and copy the kept tensors (views checked against their storages before any storage is read). */
+  read(keep?: (key: string) => boolean): Promise<StateDict>;
+}
+
+/**
  * Load a `.pth` / `.pt` checkpoint (zip or legacy format) as a StateDict: tensors as contiguous f32
  * (float16/bfloat16/float64/int64 storages converted, strides and storage offsets applied) in the
  * order the file holds them. A dict wrapping the state dict is unwrapped when it has a
@@ -58,15 +69,28 @@ export interface PthOptions extends ReaderOptions {
  * beyond the read budget (see ./budget.ts).
  */
 export async function loadPth(bytes: Uint8Array, fileName = 'pth', options: PthOptions = {}): Promise<StateDict> {
+  return (await openPth(bytes, fileName, options)).read(options.keep);
+}
+
+/**
+ * Read a checkpoint's pickle (once) and list its tensors; {@link OpenedPth.read} then materialises the
+ * ones wanted. Errors as {@link loadPth}'s, each naming `fileName`.
+ */
+export async function openPth(bytes: Uint8Array, fileName = 'pth', options: ReaderOptions = {}): Promise<OpenedPth> {
   const budget = resolveBudget(options.budget);
-  try {
-    const { root, storage } = isZip(bytes) ? await readZipCheckpoint(bytes, fileName, budget) : readLegacyCheckpoint(bytes, fileName, budget);
-    return await materialize(root, storage, fileName, budget, options.keep ?? (() => true));
-  } catch (e) {
+  const named = <T>(run: () => Promise<T>) => run().catch((e: unknown) => {
     if (e instanceof FileFormatError) throw e;
     // A bounds check we did not foresee (DataView RangeError, ...) still names the file.
     throw new FileFormatError(fileName, `corrupt checkpoint: ${quoteUntrusted(String((e as Error)?.message ?? e), 200)}`);
-  }
+  });
+  const { leaves, storage } = await named(async () => {
+    const { root, storage } = isZip(bytes) ? await readZipCheckpoint(bytes, fileName, budget) : readLegacyCheckpoint(bytes, fileName, budget);
+    return { leaves: tensorLeaves(root, fileName, budget), storage };
+  });
+  return {
+    tensors: leaves.map(([key, ref]) => ({ key, shape: ref.shape.slice(), dtype: ref.storage.dtype })),
+    read: (keep = () => true) => named(() => materialize(leaves, storage, fileName, budget, keep)),
+  };
 }
 
 /** True if `bytes` looks like a torch checkpoint (zip archive or a legacy pickle stream). */
@@ -279,25 +303,34 @@ function unwrap(root: PickleValue, walk: TensorWalk): PickleValue {
   return root;
 }
 
-async function materialize(root: PickleValue, storage: StorageSource, fileName: string, budget: ReadBudget, keep: (key: string) => boolean): Promise<StateDict> {
+/** The named tensor leaves of a checkpoint's object (wrapper unwrapped), each name once; refuses a file with none. */
+function tensorLeaves(root: PickleValue, fileName: string, budget: ReadBudget): [string, TensorRef][] {
   const fail = (message: string): never => {
     throw new FileFormatError(fileName, message);
   };
   const walk = new TensorWalk(budget, fail);
-  const leaves: [string, TensorRef][] = [];
-  walk.collect(unwrap(root, walk), '', leaves);
-  if (leaves.length === 0) fail('checkpoint holds no tensors');
+  const raw: [string, TensorRef][] = [];
+  walk.collect(unwrap(root, walk), '', raw);
+  if (raw.length === 0) fail('checkpoint holds no tensors');
+  const names = new Set<string>();
+  return raw.map(([rawName, ref]) => {
+    const name = rawName || 'tensor';
+    if (names.has(name)) fail(`tensor name ${quoteUntrusted(name)} occurs twice after flattening`);
+    names.add(name);
+    return [name, ref];
+  });
+}
 
+async function materialize(leaves: [string, TensorRef][], storage: StorageSource, fileName: string, budget: ReadBudget, keep: (key: string) => boolean): Promise<StateDict> {
+  const fail = (message: string): never => {
+    throw new FileFormatError(fileName, message);
+  };
   // Check every kept view against its storage before reading any storage bytes.
   const kept: [string, TensorRef][] = [];
-  const names = new Set<string>();
   let total = 0;
-  for (const [rawName, ref] of leaves) {
-    const name = rawName || 'tensor';
-    const q = quoteUntrusted(name);
-    if (names.has(name)) fail(`tensor name ${q} occurs twice after flattening`);
-    names.add(name);
+  for (const [name, ref] of leaves) {
     if (!keep(name)) continue;
+    const q = quoteUntrusted(name);
     const { storage: s, shape, stride } = ref;
     const count = numelOf(shape);
     const size = DTYPE_SIZES[s.dtype];

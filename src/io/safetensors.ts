@@ -8,7 +8,7 @@
  */
 import { FileFormatError, ShapeError, quoteUntrusted } from '../runtime/errors.js';
 import { overBudget, resolveBudget, type ReaderOptions } from './budget.js';
-import { DTYPE_SIZES, HOST_LITTLE_ENDIAN, decodeToFloat32, numelOf, type StateDict } from './state_dict.js';
+import { DTYPE_SIZES, HOST_LITTLE_ENDIAN, decodeToFloat32, numelOf, type StateDict, type TensorListing } from './state_dict.js';
 
 export type { StateDict, StateDictEntry } from './state_dict.js';
 
@@ -47,11 +47,28 @@ export function parseSafetensors(bytes: Uint8Array, fileName = 'safetensors', op
 
 /** Like {@link parseSafetensors}, and also returns the header's `__metadata__`. */
 export function parseSafetensorsFile(bytes: Uint8Array, fileName = 'safetensors', options: SafetensorsOptions = {}): SafetensorsFile {
+  const file = openSafetensors(bytes, fileName, options);
+  return { tensors: file.read(options.keep), metadata: file.metadata };
+}
+
+/** A safetensors file whose header has been checked: its tensors listed (file order), its metadata, and a reader. */
+export interface OpenedSafetensors {
+  tensors: TensorListing[];
+  metadata: Record<string, string>;
+  /** Decode the tensors `keep` selects (default all) into f32, charging them to the read budget. */
+  read(keep?: (name: string) => boolean): StateDict;
+}
+
+/**
+ * Check a safetensors header (every tensor's dtype, shape and offsets, the data tiled exactly) without
+ * decoding any tensor: what a caller needs to choose tensors by shape before reading them.
+ * Throws FileFormatError naming `fileName`, as {@link parseSafetensors}.
+ */
+export function openSafetensors(bytes: Uint8Array, fileName = 'safetensors', options: ReaderOptions = {}): OpenedSafetensors {
   const fail = (message: string): never => {
     throw new FileFormatError(fileName, message);
   };
   const budget = resolveBudget(options.budget);
-  const keep = options.keep ?? (() => true);
   if (bytes.length < 8) fail(`file is ${bytes.length} bytes; a safetensors file starts with an 8-byte header length`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLen64 = view.getBigUint64(0, true);
@@ -131,20 +148,23 @@ export function parseSafetensorsFile(bytes: Uint8Array, fileName = 'safetensors'
   }
   if (cursor !== dataLen) fail(`tensors cover ${cursor} bytes of data but the file has ${dataLen} (trailing bytes)`);
 
-  const tensors: StateDict = new Map();
-  let total = 0;
-  for (const { info } of ordered) {
-    if (!keep(info.name)) continue;
-    const count = numelOf(info.shape);
-    total += count * 4;
-    if (total > budget.maxTensorBytes) fail(`tensor ${quoteUntrusted(info.name)} brings the tensors read to ${total} bytes as f32, ${overBudget(budget, 'maxTensorBytes')}`);
-    tensors.set(info.name, {
-      shape: info.shape.slice(),
-      data: decodeToFloat32(bytes, dataStart + info.begin, count, info.dtype),
-      dtype: info.dtype,
-    });
-  }
-  return { tensors, metadata };
+  const read = (keep: (name: string) => boolean = () => true): StateDict => {
+    const tensors: StateDict = new Map();
+    let total = 0;
+    for (const { info } of ordered) {
+      if (!keep(info.name)) continue;
+      const count = numelOf(info.shape);
+      total += count * 4;
+      if (total > budget.maxTensorBytes) fail(`tensor ${quoteUntrusted(info.name)} brings the tensors read to ${total} bytes as f32, ${overBudget(budget, 'maxTensorBytes')}`);
+      tensors.set(info.name, {
+        shape: info.shape.slice(),
+        data: decodeToFloat32(bytes, dataStart + info.begin, count, info.dtype),
+        dtype: info.dtype,
+      });
+    }
+    return tensors;
+  };
+  return { tensors: ordered.map(({ info }) => ({ key: info.name, shape: info.shape.slice(), dtype: info.dtype })), metadata, read };
 }
 
 /**

@@ -11,6 +11,13 @@ export interface StateDictEntry {
   dtype: string;
 }
 
+/** One tensor of a checkpoint as listed before any of its data is read: its key, shape and stored dtype. */
+export interface TensorListing {
+  key: string;
+  shape: number[];
+  dtype: string;
+}
+
 /** Named tensors in file order (a Map keeps insertion order, also for keys that look like integers). */
 export type StateDict = Map<string, StateDictEntry>;
 

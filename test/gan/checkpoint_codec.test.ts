@@ -13,9 +13,10 @@ import { serializeSafetensors } from '../../src/io/safetensors.js';
 import type { StateDict } from '../../src/io/state_dict.js';
 import { BUDGET_ENV } from '../../src/io/budget.js';
 import { Pix2Pix } from '../../src/gan/pix2pix.js';
-import { loadCheckpoint } from '../../src/gan/checkpoint_node.js';
+import { loadCheckpoint, saveCheckpoint, withMetadata } from '../../src/gan/checkpoint_node.js';
+import { FileFormatError, ShapeError } from '../../src/runtime/errors.js';
 import { NLayerDiscriminator, UnetGenerator } from '../../src/gan/networks.js';
-import { CheckpointMismatchError, inferDiscriminatorConfig, inferGeneratorConfig, isDiscriminatorInferenceKey, isGeneratorInferenceKey, readStateDict } from '../../src/gan/state_dict.js';
+import { CheckpointMismatchError, inferDiscriminatorConfig, inferGeneratorConfig, readStateDict } from '../../src/gan/state_dict.js';
 import { decodeCheckpoint, encodeStateDict } from '../../src/gan/checkpoint_codec.js';
 import { loadInceptionWeights } from '../../src/metrics/inception_weights.js';
 import { buildZip, pickleStr as str, tensorPickle } from '../io/helpers.js';
@@ -91,22 +92,16 @@ async function tinyStateDicts(): Promise<{ G: StateDict; D: StateDict }> {
   return { G, D };
 }
 
-describe('architecture inference reads only the tensors it looks at', () => {
-  it('inference on the kept keys equals inference on the whole state dict, for every norm and depth', () => {
-    for (const norm of ['batch', 'instance', 'none'] as const) {
+describe('architecture inference reads shapes only', () => {
+  it('every norm (group included, told from batch norm by its missing running statistics) and depth', () => {
+    for (const norm of ['batch', 'instance', 'group', 'none'] as const) {
       for (const numDowns of [5, 7]) {
-        const G = new UnetGenerator(ctx, { inputChannels: 3, outputChannels: 1, numDowns, ngf: 2, norm, dropout: false });
-        const D = new NLayerDiscriminator(ctx, { inputChannels: 4, ndf: 2, nLayers: numDowns - 4, norm });
-        const shapes = (entries: { key: string; shape: readonly number[] }[]): StateDict => new Map(entries.map((e) => [e.key, { shape: [...e.shape], data: new Float32Array(0), dtype: 'F32' }]));
-        const g = shapes(G.stateEntries());
-        const d = shapes(D.stateEntries());
-        const gKept: StateDict = new Map([...g].filter(([k]) => isGeneratorInferenceKey(k)));
-        const dKept: StateDict = new Map([...d].filter(([k]) => isDiscriminatorInferenceKey(k)));
-        expect(gKept.size, `${norm}/${numDowns}`).toBeLessThan(g.size);
-        expect(inferGeneratorConfig(gKept)).toEqual(inferGeneratorConfig(g));
-        expect(inferGeneratorConfig(gKept)).toMatchObject({ numDowns, norm, ngf: 2 });
-        expect(inferDiscriminatorConfig(dKept)).toEqual(inferDiscriminatorConfig(d));
-        expect(inferDiscriminatorConfig(dKept)).toMatchObject({ nLayers: numDowns - 4, norm });
+        const groups = norm === 'group' ? { normGroups: 2 } : {};
+        const G = new UnetGenerator(ctx, { inputChannels: 3, outputChannels: 1, numDowns, ngf: 2, norm, ...groups, dropout: false });
+        const D = new NLayerDiscriminator(ctx, { inputChannels: 4, ndf: 2, nLayers: numDowns - 4, norm, ...groups });
+        const shapes = (entries: { key: string; shape: readonly number[] }[]) => new Map(entries.map((e) => [e.key, { shape: e.shape }]));
+        expect(inferGeneratorConfig(shapes(G.stateEntries()), groups), `${norm}/${numDowns}`).toEqual({ inputChannels: 3, outputChannels: 1, numDowns, ngf: 2, norm, ...groups, dropout: true });
+        expect(inferDiscriminatorConfig(shapes(D.stateEntries()), 'd', groups)).toEqual({ inputChannels: 4, ndf: 2, nLayers: numDowns - 4, norm, ...groups });
         G.destroy();
         D.destroy();
       }
@@ -195,6 +190,71 @@ describe('only what the model needs is materialised', () => {
       const err = await loadInceptionWeights(bytes, name).then(() => null, (e: unknown) => e as Error);
       expect(err!.message).toMatch(new RegExp(`^${name.replace('.', '\\.')}: .*missing 469 tensors: .*unexpected 1 tensors: aux\\.big$`));
     }
+  });
+});
+
+describe("checkpoints of a norm: 'group' model load through every entry", () => {
+  // ngf 4 gives norm layers of 4 to 32 channels: 2 groups differ from the default 32's (4 to 32 groups).
+  const GROUP = { ...TINY, ngf: 4, ndf: 4, norm: 'group', normGroups: 2, dropout: false } as const;
+  const rng = new Rng(3);
+  const image = () => createImage(32, 32, 3, Float32Array.from({ length: 32 * 32 * 3 }, () => rng.next()));
+
+  it('fromStateDict (file bytes, a saved folder, state dicts) infers group norm and its group count; translations equal the trained model', async () => {
+    const model = await Pix2Pix.create(GROUP);
+    await model.trainStep({ a: [image()], b: [image()] });
+    const ck = await model.save();
+    const probe = image();
+    const want = Array.from((await model.translate(probe, { eval: true })).data);
+    const same = async (m: Pix2Pix, what: string) => {
+      expect(m.config.generator, what).toMatchObject({ norm: 'group', normGroups: 2 });
+      expect(Array.from((await m.translate(probe, { eval: true })).data), what).toEqual(want);
+      await m.destroy();
+    };
+    const fromBytes = await Pix2Pix.fromStateDict({ G: ck.G, D: ck.D, optimizer: ck.optimizer }, { ctx });
+    expect(fromBytes.config.discriminator).toMatchObject({ norm: 'group', normGroups: 2 });
+    expect(fromBytes.steps).toBe(1);
+    await same(fromBytes, 'bytes');
+    const dir = await mkdtemp(join(tmpdir(), 'pix2pix-group-'));
+    await saveCheckpoint(dir, model);
+    await same(await loadCheckpoint(dir, { ctx, discriminator: false }), 'folder');
+    // A state dict has no metadata: the group count comes from the options.
+    await same(await Pix2Pix.fromStateDict({ G: await readStateDict(model.G) }, { ctx, discriminator: false, normGroups: 2 }), 'state dict');
+    await model.destroy();
+  });
+
+  it('a D recording another group count than G, or a malformed record, is refused naming the file', async () => {
+    const model = await Pix2Pix.create(GROUP);
+    const ck = await model.save();
+    await model.destroy();
+    const err = await Pix2Pix.fromStateDict({ G: ck.G, D: { data: withMetadata(ck.D!, { normGroups: '4' }), name: 'run/latest_net_D.safetensors' } }, { ctx }).catch((e: unknown) => e);
+    expect((err as Error).message).toBe("run/latest_net_D.safetensors: discriminator normGroups 4 differs from the generator's 2 (G checkpoint); one model has one group count");
+    const bad = await Pix2Pix.fromStateDict({ G: { data: withMetadata(ck.G, { normGroups: '2x' }), name: 'run/latest_net_G.safetensors' } }, { ctx }).catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(FileFormatError);
+    expect((bad as Error).message).toBe("run/latest_net_G.safetensors: metadata normGroups is '2x', expected a positive integer");
+  });
+});
+
+describe('an optimizer file is checked against the model it loads into', () => {
+  it("a file from an untrained model (no moments) of another architecture: ShapeError naming the file, expected and actual", async () => {
+    const small = await Pix2Pix.create(TINY);
+    const smallCk = await small.save();
+    await small.destroy();
+    const large = await Pix2Pix.create({ ...TINY, ngf: 4, ndf: 4 });
+    const largeCk = await large.save();
+    await large.destroy();
+    const optimizer = { data: smallCk.optimizer!, name: 'run/latest_optim.safetensors' };
+    const err = await Pix2Pix.fromStateDict({ G: largeCk.G, D: largeCk.D, optimizer }, { ctx }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ShapeError);
+    expect((err as Error).message).toMatch(
+      /^run\/latest_optim\.safetensors: optimizer state for another architecture \(\d+ parameter\(s\) differ, first 'G\.model\.model\.0\.weight': model 192 values, file 96 values\); parameters: expected \d+ parameters of \d+ values, got \d+ parameters of \d+ values$/,
+    );
+    // load() into a live model checks the same way; the matching file loads.
+    const model = await Pix2Pix.fromStateDict({ G: smallCk.G, D: smallCk.D, optimizer }, { ctx });
+    await expect(model.load({ G: smallCk.G, optimizer: { data: largeCk.optimizer!, name: 'big_optim.safetensors' } })).rejects.toThrow(/^big_optim\.safetensors: optimizer state for another architecture/);
+    // An inference model without D takes a training file's optimizer state for G.
+    const gOnly = await Pix2Pix.fromStateDict({ G: smallCk.G, optimizer }, { ctx, discriminator: false });
+    await gOnly.destroy();
+    await model.destroy();
   });
 });
 
