@@ -8,16 +8,18 @@
  * norm is the reference's 'batch' / 'instance' / 'none', or 'group' (GroupNorm, this library's addition:
  * see layers/norm.ts for its group count rule and docs/EXTENDING.md for how it was added).
  */
-import type { Dispatch, GpuContext } from '../runtime/context.js';
+import type { GpuContext } from '../runtime/context.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { ShapeError } from '../runtime/errors.js';
 import { mixSeed } from '../runtime/random.js';
 import { ActivationLayer } from '../layers/activation.js';
 import { Conv2d } from '../layers/conv.js';
-import type { DropoutRun } from '../layers/dropout.js';
-import { chainBackward, RunResources, type LayerRun, type Parameter, type RunMode } from '../layers/layer.js';
-import { BatchNorm2d, GroupNorm2d, InstanceNorm2d, makeNorm, type NormKind, type NormLayer } from '../layers/norm.js';
-import { stateEntriesOf, type StateEntry } from '../layers/state.js';
+import { Graph, type Layer, type LoweredNode, type RecordedGraph } from '../layers/graph.js';
+import type { LayerRun, Parameter, RunMode } from '../layers/layer.js';
+import { BatchNorm2d, makeNorm, type NormKind } from '../layers/norm.js';
+import { standardPasses } from '../layers/passes.js';
+import { Sequential } from '../layers/sequential.js';
+import type { StateEntry } from '../layers/state.js';
 import { UnetBlock } from '../layers/unet_block.js';
 import { ParameterPack } from '../layers/param_pack.js';
 
@@ -41,11 +43,24 @@ export interface DiscriminatorConfig {
   normGroups?: number;
 }
 
-/** A recorded generator forward: its runs plus the dropout runs whose seeds change every step. */
+/** A recorded generator forward plus its dropout layers, whose seeds change every step. */
 export interface GeneratorRun extends LayerRun {
-  readonly dropoutRuns: readonly DropoutRun[];
+  /** The lowered dropout nodes, innermost first (empty in eval mode or without dropout). */
+  readonly dropoutRuns: readonly LoweredNode[];
   /** New dropout masks: one seed per dropout layer, derived from `seed`. */
   setDropoutSeed(seed: number): void;
+}
+
+/** Where a network's recorded output goes: a new tensor, or `into` (e.g. a slice of the next network's input). */
+export interface NetworkRecordOptions {
+  into?: Tensor;
+}
+
+/** Record `layer` on one input tensor as its own graph and lower it with the standard passes. */
+function recordNetwork(ctx: GpuContext, layer: Layer, x: Tensor, mode: RunMode, prefix: string, seed: number, into?: Tensor): RecordedGraph {
+  const graph = new Graph(ctx);
+  const [y] = layer.record([graph.input(x)], graph.recorder(mode, prefix, seed));
+  return graph.lower([y], { passes: standardPasses(ctx), into: into ? new Map([[y, into]]) : undefined });
 }
 
 export class UnetGenerator {
@@ -105,22 +120,26 @@ export class UnetGenerator {
     });
   }
 
-  /** Record a forward on x [N, inputChannels, H, W]; dropout layers run only when mode.dropout. */
-  record(x: Tensor, mode: RunMode, dropoutSeed = 0): GeneratorRun {
+  /**
+   * Record a forward on x [N, inputChannels, H, W]; dropout layers run only when mode.dropout, starting
+   * from `dropoutSeed` (plus each layer's level) until setDropoutSeed. `into`: write the output there.
+   */
+  record(x: Tensor, mode: RunMode, dropoutSeed = 0, opts: NetworkRecordOptions = {}): GeneratorRun {
     const { inputChannels, numDowns } = this.config;
     const m = this.sizeMultiple;
     if (x.shape.length !== 4 || x.shape[1] !== inputChannels) throw new ShapeError('UnetGenerator', 'input shape', `[N, ${inputChannels}, H, W]`, x.shape);
     if (x.shape[2] % m !== 0 || x.shape[3] % m !== 0) {
       throw new ShapeError('UnetGenerator', `image size (height and width must be multiples of 2^${numDowns} = ${m})`, `multiples of ${m}`, `${x.shape[2]}x${x.shape[3]}`);
     }
-    const dropoutRuns: DropoutRun[] = [];
-    const run = this.root.record(x, { mode, dropoutRuns, dropoutSeed });
+    const run = recordNetwork(this.ctx, this.root, x, mode, 'G', dropoutSeed, opts.into);
+    const dropoutRuns = run.seeded;
     return {
-      ...run,
       output: run.output,
       forward: run.forward,
+      backward: (dy, dx, o) => run.backward(dy, dx, o),
+      destroy: () => run.destroy(),
       dropoutRuns,
-      setDropoutSeed: (seed: number) => dropoutRuns.forEach((d, i) => d.setSeed(mixSeed(seed, i))),
+      setDropoutSeed: (seed: number) => dropoutRuns.forEach((d, i) => d.setSeed!(mixSeed(seed, i))),
     };
   }
 
@@ -133,11 +152,10 @@ export class UnetGenerator {
 /** Re-exported for callers of the networks' dropout seeding; defined in runtime/random.ts. */
 export { mixSeed };
 
-type DLayer = { index: number; layer: Conv2d | NormLayer | ActivationLayer };
-
 /** The PatchGAN discriminator: conv(k4 s2) LeakyReLU, (conv norm LeakyReLU) x n_layers, conv(k4 s1) to 1 channel. */
 export class NLayerDiscriminator {
-  private readonly layers: DLayer[] = [];
+  /** The reference's nn.Sequential (Identity, as null, at the norms' indices for norm 'none'). */
+  readonly model: Sequential;
   /** Every parameter, gradient and Adam moment in four packed buffers (one Adam dispatch). */
   readonly pack: ParameterPack;
 
@@ -148,35 +166,33 @@ export class NLayerDiscriminator {
     const { inputChannels, ndf, nLayers, norm, normGroups } = config;
     if (!Number.isInteger(nLayers) || nLayers < 1) throw new ShapeError('NLayerDiscriminator', 'nLayers', 'an integer >= 1', nLayers);
     const useBias = norm === 'instance';
-    let index = 0;
-    const push = (layer: DLayer['layer'] | null) => {
-      if (layer) this.layers.push({ index, layer });
-      index++; // Identity for norm 'none' still takes its index in the reference's Sequential
-    };
+    const layers: (Layer | null)[] = [];
     const conv = (cin: number, cout: number, stride: number, bias: boolean) =>
-      new Conv2d(ctx, cin, cout, { kernel: 4, stride, padding: 1, bias }, `D.model.${index}`);
-    const leaky = () => new ActivationLayer(ctx, 'leaky_relu', 0.2);
-    push(conv(inputChannels, ndf, 2, true));
-    push(leaky());
+      new Conv2d(ctx, cin, cout, { kernel: 4, stride, padding: 1, bias }, `D.model.${layers.length}`, `model.${layers.length}`);
+    const leaky = () => new ActivationLayer(ctx, 'leaky_relu', 0.2, `model.${layers.length}`);
+    const normLayer = (channels: number) => makeNorm(ctx, norm, channels, `D.model.${layers.length}`, normGroups, `model.${layers.length}`);
+    layers.push(conv(inputChannels, ndf, 2, true));
+    layers.push(leaky());
     let mult = 1;
     for (let n = 1; n < nLayers; n++) {
       const prev = mult;
       mult = Math.min(2 ** n, 8);
-      push(conv(ndf * prev, ndf * mult, 2, useBias));
-      push(makeNorm(ctx, norm, ndf * mult, `D.model.${index}`, normGroups));
-      push(leaky());
+      layers.push(conv(ndf * prev, ndf * mult, 2, useBias));
+      layers.push(normLayer(ndf * mult));
+      layers.push(leaky());
     }
     const prev = mult;
     mult = Math.min(2 ** nLayers, 8);
-    push(conv(ndf * prev, ndf * mult, 1, useBias));
-    push(makeNorm(ctx, norm, ndf * mult, `D.model.${index}`, normGroups));
-    push(leaky());
-    push(conv(ndf * mult, 1, 1, true));
+    layers.push(conv(ndf * prev, ndf * mult, 1, useBias));
+    layers.push(normLayer(ndf * mult));
+    layers.push(leaky());
+    layers.push(conv(ndf * mult, 1, 1, true));
+    this.model = new Sequential(layers);
     this.pack = new ParameterPack(ctx, this.params(), 'D');
   }
 
   stateEntries(): StateEntry[] {
-    return this.layers.flatMap(({ index, layer }) => (layer instanceof ActivationLayer ? [] : stateEntriesOf(layer, `model.${index}.`)));
+    return this.model.stateEntries('model.');
   }
 
   params(): Parameter[] {
@@ -184,12 +200,12 @@ export class NLayerDiscriminator {
   }
 
   batchNorms(): BatchNorm2d[] {
-    return this.layers.flatMap(({ layer }) => (layer instanceof BatchNorm2d ? [layer] : []));
+    return this.model.layers.flatMap((layer) => (layer instanceof BatchNorm2d ? [layer] : []));
   }
 
   /** Module paths of the norm layers ('model.3'). */
   normPaths(): string[] {
-    return this.layers.flatMap(({ index, layer }) => (layer instanceof BatchNorm2d || layer instanceof InstanceNorm2d || layer instanceof GroupNorm2d ? [`model.${index}`] : []));
+    return this.model.normPaths('model.');
   }
 
   setFrozen(frozen: boolean): void {
@@ -201,38 +217,19 @@ export class NLayerDiscriminator {
     if (x.shape.length !== 4 || x.shape[1] !== this.config.inputChannels) {
       throw new ShapeError('NLayerDiscriminator', 'input shape', `[N, ${this.config.inputChannels}, H, W]`, x.shape);
     }
-    const res = new RunResources(this.ctx);
-    const runs: LayerRun[] = [];
-    const forward: Dispatch[] = [];
-    let h = x;
-    for (let i = 0; i < this.layers.length; i++) {
-      const { index, layer } = this.layers[i];
-      const tag = `${label}.model.${index}`;
-      const next = this.layers[i + 1]?.layer;
-      // norm → LeakyReLU runs as one kernel each way (the norm's fused activation): one map and two
-      // element-wise passes fewer per layer.
-      const fuse = !(layer instanceof Conv2d || layer instanceof ActivationLayer) && next instanceof ActivationLayer && next.kind === 'leaky_relu';
-      if (fuse) i++;
-      const run =
-        layer instanceof Conv2d || layer instanceof ActivationLayer
-          ? layer.record(h, tag)
-          : layer.record(h, mode, tag, undefined, fuse ? { kind: 'leaky_relu', slope: (next as ActivationLayer).slope } : undefined);
-      if (run.output.shape[2] < 1 || run.output.shape[3] < 1) throw new ShapeError('NLayerDiscriminator', `input too small at layer ${index}`, 'a positive output size', run.output.shape);
-      res.child(run);
-      runs.push(run);
-      forward.push(...run.forward);
-      h = run.output;
-    }
-    return {
-      output: h,
-      forward,
-      backward: (dy, dx, o) => chainBackward(res, runs, dy, dx, o, label),
-      destroy: () => res.destroy(),
-    };
+    // Each k4 conv changes the side by -1 (stride 1) or halves it (stride 2): find the first too small.
+    let [h, w] = [x.shape[2], x.shape[3]];
+    this.model.layers.forEach((layer, index) => {
+      if (!(layer instanceof Conv2d)) return;
+      const [, , oh, ow] = layer.outputShape([1, layer.inChannels, h, w]);
+      if (oh < 1 || ow < 1) throw new ShapeError('NLayerDiscriminator', `input too small at layer ${index}`, 'a positive output size', [x.shape[0], layer.outChannels, oh, ow]);
+      [h, w] = [oh, ow];
+    });
+    return recordNetwork(this.ctx, this.model, x, mode, label, 0);
   }
 
   destroy(): void {
-    for (const { layer } of this.layers) if (!(layer instanceof ActivationLayer)) layer.destroy();
+    this.model.destroy();
     this.pack.destroy();
   }
 }

@@ -1,32 +1,38 @@
 /** Element-wise activation layers (ReLU, LeakyReLU(0.2), tanh, sigmoid): no parameters. */
-import type { Dispatch, GpuContext } from '../runtime/context.js';
-import type { Tensor } from '../runtime/tensor.js';
+import type { GpuContext } from '../runtime/context.js';
 import { activationBackward, activationBackwardNeeds, activationForward, type Activation } from '../kernels/activation.js';
-import { RunResources, outputTensor, type BackwardOptions, type LayerRun } from './layer.js';
+import type { GraphNode, LoweredNode, Lowering, PrimitiveLayer, Recorder, SymbolicTensor } from './graph.js';
+import type { Parameter } from './layer.js';
 
-export class ActivationLayer {
+export class ActivationLayer implements PrimitiveLayer {
+  readonly op = 'activation';
+
   constructor(
     readonly ctx: GpuContext,
     readonly kind: Activation,
     /** LeakyReLU's negative slope (0.2 everywhere in the reference networks). */
     readonly slope = 0.2,
+    /** Node name in labels. */
+    readonly name: string = kind,
   ) {}
 
-  /** `out`: write the output there instead of a new tensor (see outputTensor). */
-  record(x: Tensor, label: string = this.kind, out?: Tensor): LayerRun {
-    const res = new RunResources(this.ctx);
-    const output = outputTensor(res, x.shape, label, out);
-    const forward = res.own(activationForward(this.ctx, output, x, this.kind, this.slope));
+  params(): Parameter[] {
+    return [];
+  }
+
+  record([x]: readonly SymbolicTensor[], rec: Recorder): SymbolicTensor[] {
+    return rec.node(this, [x], [x.shape], this.name, { activation: { kind: this.kind, slope: this.slope } });
+  }
+
+  lower(node: GraphNode, l: Lowering): LoweredNode {
+    const x = l.tensorOf(node.inputs[0]);
+    const y = l.tensorOf(node.outputs[0]);
     // ReLU/LeakyReLU differentiate from x, tanh/sigmoid from y: both are kept anyway.
-    const saved = activationBackwardNeeds(this.kind) === 'x' ? x : output;
+    const saved = activationBackwardNeeds(this.kind) === 'x' ? x : y;
     return {
-      output,
-      forward,
-      backward: (dy: Tensor, dx: Tensor | null, o: BackwardOptions): Dispatch[] => {
-        if (!dx) return [];
-        return res.own(activationBackward(this.ctx, dx, dy, saved, this.kind, { slope: this.slope, accumulate: !!o.accumulateInput }));
-      },
-      destroy: () => res.destroy(),
+      forward: l.own(activationForward(this.ctx, y, x, this.kind, this.slope)),
+      backward: ({ dOutputs: [dy], dInputs: [dx], accumulate: [acc] }) =>
+        dx ? l.own(activationBackward(this.ctx, dx, dy, saved, this.kind, { slope: this.slope, accumulate: acc })) : [],
     };
   }
 }

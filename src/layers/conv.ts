@@ -5,9 +5,10 @@
 import type { Dispatch, GpuContext } from '../runtime/context.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { ShapeError } from '../runtime/errors.js';
+import type { GraphNode, LoweredNode, Lowering, NodeGradients, PrimitiveLayer, Recorder, SymbolicTensor } from './graph.js';
 import { conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, conv2dOutputShape } from '../kernels/conv2d.js';
 import { convTranspose2dBackwardInput, convTranspose2dBackwardWeight, convTranspose2dForward } from '../kernels/conv_transpose2d.js';
-import { Parameter, RunResources, gradOf, outputTensor, wantsGrad, type BackwardOptions, type LayerRun } from './layer.js';
+import { Parameter, gradOf, wantsGrad } from './layer.js';
 
 export interface ConvOptions {
   kernel: number;
@@ -18,9 +19,9 @@ export interface ConvOptions {
   outputPadding?: number;
 }
 
-/** The forward input for the weight gradient: the recorded one, or its recomputed copy (BackwardOptions.savedInput). */
-function savedInput(x: Tensor, o: BackwardOptions): Tensor {
-  const s = o.savedInput;
+/** The forward input for the weight gradient: the recorded one, or its recomputed copy (the recompute pass). */
+function savedInput(x: Tensor, g: NodeGradients): Tensor {
+  const s = g.savedInputs[0];
   if (s && (s.shape.length !== x.shape.length || s.shape.some((d, i) => d !== x.shape[i]))) throw new ShapeError('conv backward', 'savedInput shape', x.shape, s.shape);
   return s ?? x;
 }
@@ -29,7 +30,8 @@ const WEIGHT_INIT = { kind: 'normal', mean: 0, std: 0.02 } as const;
 const BIAS_INIT = { kind: 'constant', value: 0 } as const;
 
 /** 2-D convolution, NCHW. */
-export class Conv2d {
+export class Conv2d implements PrimitiveLayer {
+  readonly op = 'conv2d';
   readonly weight: Parameter;
   readonly bias: Parameter | null;
 
@@ -39,6 +41,8 @@ export class Conv2d {
     readonly outChannels: number,
     readonly opts: ConvOptions,
     label = 'conv2d',
+    /** Node name in a recording ('down'). */
+    readonly name = 'conv',
   ) {
     const k = opts.kernel;
     this.weight = new Parameter(ctx, 'weight', ctx.zeros([outChannels, inChannels, k, k], `${label}.weight`), WEIGHT_INIT);
@@ -53,25 +57,28 @@ export class Conv2d {
     return conv2dOutputShape(x, this.weight.shape, { stride: this.opts.stride, padding: this.opts.padding });
   }
 
-  record(x: Tensor, label = 'conv2d', out?: Tensor): LayerRun {
-    if (x.shape[1] !== this.inChannels) throw new ShapeError(label, 'input channels', this.inChannels, x.shape[1]);
-    const res = new RunResources(this.ctx);
+  record([x]: readonly SymbolicTensor[], rec: Recorder): SymbolicTensor[] {
+    if (x.shape[1] !== this.inChannels) throw new ShapeError(`${rec.prefix}.${this.name}`, 'input channels', this.inChannels, x.shape[1]);
+    return rec.node(this, [x], [this.outputShape(x.shape)], this.name);
+  }
+
+  lower(node: GraphNode, l: Lowering): LoweredNode {
+    const x = l.tensorOf(node.inputs[0]);
+    const y = l.tensorOf(node.outputs[0]);
     const p = { stride: this.opts.stride, padding: this.opts.padding };
-    const output = outputTensor(res, this.outputShape(x.shape), label, out);
-    const forward = res.own(conv2dForward(this.ctx, output, x, this.weight.value, this.bias?.value ?? null, p));
     return {
-      output,
-      forward,
-      backward: (dy: Tensor, dx: Tensor | null, o: BackwardOptions): Dispatch[] => {
+      forward: l.own(conv2dForward(this.ctx, y, x, this.weight.value, this.bias?.value ?? null, p)),
+      backward: (g) => {
+        const [dy] = g.dOutputs;
+        const [dx] = g.dInputs;
         const out: Dispatch[] = [];
-        if (dx) out.push(...res.own(conv2dBackwardInput(this.ctx, dx, dy, this.weight.value, { ...p, accumulate: !!o.accumulateInput })));
-        if (wantsGrad(this.weight, o.paramGrads)) {
+        if (dx) out.push(...l.own(conv2dBackwardInput(this.ctx, dx, dy, this.weight.value, { ...p, accumulate: g.accumulate[0] })));
+        if (wantsGrad(this.weight, g.paramGrads)) {
           const db = this.bias && !this.bias.frozen ? gradOf(this.bias) : null;
-          out.push(...res.own(conv2dBackwardWeight(this.ctx, gradOf(this.weight), db, dy, savedInput(x, o), { ...p, accumulate: o.paramGrads === 'accumulate' })));
+          out.push(...l.own(conv2dBackwardWeight(this.ctx, gradOf(this.weight), db, dy, savedInput(x, g), { ...p, accumulate: g.paramGrads === 'accumulate' })));
         }
         return out;
       },
-      destroy: () => res.destroy(),
     };
   }
 
@@ -81,7 +88,8 @@ export class Conv2d {
 }
 
 /** 2-D transposed convolution ("deconvolution"), NCHW, weight [Cin, Cout, KH, KW]. */
-export class ConvTranspose2d {
+export class ConvTranspose2d implements PrimitiveLayer {
+  readonly op = 'conv_transpose2d';
   readonly weight: Parameter;
   readonly bias: Parameter | null;
 
@@ -91,6 +99,8 @@ export class ConvTranspose2d {
     readonly outChannels: number,
     readonly opts: ConvOptions,
     label = 'conv_transpose2d',
+    /** Node name in a recording ('up'). */
+    readonly name = 'convT',
   ) {
     const k = opts.kernel;
     this.weight = new Parameter(ctx, 'weight', ctx.zeros([inChannels, outChannels, k, k], `${label}.weight`), WEIGHT_INIT);
@@ -107,25 +117,28 @@ export class ConvTranspose2d {
     return [x[0], this.outChannels, (x[2] - 1) * s - 2 * p + k + op, (x[3] - 1) * s - 2 * p + k + op];
   }
 
-  record(x: Tensor, label = 'conv_transpose2d', out?: Tensor): LayerRun {
-    if (x.shape[1] !== this.inChannels) throw new ShapeError(label, 'input channels', this.inChannels, x.shape[1]);
-    const res = new RunResources(this.ctx);
+  record([x]: readonly SymbolicTensor[], rec: Recorder): SymbolicTensor[] {
+    if (x.shape[1] !== this.inChannels) throw new ShapeError(`${rec.prefix}.${this.name}`, 'input channels', this.inChannels, x.shape[1]);
+    return rec.node(this, [x], [this.outputShape(x.shape)], this.name);
+  }
+
+  lower(node: GraphNode, l: Lowering): LoweredNode {
+    const x = l.tensorOf(node.inputs[0]);
+    const y = l.tensorOf(node.outputs[0]);
     const p = { stride: this.opts.stride, padding: this.opts.padding, outputPadding: this.opts.outputPadding ?? 0 };
-    const output = outputTensor(res, this.outputShape(x.shape), label, out);
-    const forward = res.own(convTranspose2dForward(this.ctx, output, x, this.weight.value, this.bias?.value ?? null, p));
     return {
-      output,
-      forward,
-      backward: (dy: Tensor, dx: Tensor | null, o: BackwardOptions): Dispatch[] => {
+      forward: l.own(convTranspose2dForward(this.ctx, y, x, this.weight.value, this.bias?.value ?? null, p)),
+      backward: (g) => {
+        const [dy] = g.dOutputs;
+        const [dx] = g.dInputs;
         const out: Dispatch[] = [];
-        if (dx) out.push(...res.own(convTranspose2dBackwardInput(this.ctx, dx, dy, this.weight.value, { ...p, accumulate: !!o.accumulateInput })));
-        if (wantsGrad(this.weight, o.paramGrads)) {
+        if (dx) out.push(...l.own(convTranspose2dBackwardInput(this.ctx, dx, dy, this.weight.value, { ...p, accumulate: g.accumulate[0] })));
+        if (wantsGrad(this.weight, g.paramGrads)) {
           const db = this.bias && !this.bias.frozen ? gradOf(this.bias) : null;
-          out.push(...res.own(convTranspose2dBackwardWeight(this.ctx, gradOf(this.weight), db, dy, savedInput(x, o), { ...p, accumulate: o.paramGrads === 'accumulate' })));
+          out.push(...l.own(convTranspose2dBackwardWeight(this.ctx, gradOf(this.weight), db, dy, savedInput(x, g), { ...p, accumulate: g.paramGrads === 'accumulate' })));
         }
         return out;
       },
-      destroy: () => res.destroy(),
     };
   }
 

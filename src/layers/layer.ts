@@ -1,18 +1,16 @@
 /**
- * What every layer shares: parameters (value + gradient + Adam moments), and "runs".
+ * What every layer shares: parameters (value + gradient + Adam moments), run modes, and "runs".
  *
- * A layer owns its parameters; a *run* is one recorded use of the layer on an input tensor of a fixed
- * shape: it allocates its output and saved activations once and builds its forward Dispatch list once.
- * `run.backward(dy, dx, ...)` builds (once) the dispatches that write the input gradient and the
- * parameter gradients. A network records a whole training step from runs and replays it every step,
- * so a steady-state step allocates nothing. The same layer can have several runs (the discriminator
- * runs three times per training step: fake, real, and fake again for the generator's loss), each
- * with its own saved activations.
+ * A layer owns its parameters; a *run* is one recorded use of a network on inputs of fixed shapes
+ * (graph.ts records it, passes.ts rewrites it, lowering allocates its tensors and builds its forward
+ * Dispatch list once). `run.backward(dy, dx, ...)` builds (once) the dispatches that write the input
+ * gradient and the parameter gradients. A training step is recorded from runs and replayed every step,
+ * so a steady-state step allocates nothing. The same network can have several runs (the discriminator
+ * runs on fake and real pairs, and again for the generator's loss), each with its own saved activations.
  */
 import type { Dispatch, GpuContext } from '../runtime/context.js';
 import { destroyDispatches } from '../runtime/context.js';
 import type { Tensor } from '../runtime/tensor.js';
-import { ShapeError } from '../runtime/errors.js';
 
 /** How a parameter is initialised: the reference's init_weights('normal', 0.02) uses these two. */
 export type ParamInit = { kind: 'normal'; mean: number; std: number } | { kind: 'constant'; value: number };
@@ -128,16 +126,6 @@ export interface LayerRun {
   destroy(): void;
 }
 
-/**
- * The tensor a run writes its output to: `out` when the caller gives one (a slice of a larger buffer,
- * e.g. the U-Net's concatenated skip), checked for shape; otherwise a new tensor owned by `res`.
- */
-export function outputTensor(res: RunResources, shape: readonly number[], label: string, out?: Tensor): Tensor {
-  if (!out) return res.tensor(shape, `${label}.out`);
-  if (out.shape.length !== shape.length || out.shape.some((d, i) => d !== shape[i])) throw new ShapeError(label, 'output tensor shape', shape, out.shape);
-  return out;
-}
-
 /** Bookkeeping shared by run implementations: owned tensors and dispatches, freed together. */
 export class RunResources {
   private readonly tensors: Tensor[] = [];
@@ -182,27 +170,4 @@ export function wantsGrad(p: Parameter | null, mode: ParamGrads): p is Parameter
 export function gradOf(p: Parameter): Tensor {
   p.ensureTrainingState();
   return p.grad!;
-}
-
-/**
- * Chain runs: each run's output is the next one's input. Backward walks them in reverse, allocating
- * one intermediate gradient per boundary (owned by `res`).
- */
-export function chainBackward(
-  res: RunResources,
-  runs: readonly LayerRun[],
-  dy: Tensor,
-  dx: Tensor | null,
-  opts: BackwardOptions,
-  label: string,
-): Dispatch[] {
-  const out: Dispatch[] = [];
-  let g = dy;
-  for (let i = runs.length - 1; i >= 0; i--) {
-    const target = i === 0 ? dx : res.tensor(runs[i - 1].output.shape, `${label}.grad${i}`);
-    out.push(...runs[i].backward(g, target, i === 0 ? opts : { paramGrads: opts.paramGrads }));
-    if (!target) break;
-    g = target;
-  }
-  return out;
 }

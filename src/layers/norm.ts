@@ -18,8 +18,8 @@ import { ShapeError } from '../runtime/errors.js';
 import { batchNormBackward, batchNormForward } from '../kernels/batch_norm.js';
 import { groupNormBackward, groupNormForward } from '../kernels/group_norm.js';
 import { instanceNormBackward, instanceNormForward } from '../kernels/instance_norm.js';
-import type { FusedActivation } from '../kernels/norm_common.js';
-import { Parameter, RunResources, gradOf, outputTensor, wantsGrad, type BackwardOptions, type LayerRun, type RunMode } from './layer.js';
+import type { GraphNode, LoweredNode, Lowering, NodeGradients, PrimitiveLayer, Recorder, SymbolicTensor } from './graph.js';
+import { Parameter, gradOf, wantsGrad } from './layer.js';
 
 export type NormKind = 'batch' | 'instance' | 'group' | 'none';
 
@@ -36,41 +36,77 @@ export function normGroupsFor(channels: number, normGroups = DEFAULT_NORM_GROUPS
 }
 
 /** InstanceNorm2d(C, affine=False): per-sample, per-channel statistics over H x W. */
-export class InstanceNorm2d {
+export class InstanceNorm2d implements PrimitiveLayer {
+  readonly op = 'norm';
+
   constructor(
     readonly ctx: GpuContext,
     readonly channels: number,
+    /** Node name in a recording. */
+    readonly name = 'norm',
   ) {}
 
   params(): Parameter[] {
     return [];
   }
 
-  /** `activation`: apply ReLU/LeakyReLU in the same kernel (the run's output is act(norm(x))). */
-  record(x: Tensor, _mode: RunMode, label = 'instance_norm', out?: Tensor, activation?: FusedActivation): LayerRun {
-    if (x.shape[1] !== this.channels) throw new ShapeError(label, 'channels', this.channels, x.shape[1]);
-    const res = new RunResources(this.ctx);
-    const output = outputTensor(res, x.shape, label, out);
-    const mean = res.tensor([x.shape[0] * x.shape[1]], `${label}.mean`);
-    const rstd = res.tensor([x.shape[0] * x.shape[1]], `${label}.rstd`);
-    const forward = res.own(instanceNormForward(this.ctx, output, mean, rstd, x, null, null, { eps: NORM_EPS, activation }));
-    const fused = activation ? { fused: activation, y: output } : undefined;
+  record([x]: readonly SymbolicTensor[], rec: Recorder): SymbolicTensor[] {
+    return recordNorm(this, x, rec);
+  }
+
+  /** With a fused activation (node.fusedActivation) the output is act(norm(x)), in the same kernels. */
+  lower(node: GraphNode, l: Lowering): LoweredNode {
+    const { x, y, activation, fused } = normTensors(node, l);
+    const mean = l.scratch([x.shape[0] * x.shape[1]], `${node.label}.mean`);
+    const rstd = l.scratch([x.shape[0] * x.shape[1]], `${node.label}.rstd`);
     return {
-      output,
-      forward,
-      backward: (dy: Tensor, dx: Tensor | null, o: BackwardOptions): Dispatch[] => {
-        if (!dx) return [];
-        return res.own(instanceNormBackward(this.ctx, dx, null, null, dy, x, mean, rstd, null, { accumulate: !!o.accumulateInput, activation: fused }));
-      },
-      destroy: () => res.destroy(),
+      forward: l.own(instanceNormForward(this.ctx, y, mean, rstd, x, null, null, { eps: NORM_EPS, activation })),
+      backward: ({ dOutputs: [dy], dInputs: [dx], accumulate: [acc] }) =>
+        dx ? l.own(instanceNormBackward(this.ctx, dx, null, null, dy, x, mean, rstd, null, { accumulate: acc, activation: fused })) : [],
     };
   }
 
   destroy(): void {}
 }
 
+/** One node of a norm layer, its channel count checked. */
+function recordNorm(layer: NormLayer, x: SymbolicTensor, rec: Recorder): SymbolicTensor[] {
+  if (x.shape[1] !== layer.channels) throw new ShapeError(`${rec.prefix}.${layer.name}`, 'channels', layer.channels, x.shape[1]);
+  return rec.node(layer, [x], [x.shape], layer.name);
+}
+
+/** A norm node's input and output tensors and its fused activation (forward form and backward form). */
+function normTensors(node: GraphNode, l: Lowering) {
+  const y = l.tensorOf(node.outputs[0]);
+  const activation = node.fusedActivation ?? undefined;
+  return { x: l.tensorOf(node.inputs[0]), y, activation, fused: activation ? { fused: activation, y } : undefined };
+}
+
+/**
+ * Backward of a norm with parameters: one kernel writes dx and the parameter gradients when their
+ * accumulate flags agree; two when they differ (D's real pass used to take a fresh input gradient and
+ * accumulated parameter gradients).
+ */
+function affineNormBackward(
+  g: NodeGradients,
+  weight: Parameter,
+  run: (dx: Tensor | null, dgamma: Tensor | null, dbeta: Tensor | null, accumulate: boolean) => Dispatch[],
+  bias: Parameter,
+): Dispatch[] {
+  const [dx] = g.dInputs;
+  const wantParams = wantsGrad(weight, g.paramGrads);
+  const accParams = g.paramGrads === 'accumulate';
+  const accInput = g.accumulate[0];
+  if (wantParams && (!dx || accParams === accInput)) return run(dx, gradOf(weight), gradOf(bias), accParams);
+  const out: Dispatch[] = [];
+  if (dx) out.push(...run(dx, null, null, accInput));
+  if (wantParams) out.push(...run(null, gradOf(weight), gradOf(bias), accParams));
+  return out;
+}
+
 /** BatchNorm2d(C): statistics over N x H x W per channel, learnable affine, running statistics. */
-export class BatchNorm2d {
+export class BatchNorm2d implements PrimitiveLayer {
+  readonly op = 'norm';
   readonly weight: Parameter;
   readonly bias: Parameter;
   readonly runningMean: Tensor;
@@ -82,6 +118,8 @@ export class BatchNorm2d {
     readonly ctx: GpuContext,
     readonly channels: number,
     label = 'batch_norm',
+    /** Node name in a recording. */
+    readonly name = 'norm',
   ) {
     this.weight = new Parameter(ctx, 'weight', ctx.zeros([channels], `${label}.weight`), { kind: 'normal', mean: 1, std: 0.02 });
     this.bias = new Parameter(ctx, 'bias', ctx.zeros([channels], `${label}.bias`), { kind: 'constant', value: 0 });
@@ -93,49 +131,40 @@ export class BatchNorm2d {
     return [this.weight, this.bias];
   }
 
+  record([x]: readonly SymbolicTensor[], rec: Recorder): SymbolicTensor[] {
+    return recordNorm(this, x, rec);
+  }
+
   /**
-   * `mode.batchStats`: normalise with the batch's statistics (train mode); then `mode.updateStats`
-   * also moves the running statistics (momentum 0.1, unbiased variance), as a train-mode forward in
-   * torch does. Otherwise (eval) the running statistics normalise.
+   * `node.mode.batchStats`: normalise with the batch's statistics (train mode); then `updateStats` also
+   * moves the running statistics (momentum 0.1, unbiased variance), as a train-mode forward in torch
+   * does. Otherwise (eval) the running statistics normalise. A fused activation runs in the same kernels.
    */
-  /** `activation`: apply ReLU/LeakyReLU in the same kernel (the run's output is act(norm(x))). */
-  record(x: Tensor, mode: RunMode, label = 'batch_norm', out?: Tensor, activation?: FusedActivation): LayerRun {
-    if (x.shape[1] !== this.channels) throw new ShapeError(label, 'channels', this.channels, x.shape[1]);
-    const res = new RunResources(this.ctx);
-    const output = outputTensor(res, x.shape, label, out);
-    const mean = res.tensor([this.channels], `${label}.mean`);
-    const rstd = res.tensor([this.channels], `${label}.rstd`);
-    const training = mode.batchStats;
-    const update = training && mode.updateStats;
-    const forward = res.own(
-      // Eval normalises with the running statistics; training passes them only when they should move.
-      batchNormForward(this.ctx, output, mean, rstd, x, this.weight.value, this.bias.value, update || !training ? this.runningMean : null, update || !training ? this.runningVar : null, {
+  lower(node: GraphNode, l: Lowering): LoweredNode {
+    const { x, y, activation, fused } = normTensors(node, l);
+    const mean = l.scratch([this.channels], `${node.label}.mean`);
+    const rstd = l.scratch([this.channels], `${node.label}.rstd`);
+    const training = node.mode.batchStats;
+    const update = training && node.mode.updateStats;
+    // Eval normalises with the running statistics; training passes them only when they should move.
+    const running = update || !training;
+    const forward = l.own(
+      batchNormForward(this.ctx, y, mean, rstd, x, this.weight.value, this.bias.value, running ? this.runningMean : null, running ? this.runningVar : null, {
         training,
         eps: NORM_EPS,
         momentum: BN_MOMENTUM,
         activation,
       }),
     );
-    const fused = activation ? { fused: activation, y: output } : undefined;
     return {
-      output,
       forward,
-      backward: (dy: Tensor, dx: Tensor | null, o: BackwardOptions): Dispatch[] => {
-        const wantParams = wantsGrad(this.weight, o.paramGrads);
-        const accParams = o.paramGrads === 'accumulate';
-        const accInput = !!o.accumulateInput;
-        const out: Dispatch[] = [];
-        if (wantParams && (!dx || accParams === accInput)) {
-          // One kernel writes both, with the same accumulate flag.
-          out.push(...res.own(batchNormBackward(this.ctx, dx, gradOf(this.weight), gradOf(this.bias), dy, x, mean, rstd, this.weight.value, { training, accumulate: accParams, activation: fused })));
-        } else {
-          // The flags differ (D's real pass: a fresh input gradient, accumulated parameter gradients).
-          if (dx) out.push(...res.own(batchNormBackward(this.ctx, dx, null, null, dy, x, mean, rstd, this.weight.value, { training, accumulate: accInput, activation: fused })));
-          if (wantParams) out.push(...res.own(batchNormBackward(this.ctx, null, gradOf(this.weight), gradOf(this.bias), dy, x, mean, rstd, this.weight.value, { training, accumulate: accParams, activation: fused })));
-        }
-        return out;
-      },
-      destroy: () => res.destroy(),
+      backward: (g) =>
+        affineNormBackward(
+          g,
+          this.weight,
+          (dx, dgamma, dbeta, accumulate) => l.own(batchNormBackward(this.ctx, dx, dgamma, dbeta, g.dOutputs[0], x, mean, rstd, this.weight.value, { training, accumulate, activation: fused })),
+          this.bias,
+        ),
     };
   }
 
@@ -148,7 +177,8 @@ export class BatchNorm2d {
 }
 
 /** GroupNorm(groups, C, affine): per-sample statistics over each group of C/groups channels and H x W. */
-export class GroupNorm2d {
+export class GroupNorm2d implements PrimitiveLayer {
+  readonly op = 'norm';
   readonly weight: Parameter;
   readonly bias: Parameter;
 
@@ -157,6 +187,8 @@ export class GroupNorm2d {
     readonly channels: number,
     readonly groups: number,
     label = 'group_norm',
+    /** Node name in a recording. */
+    readonly name = 'norm',
   ) {
     if (!Number.isInteger(groups) || groups < 1 || channels % groups !== 0) throw new ShapeError(label, `groups (a divisor of the ${channels} channels)`, `a divisor of ${channels}`, groups);
     this.weight = new Parameter(ctx, 'weight', ctx.tensor([channels], new Float32Array(channels).fill(1), `${label}.weight`), { kind: 'constant', value: 1 });
@@ -167,34 +199,26 @@ export class GroupNorm2d {
     return [this.weight, this.bias];
   }
 
-  /** The same computation in train and eval mode. `activation`: ReLU/LeakyReLU fused into the kernels. */
-  record(x: Tensor, _mode: RunMode, label = 'group_norm', out?: Tensor, activation?: FusedActivation): LayerRun {
-    if (x.shape[1] !== this.channels) throw new ShapeError(label, 'channels', this.channels, x.shape[1]);
-    const res = new RunResources(this.ctx);
-    const output = outputTensor(res, x.shape, label, out);
-    const mean = res.tensor([x.shape[0] * this.groups], `${label}.mean`);
-    const rstd = res.tensor([x.shape[0] * this.groups], `${label}.rstd`);
+  record([x]: readonly SymbolicTensor[], rec: Recorder): SymbolicTensor[] {
+    return recordNorm(this, x, rec);
+  }
+
+  /** The same computation in train and eval mode; a fused activation runs in the same kernels. */
+  lower(node: GraphNode, l: Lowering): LoweredNode {
+    const { x, y, activation, fused } = normTensors(node, l);
     const groups = this.groups;
-    const forward = res.own(groupNormForward(this.ctx, output, mean, rstd, x, this.weight.value, this.bias.value, { groups, eps: NORM_EPS, activation }));
-    const fused = activation ? { fused: activation, y: output } : undefined;
+    const mean = l.scratch([x.shape[0] * groups], `${node.label}.mean`);
+    const rstd = l.scratch([x.shape[0] * groups], `${node.label}.rstd`);
+    const w = this.weight.value;
     return {
-      output,
-      forward,
-      backward: (dy: Tensor, dx: Tensor | null, o: BackwardOptions): Dispatch[] => {
-        const wantParams = wantsGrad(this.weight, o.paramGrads);
-        const accParams = o.paramGrads === 'accumulate';
-        const accInput = !!o.accumulateInput;
-        const w = this.weight.value;
-        if (wantParams && (!dx || accParams === accInput)) {
-          return res.own(groupNormBackward(this.ctx, dx, gradOf(this.weight), gradOf(this.bias), dy, x, mean, rstd, w, { groups, accumulate: accParams, activation: fused }));
-        }
-        // The flags differ (D's real pass: a fresh input gradient, accumulated parameter gradients).
-        const list: Dispatch[] = [];
-        if (dx) list.push(...res.own(groupNormBackward(this.ctx, dx, null, null, dy, x, mean, rstd, w, { groups, accumulate: accInput, activation: fused })));
-        if (wantParams) list.push(...res.own(groupNormBackward(this.ctx, null, gradOf(this.weight), gradOf(this.bias), dy, x, mean, rstd, w, { groups, accumulate: accParams, activation: fused })));
-        return list;
-      },
-      destroy: () => res.destroy(),
+      forward: l.own(groupNormForward(this.ctx, y, mean, rstd, x, w, this.bias.value, { groups, eps: NORM_EPS, activation })),
+      backward: (g) =>
+        affineNormBackward(
+          g,
+          this.weight,
+          (dx, dgamma, dbeta, accumulate) => l.own(groupNormBackward(this.ctx, dx, dgamma, dbeta, g.dOutputs[0], x, mean, rstd, w, { groups, accumulate, activation: fused })),
+          this.bias,
+        ),
     };
   }
 
@@ -207,9 +231,9 @@ export class GroupNorm2d {
 export type NormLayer = InstanceNorm2d | BatchNorm2d | GroupNorm2d;
 
 /** The reference's norm layer for `kind`, or null for 'none'; 'group' uses normGroupsFor(channels, normGroups). */
-export function makeNorm(ctx: GpuContext, kind: NormKind, channels: number, label: string, normGroups = DEFAULT_NORM_GROUPS): NormLayer | null {
-  if (kind === 'batch') return new BatchNorm2d(ctx, channels, label);
-  if (kind === 'instance') return new InstanceNorm2d(ctx, channels);
-  if (kind === 'group') return new GroupNorm2d(ctx, channels, normGroupsFor(channels, normGroups), label);
+export function makeNorm(ctx: GpuContext, kind: NormKind, channels: number, label: string, normGroups = DEFAULT_NORM_GROUPS, name = 'norm'): NormLayer | null {
+  if (kind === 'batch') return new BatchNorm2d(ctx, channels, label, name);
+  if (kind === 'instance') return new InstanceNorm2d(ctx, channels, name);
+  if (kind === 'group') return new GroupNorm2d(ctx, channels, normGroupsFor(channels, normGroups), label, name);
   return null;
 }

@@ -1,0 +1,89 @@
+/**
+ * Graph passes: rewrites of a recorded graph (graph.ts) that make it cheaper without changing what it
+ * computes. Each pass matches node kinds (NodeOp), never network classes, so a new network gets them for
+ * free. They run in the order of STANDARD_PASSES when a network lowers its graph.
+ */
+import type { GpuContext } from '../runtime/context.js';
+import type { Graph, GraphNode, GraphPass, SymbolicTensor } from './graph.js';
+
+/**
+ * norm → ReLU/LeakyReLU becomes one node: the norm kernels apply the activation on the way out and its
+ * derivative on the way back (from the saved output: the activation's sign equals its input's), so the
+ * activation's map and its two element-wise passes disappear. Applies where the norm's output has no
+ * other reader.
+ */
+export const fuseNormActivation: GraphPass = (graph, outputs) => {
+  for (const norm of [...graph.nodes]) {
+    if (norm.layer.op !== 'norm' || norm.fusedActivation) continue;
+    const y = norm.outputs[0];
+    if (y.consumers.length !== 1 || outputs.includes(y)) continue;
+    const act = y.consumers[0];
+    const a = act.attrs.activation;
+    if (act.layer.op !== 'activation' || !a || (a.kind !== 'relu' && a.kind !== 'leaky_relu')) continue;
+    norm.fusedActivation = { kind: a.kind, slope: a.slope };
+    const activated = act.outputs[0];
+    activated.producer = norm;
+    norm.outputs = [activated];
+    graph.remove(act);
+  }
+};
+
+/**
+ * A channel concatenation of batch 1 is two contiguous ranges of one buffer: each input's producer
+ * writes straight into its range (a view), the concatenation dispatches nothing, and its backward hands
+ * each input a view of the output gradient. Applies when every input is written by a node of the graph,
+ * is no slice already, and starts at an offset the device can bind (minStorageBufferOffsetAlignment).
+ * Batches > 1 interleave the ranges and keep the copy.
+ */
+export function concatFreeSkips(ctx: GpuContext): GraphPass {
+  const align = ctx.limits.minStorageBufferOffsetAlignment;
+  return (graph, outputs) => {
+    for (const cat of graph.nodes) {
+      if (cat.layer.op !== 'concat') continue;
+      const y = cat.outputs[0];
+      const [N, , H, W] = y.shape;
+      // A concatenation that itself feeds a concatenation would need nested slices: keep it simple.
+      if (N !== 1 || y.consumers.some((c) => c.layer.op === 'concat')) continue;
+      let c0 = 0;
+      const offsets: number[] = [];
+      for (const x of cat.inputs) {
+        offsets.push(c0);
+        c0 += x.shape[1];
+      }
+      const eligible = (x: SymbolicTensor, i: number) =>
+        !!x.producer && !x.external && !x.sliceOf && !outputs.includes(x) && x.consumers.filter((c) => c === cat).length === 1 && (offsets[i] * H * W * 4) % align === 0;
+      if (!cat.inputs.every(eligible)) continue;
+      cat.inputs.forEach((x, i) => (x.sliceOf = { into: y, channelOffset: offsets[i] }));
+    }
+  };
+}
+
+/**
+ * A ReLU whose only readers are convolutions is evaluated again in backward, just before those convs'
+ * weight gradients, instead of keeping its output from forward to backward: one cheap element-wise pass
+ * against holding a copy of the widest maps through the step (the U-Net's up path: 123 MiB of 512x1024
+ * unet_256 activations). Its input stays alive anyway, for the ReLU's own backward.
+ */
+export const recomputeReluForConvs: GraphPass = (graph) => {
+  for (const node of graph.nodes) {
+    if (node.layer.op !== 'activation' || node.attrs.activation?.kind !== 'relu') continue;
+    const readers = node.outputs[0].consumers;
+    if (readers.length > 0 && readers.every(isConv)) node.recomputeInBackward = true;
+  }
+};
+
+function isConv(n: GraphNode): boolean {
+  return n.layer.op === 'conv2d' || n.layer.op === 'conv_transpose2d';
+}
+
+/** The passes every network lowers with, in order. */
+export function standardPasses(ctx: GpuContext): GraphPass[] {
+  return [fuseNormActivation, concatFreeSkips(ctx), recomputeReluForConvs];
+}
+
+/** Count of nodes by op (tests and docs: what the passes removed). */
+export function nodeCounts(graph: Graph): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const n of graph.nodes) out[n.layer.op] = (out[n.layer.op] ?? 0) + 1;
+  return out;
+}
