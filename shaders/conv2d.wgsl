@@ -21,15 +21,20 @@ override WG: u32 = 256;
 
 //@CONV_PARAMS
 
+//@FUSION
+
 @group(0) @binding(0) var<uniform> p: ConvParams;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read> wgt: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;   // bound to wgt when hasBias = 0 (never read)
+@group(0) @binding(3) var<storage, read> bias: array<f32>;   // bias [M]; the dstGrad mask (dst's shape); else bound to wgt (never read)
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
 
+// Epilogues (fusion.ts fills //@FUSION): a grad-input gather multiplies by act'(bias[idx]) (binding 3 then holds
+// the saved pre-activation input or activated output, dst's shape); a forward gather applies outAct after the bias.
 fn finish(idx: u32, m: u32, sum: f32) {
   var v = sum;
-  if (p.hasBias == 1u) { v += bias[m]; }
+  if (DST_GRAD) { v *= dstGrad(bias[idx]); } else if (p.hasBias == 1u) { v += bias[m]; }
+  v = outAct(v);
   if (p.accumulate == 1u) { v += dst[idx]; }
   dst[idx] = v;
 }
@@ -55,7 +60,7 @@ fn direct(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
       for (var kw = 0u; kw < p.KW; kw++) {
         let iw = iw0 + i32(kw);
         if (iw < 0 || iw >= i32(p.inW)) { continue; }
-        sum += wgt[wgtPlane + kh * p.KW + kw] * src[srcPlane + u32(ih) * p.inW + u32(iw)];
+        sum += wgt[wgtPlane + kh * p.KW + kw] * srcAct(src[srcPlane + u32(ih) * p.inW + u32(iw)]);
       }
     }
   }
@@ -122,7 +127,7 @@ fn tiled(
         let ih = ih0 + i32(t / p.KW);
         let iw = iw0 + i32(t % p.KW);
         if (ih >= 0 && ih < i32(p.inH) && iw >= 0 && iw < i32(p.inW)) {
-          v = src[srcImage + c * inHW + u32(ih) * p.inW + u32(iw)];
+          v = srcAct(src[srcImage + c * inHW + u32(ih) * p.inW + u32(iw)]);
         }
       }
       tileB[kr * VEC + bj / 4u][bj % 4u] = v;

@@ -21,6 +21,8 @@ override WG: u32 = 256;
 
 //@CONV_PARAMS
 
+//@FUSION
+
 @group(0) @binding(0) var<uniform> p: ConvParams;
 @group(0) @binding(1) var<storage, read> grad: array<f32>;
 @group(0) @binding(2) var<storage, read> src: array<f32>;
@@ -45,7 +47,7 @@ fn direct(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
       for (var ow = 0u; ow < p.outW; ow++) {
         let iw = i32(ow * p.sw + kw) - i32(p.pw);
         if (iw < 0 || iw >= i32(p.inW)) { continue; }
-        sum += grad[gradPlane + oh * p.outW + ow] * src[srcPlane + u32(ih) * p.inW + u32(iw)];
+        sum += gradAct(grad[gradPlane + oh * p.outW + ow]) * srcAct(src[srcPlane + u32(ih) * p.inW + u32(iw)]);
       }
     }
   }
@@ -98,7 +100,7 @@ fn tiled(
     for (var i = 0u; i < 4u; i++) {
       let m = am + 16u * i;
       var v = 0.0;
-      if (jaValid && m0 + m < p.M) { v = grad[gradImage + (m0 + m) * outHW]; }
+      if (jaValid && m0 + m < p.M) { v = gradAct(grad[gradImage + (m0 + m) * outHW]); }
       tileA[aj * ROW_A + m / 4u][m % 4u] = v;
     }
     for (var i = 0u; i < 4u; i++) {
@@ -111,7 +113,7 @@ fn tiled(
         let ih = i32((ohw / p.outW) * p.sh + kh) - i32(p.ph);
         let iw = i32((ohw % p.outW) * p.sw + kw) - i32(p.pw);
         if (ih >= 0 && ih < i32(p.inH) && iw >= 0 && iw < i32(p.inW)) {
-          v = src[n * p.C * inHW + srcChannel + u32(ih) * p.inW + u32(iw)];
+          v = srcAct(src[n * p.C * inHW + srcChannel + u32(ih) * p.inW + u32(iw)]);
         }
       }
       tileB[jr * VEC + bcol / 4u][bcol % 4u] = v;

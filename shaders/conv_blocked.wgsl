@@ -46,16 +46,21 @@ const MAX_SPAN = 16u;
 
 //@CONV_PARAMS
 
+//@FUSION
+
 @group(0) @binding(0) var<uniform> p: ConvParams;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read> wgt: array<f32>;    // gather, transposed (weight_grad: grad)
-@group(0) @binding(3) var<storage, read> bias: array<f32>;   // bound to wgt when hasBias = 0 (never read)
+@group(0) @binding(3) var<storage, read> bias: array<f32>;   // bias [M]; the dstGrad mask (dst's shape); else bound to wgt (never read)
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dbias: array<f32>;  // weight_grad; bound to dst when unused
 
+// Epilogues (fusion.ts fills //@FUSION): a grad-input gather multiplies by act'(bias[idx]) (binding 3 then holds
+// the saved pre-activation input or activated output, dst's shape); a forward gather applies outAct after the bias.
 fn finish(idx: u32, m: u32, sum: f32) {
   var v = sum;
-  if (p.hasBias == 1u) { v += bias[m]; }
+  if (DST_GRAD) { v *= dstGrad(bias[idx]); } else if (p.hasBias == 1u) { v += bias[m]; }
+  v = outAct(v);
   if (p.accumulate == 1u) { v += dst[idx]; }
   dst[idx] = v;
 }
@@ -101,7 +106,7 @@ fn gather(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
       var xs: array<f32, MAX_SPAN>;
       for (var j = 0u; j < SPAN; j++) {
         let o = colOff[j];
-        xs[j] = select(0.0, src[rowBase + u32(max(o, 0))], rowInside && o >= 0);
+        xs[j] = select(0.0, srcAct(src[rowBase + u32(max(o, 0))]), rowInside && o >= 0);
       }
       for (var kw = 0u; kw < KW; kw++) {
         for (var i = 0u; i < MB; i++) {
@@ -181,7 +186,7 @@ fn transposed(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
       var xs: array<f32, MAX_SPAN>;
       for (var j = 0u; j < SPAN; j++) {
         let o = colOff[j];
-        xs[j] = select(0.0, src[rowBase + u32(max(o, 0))], rowInside && o >= 0);
+        xs[j] = select(0.0, srcAct(src[rowBase + u32(max(o, 0))]), rowInside && o >= 0);
       }
       for (var jw = 0u; jw < TW; jw++) {
         let kw = rw + SW * jw;
@@ -235,10 +240,10 @@ fn weight_grad(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_inde
     for (var ow = 0u; ow < p.outW; ow++) {
       let iw = i32(ow * p.sw + kw) - i32(p.pw);
       let inside = rowInside && iw >= 0 && iw < i32(p.inW);
-      var x = select(0.0, src[srcRow + u32(clamp(iw, 0, i32(p.inW) - 1))], inside);
+      var x = select(0.0, srcAct(src[srcRow + u32(clamp(iw, 0, i32(p.inW) - 1))]), inside);
       x = select(x, 1.0, isBias);
       for (var i = 0u; i < MB; i++) {
-        acc[i] += wgt[gradRow + min(m0 + i, p.M - 1u) * outHW + ow] * x;
+        acc[i] += gradAct(wgt[gradRow + min(m0 + i, p.M - 1u) * outHW + ow]) * x;
       }
     }
   }

@@ -81,7 +81,7 @@ fn gather_sg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
       var xs: array<f32, MAX_SPAN>;
       for (var j = 0u; j < SPAN; j++) {
         let o = colOff[j];
-        xs[j] = select(0.0, src[rowBase + u32(max(o, 0))], rowInside && o >= 0);
+        xs[j] = select(0.0, srcAct(src[rowBase + u32(max(o, 0))]), rowInside && o >= 0);
       }
       // Weights wgt[m0 + i, c, kh, kw], i < MB, kw < KW: value v = i * KW + kw is loaded by lane v % SG
       // (gatherWeight) and broadcast; then acc[i * PB + q] += w * xs[q * SW + kw] for q < PB.
@@ -159,7 +159,7 @@ fn transposed_sg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
       var xs: array<f32, MAX_SPAN>;
       for (var j = 0u; j < SPAN; j++) {
         let o = colOff[j];
-        xs[j] = select(0.0, src[rowBase + u32(max(o, 0))], rowInside && o >= 0);
+        xs[j] = select(0.0, srcAct(src[rowBase + u32(max(o, 0))]), rowInside && o >= 0);
       }
       // Weights wgt[c, m0 + i, kh, rw + SW * jw], i < MB, jw < TW: value v = i * TW + jw is loaded by lane
       // v % SG (transposedWeight) and broadcast; then acc[i * PB + q] += w * xs[q + TW - 1 - jw] for q < PB.

@@ -35,6 +35,8 @@ const MAX_MB = 32u;
 
 //@CONV_PARAMS
 
+//@FUSION
+
 @group(0) @binding(0) var<uniform> p: ConvParams;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read> grad: array<f32>;
@@ -81,7 +83,7 @@ fn weight_grad_taps(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation
         for (var j = 0u; j < SPAN; j++) {
           let iw = iw0 + i32(j);
           let inside = rowIn[t] && iw >= 0 && iw < i32(p.inW);
-          let v = select(0.0, src[rowBase[t] + u32(clamp(iw, 0, i32(p.inW) - 1))], inside);
+          let v = select(0.0, srcAct(src[rowBase[t] + u32(clamp(iw, 0, i32(p.inW) - 1))]), inside);
           xs[t * MAX_SPAN + j] = select(v, 1.0, isBias);
         }
       }
@@ -91,7 +93,7 @@ fn weight_grad_taps(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation
         let gBase = gradRow + min(ow, p.outW - 1u);
         var g: array<f32, MAX_MB>;
         for (var i = 0u; i < MB; i++) {
-          g[i] = select(0.0, grad[gBase + min(m0 + i, lastM) * outHW], owIn);
+          g[i] = select(0.0, gradAct(grad[gBase + min(m0 + i, lastM) * outHW]), owIn);
         }
         for (var t = 0u; t < TH; t++) {
           for (var kw = 0u; kw < KW; kw++) {

@@ -34,6 +34,8 @@ const MAX_MB = 32u;
 
 //@CONV_PARAMS
 
+//@FUSION
+
 @group(0) @binding(0) var<uniform> p: ConvParams;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read> grad: array<f32>;
@@ -48,7 +50,7 @@ fn gradValue(r: u32, sgLane: u32, gradRow: u32, m0: u32, ow0: u32) -> f32 {
   let q = v / MB;
   let ok = v < MB * PB && ow0 + q < p.outW;
   let outHW = p.outH * p.outW;
-  return select(0.0, grad[gradRow + min(m0 + i, p.M - 1u) * outHW + min(ow0 + q, p.outW - 1u)], ok);
+  return select(0.0, gradAct(grad[gradRow + min(m0 + i, p.M - 1u) * outHW + min(ow0 + q, p.outW - 1u)]), ok);
 }
 
 @compute @workgroup_size(WG)
@@ -92,7 +94,7 @@ fn weight_grad_taps_sg(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocat
         for (var j = 0u; j < SPAN; j++) {
           let iw = iw0 + i32(j);
           let inside = rowIn[t] && iw >= 0 && iw < i32(p.inW);
-          let v = select(0.0, src[rowBase[t] + u32(clamp(iw, 0, i32(p.inW) - 1))], inside);
+          let v = select(0.0, srcAct(src[rowBase[t] + u32(clamp(iw, 0, i32(p.inW) - 1))]), inside);
           xs[t * MAX_SPAN + j] = select(v, 1.0, isBias);
         }
       }

@@ -7,8 +7,10 @@ import { Pix2PixError, ShapeError } from '../runtime/errors.js';
 import { encodeGather, encodeTransposedGather, encodeWeightGrad } from './conv/engine.js';
 import type { BlockedTuning, ConvImpl } from './conv/common.js';
 import type { ConvGeometry } from './conv/params.js';
+import { activationSlope, type ConvFusion, type FusedActivation } from './conv/fusion.js';
 
 export type { BlockedTuning, ConvImpl } from './conv/common.js';
+export type { FusedActivation } from './conv/fusion.js';
 export type { ConvGeometry } from './conv/params.js';
 export { encodeGather, encodeTransposedGather, encodeWeightGrad } from './conv/engine.js';
 export { encodeBiasGrad } from './conv/bias_grad.js';
@@ -26,11 +28,68 @@ export interface Conv2dParams {
   impl?: ConvImpl | 'auto';
   /** Launch shape of the 'blocked' kernels (default: chosen by shape). For tests and benchmarks. */
   blocked?: BlockedTuning;
+  /**
+   * Fused input prologue: the op reads act(x) wherever it reads x, so no act(x) tensor is needed.
+   * forward: y = conv(act(x)) + b; backwardWeight: dw from act(x) (db unchanged); backwardInput: needs
+   * `dxActivation` (the derivative at x), and refuses this option without it.
+   */
+  inputActivation?: FusedActivation;
+  /** forward only: y = act(conv(x) + b). The backward ops then take dy w.r.t. the pre-activation (see `dxActivation`). */
+  outputActivation?: FusedActivation;
+}
+
+/**
+ * The grad-input epilogue: dx = [dx +] act'(saved) * (the gradient w.r.t. the op's input), so the
+ * activation in front of the op (its `inputActivation`, or a producer's `outputActivation`) needs no
+ * backward dispatch. `saved` has dx's shape: the activation's input ('input') or output ('output'; for
+ * relu / leaky_relu with slope >= 0 the same mask, for tanh 1 - y^2).
+ */
+export interface FusedActivationBackward {
+  act: FusedActivation;
+  saved: Tensor;
+  savedIs: 'input' | 'output';
 }
 
 /** Backward options: `accumulate: true` adds into the gradient buffers instead of overwriting them. */
 export interface ConvBackwardOptions {
   accumulate?: boolean;
+  /** backwardInput only: the grad-input epilogue (see {@link FusedActivationBackward}). */
+  dxActivation?: FusedActivationBackward;
+}
+
+/** The forward launch's fusion from the params. */
+export function forwardFusion(p: { inputActivation?: FusedActivation; outputActivation?: FusedActivation }, op: string): ConvFusion {
+  if (p.inputActivation) activationSlope(p.inputActivation, op);
+  if (p.outputActivation) activationSlope(p.outputActivation, op);
+  return { srcAct: p.inputActivation, outAct: p.outputActivation };
+}
+
+/**
+ * The grad-input launch's epilogue: refuses an `outputActivation` (dy must be w.r.t. the pre-activation) and an
+ * `inputActivation` without its derivative. Returns the fusion and the saved tensor (checked against dx).
+ */
+export function backwardInputFusion(
+  ctx: GpuContext,
+  p: { inputActivation?: FusedActivation; outputActivation?: FusedActivation } & ConvBackwardOptions,
+  dx: Tensor,
+  op: string,
+): { fusion: ConvFusion; saved: Tensor | null } {
+  if (p.outputActivation) throw new Pix2PixError(op, 'outputActivation is forward-only: pass dy w.r.t. the pre-activation (the consumer applies act\' through dxActivation)');
+  const d = p.dxActivation;
+  if (p.inputActivation && !d) throw new Pix2PixError(op, 'inputActivation needs dxActivation (act\' at the saved input) for the gradient w.r.t. x');
+  if (!d) return { fusion: {}, saved: null };
+  ctx.checkTensor(d.saved, op, dx.shape, 'dxActivation.saved');
+  checkDistinct(op, { dx, saved: d.saved });
+  return { fusion: { dstGrad: { act: d.act, saved: d.savedIs } }, saved: d.saved };
+}
+
+/** The weight-gradient launch's fusion: the input prologue applies to x (src for conv2d, grad for conv_transpose2d). */
+export function weightFusion(p: { inputActivation?: FusedActivation; outputActivation?: FusedActivation } & ConvBackwardOptions, op: string, xIs: 'src' | 'grad'): ConvFusion {
+  if (p.outputActivation) throw new Pix2PixError(op, 'outputActivation is forward-only: pass dy w.r.t. the pre-activation (the consumer applies act\' through dxActivation)');
+  if (p.dxActivation) throw new Pix2PixError(op, 'dxActivation belongs to backwardInput');
+  if (!p.inputActivation) return {};
+  activationSlope(p.inputActivation, op);
+  return xIs === 'src' ? { srcAct: p.inputActivation } : { gradAct: p.inputActivation };
 }
 
 
@@ -101,7 +160,7 @@ function conv2dForwardImpl(ctx: GpuContext, y: Tensor, x: Tensor, w: Tensor, b: 
   ctx.checkTensor(y, op, yShape, 'y');
   if (b) ctx.checkTensor(b, op, [w.shape[0]], 'b');
   checkDistinct(op, { y, x, w, b });
-  return [encodeGather(ctx, op, y, x, w, b, forwardGeometry(x.shape, w.shape, yShape, p, op), false, impl, p.blocked)];
+  return [encodeGather(ctx, op, y, x, w, b, forwardGeometry(x.shape, w.shape, yShape, p, op), false, impl, p.blocked, forwardFusion(p, op))];
 }
 
 /**
@@ -123,6 +182,7 @@ function conv2dBackwardInputImpl(ctx: GpuContext, dx: Tensor, dy: Tensor, w: Ten
   const yShape = conv2dOutputShape(dx.shape, w.shape, p, op);
   ctx.checkTensor(dy, op, yShape, 'dy');
   checkDistinct(op, { dx, dy, w });
+  const { fusion, saved } = backwardInputFusion(ctx, p, dx, op);
   const [sh, sw] = pair(p.stride, 1, op, 'stride');
   const [ph, pw] = pair(p.padding, 0, op, 'padding');
   // dx[n, ci, ih, iw] = sum over taps with ih = oh*sh - ph + kh of w[co, ci, kh, kw] * dy[n, co, oh, ow]:
@@ -131,7 +191,7 @@ function conv2dBackwardInputImpl(ctx: GpuContext, dx: Tensor, dy: Tensor, w: Ten
     batch: dx.shape[0], M: dx.shape[1], C: dy.shape[1], inH: dy.shape[2], inW: dy.shape[3], outH: dx.shape[2], outW: dx.shape[3],
     KH: w.shape[2], KW: w.shape[3], sh, sw, ph, pw,
   };
-  return [encodeTransposedGather(ctx, op, dx, dy, w, null, g, !!p.accumulate, impl, p.blocked)];
+  return [encodeTransposedGather(ctx, op, dx, dy, w, null, g, !!p.accumulate, impl, p.blocked, fusion, saved)];
 }
 
 /** dx (+)= dL/dx of conv2d given dy; dx has x's shape [N, Cin, H, W]. Phase-split gather, no atomics; kernel chosen by shape. */
@@ -161,7 +221,7 @@ function conv2dBackwardWeightImpl(
   checkDistinct(op, { dw, db, dy, x });
   // dw[co, ci, kh, kw] = sum dy[n, co, oh, ow] * x[n, ci, oh*sh - ph + kh, ow*sw - pw + kw].
   const g = forwardGeometry(x.shape, dw.shape, yShape, p, op);
-  return encodeWeightGrad(ctx, op, dw, dy, x, g, !!p.accumulate, impl, db, p.blocked);
+  return encodeWeightGrad(ctx, op, dw, dy, x, g, !!p.accumulate, impl, db, p.blocked, weightFusion(p, op, 'src'));
 }
 
 /**

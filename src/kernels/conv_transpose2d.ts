@@ -2,8 +2,12 @@ import type { Dispatch, GpuContext } from '../runtime/context.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { ShapeError } from '../runtime/errors.js';
 import {
+  backwardInputFusion,
   checkDistinct,
   encodeBiasGrad,
+  forwardFusion,
+  weightFusion,
+  type FusedActivation,
   encodeGather,
   encodeTransposedGather,
   encodeWeightGrad,
@@ -32,6 +36,10 @@ export interface ConvTranspose2dParams {
   impl?: ConvImpl | 'auto';
   /** Launch shape of the 'blocked' kernels (default: chosen by shape). For tests and benchmarks. */
   blocked?: BlockedTuning;
+  /** Fused input prologue, as conv2d's (Conv2dParams.inputActivation): forward and backwardWeight read act(x); backwardInput needs dxActivation. */
+  inputActivation?: FusedActivation;
+  /** forward only: y = act(convT(x) + b), as conv2d's. */
+  outputActivation?: FusedActivation;
 }
 
 function check4d(shape: readonly number[], op: string, name: string): void {
@@ -86,7 +94,7 @@ function forwardImpl(ctx: GpuContext, y: Tensor, x: Tensor, w: Tensor, b: Tensor
   ctx.checkTensor(y, op, yShape, 'y');
   if (b) ctx.checkTensor(b, op, [w.shape[1]], 'b');
   checkDistinct(op, { y, x, w, b });
-  return [encodeTransposedGather(ctx, op, y, x, w, b, geometry(x.shape, w.shape, yShape, p, op), false, impl, p.blocked)];
+  return [encodeTransposedGather(ctx, op, y, x, w, b, geometry(x.shape, w.shape, yShape, p, op), false, impl, p.blocked, forwardFusion(p, op))];
 }
 
 /**
@@ -109,10 +117,11 @@ function backwardInputImpl(ctx: GpuContext, dx: Tensor, dy: Tensor, w: Tensor, p
   const yShape = convTranspose2dOutputShape(dx.shape, w.shape, p, op);
   ctx.checkTensor(dy, op, yShape, 'dy');
   checkDistinct(op, { dx, dy, w });
+  const { fusion, saved } = backwardInputFusion(ctx, p, dx, op);
   // dx[n, ci, ih, iw] = sum w[ci, co, kh, kw] * dy[n, co, ih*sh - ph + kh, iw*sw - pw + kw]: conv2d's gather
   // with src = dy (C = Cout), dst = dx (M = Cin), and w already laid out as [M, C, KH, KW].
   const g = swapped(geometry(dx.shape, w.shape, yShape, p, op));
-  return [encodeGather(ctx, op, dx, dy, w, null, g, !!p.accumulate, impl, p.blocked)];
+  return [encodeGather(ctx, op, dx, dy, w, null, g, !!p.accumulate, impl, p.blocked, fusion, saved)];
 }
 
 /** dx (+)= dL/dx of conv_transpose2d given dy; dx has x's shape. Kernel chosen by shape (see conv2d.ts). */
@@ -149,7 +158,7 @@ function backwardWeightImpl(
   // dw[ci, co, kh, kw] = sum x[n, ci, ih, iw] * dy[n, co, ih*sh - ph + kh, iw*sw - pw + kw]: conv2d's weight
   // gradient with grad = x (M = Cin, over H x W) and src = dy (C = Cout, Ho x Wo).
   const g = swapped(geometry(x.shape, dw.shape, yShape, p, op));
-  const out = encodeWeightGrad(ctx, op, dw, x, dy, g, !!p.accumulate, impl, null, p.blocked);
+  const out = encodeWeightGrad(ctx, op, dw, x, dy, g, !!p.accumulate, impl, null, p.blocked, weightFusion(p, op, 'grad'));
   if (db) out.push(encodeBiasGrad(ctx, op, db, dy, !!p.accumulate));
   return out;
 }

@@ -6,6 +6,7 @@ import type { Tensor } from '../../runtime/tensor.js';
 import { ShapeError } from '../../runtime/errors.js';
 import { MAX_BLOCK_ROWS, MAX_BLOCK_TAPS, SG_LANES, WG, gatherBindings, useSubgroups, type BlockedTuning, type GatherTensors, type WeightGradTensors } from './common.js';
 import { packConvParams, type ConvGeometry } from './params.js';
+import { NO_FUSION, withFusion, type ConvFusion } from './fusion.js';
 import { blockedShader, blockedSgTemplate, fillTemplate } from './shaders.js';
 
 /** The blocked kernels keep a column's tap offsets in a 16-entry array. */
@@ -84,6 +85,7 @@ export function encodeBlockedGather(
   g: ConvGeometry,
   accumulate: boolean,
   tuning: BlockedTuning,
+  fusion: ConvFusion = NO_FUSION,
 ): Dispatch {
   const u32 = packConvParams(g, { hasBias: t.bias ? 1 : 0, accumulate: accumulate ? 1 : 0 });
   const bindings = gatherBindings(t);
@@ -98,9 +100,9 @@ export function encodeBlockedGather(
   const workgroups = [x, y, Math.ceil(g.M / rows) * (transposed ? g.sh * g.sw : 1)] as const;
   if (useSubgroups(ctx, tuning, wg, op)) {
     const constants = { ...blockedConstants(g, rows, wg, pixels), SG: SG_LANES };
-    return ctx.kernel({ op, shader: blockedSgSource(kind, rows, pixels, g), entryPoint: `${kind}_sg`, constants, u32, bindings, workgroups });
+    return ctx.kernel({ op, shader: withFusion(blockedSgSource(kind, rows, pixels, g), fusion, op), entryPoint: `${kind}_sg`, constants, u32, bindings, workgroups });
   }
-  return ctx.kernel({ op, shader: blockedShader, entryPoint: kind, constants: blockedConstants(g, rows, wg, pixels), u32, bindings, workgroups });
+  return ctx.kernel({ op, shader: withFusion(blockedShader, fusion, op), entryPoint: kind, constants: blockedConstants(g, rows, wg, pixels), u32, bindings, workgroups });
 }
 
 /**
@@ -118,7 +120,9 @@ const BLOCKED_TARGET_GROUPS = 16;
 const BLOCKED_SPLIT_ROWS = 2;
 
 /** Launch: x = column blocks of K (+1 bias column) weights, y = row blocks, z = splits of the grad rows. */
-export function encodeBlockedWeightGrad(ctx: GpuContext, op: string, t: WeightGradTensors, g: ConvGeometry, accumulate: boolean, tuning: BlockedTuning): Dispatch[] {
+export function encodeBlockedWeightGrad(
+  ctx: GpuContext, op: string, t: WeightGradTensors, g: ConvGeometry, accumulate: boolean, tuning: BlockedTuning, fusion: ConvFusion = NO_FUSION,
+): Dispatch[] {
   const K = g.C * g.KH * g.KW;
   const rows = blockedRows(g, tuning);
   const columns = K + (t.gradSum ? 1 : 0);
@@ -131,7 +135,7 @@ export function encodeBlockedWeightGrad(ctx: GpuContext, op: string, t: WeightGr
   splits = Math.ceil(R / rowsPerSplit);
   const constants = blockedConstants(g, rows, wg);
   const u32 = packConvParams(g, { hasBias: t.gradSum ? 1 : 0, accumulate: accumulate ? 1 : 0, rowsPerSplit });
-  return splitWeightGradDispatches(ctx, op, { shader: blockedShader, entryPoint: 'weight_grad', constants }, u32, [columnBlocks, rowBlocks, splits], g, t);
+  return splitWeightGradDispatches(ctx, op, { shader: withFusion(blockedShader, fusion, op), entryPoint: 'weight_grad', constants }, u32, [columnBlocks, rowBlocks, splits], g, t);
 }
 
 /**
@@ -163,7 +167,7 @@ export function splitWeightGradDispatches(
   const partial = ctx.kernel({ op, ...kernel, u32, bindings: [b(t.src, 1), b(t.grad, 2), b(partials, 4, 'rw'), b(dbias, 5, 'rw')], workgroups });
   const reduce = ctx.kernel({
     op,
-    shader: blockedShader,
+    shader: withFusion(blockedShader, NO_FUSION, op),
     entryPoint: 'sum_splits_bias',
     constants: { WG, KH: g.KH, KW: g.KW },
     u32,

@@ -45,6 +45,8 @@ export interface GatherTensors {
   src: Tensor;
   wgt: Tensor;
   bias: Tensor | null;
+  /** The dstGrad epilogue's saved tensor (dst's shape), bound in the bias slot (fusion.ts); never with a bias. */
+  saved?: Tensor | null;
 }
 
 /** The tensors of one weight-gradient launch: dst (+)= grad x src, gradSum (+)= sum of grad (or null). */
@@ -66,12 +68,12 @@ export const MAX_BLOCK_TAPS = 16;
 /** Lanes that share loads in the subgroup kernels: lavapipe's subgroup (one 8-wide SIMD vector). */
 export const SG_LANES = 8;
 
-/** Bindings 1..4 of the gathers: src, wgt, bias (wgt stands in when there is none), dst. */
+/** Bindings 1..4 of the gathers: src, wgt, bias (or the dstGrad epilogue's saved tensor; wgt stands in when neither), dst. */
 export function gatherBindings(t: GatherTensors) {
   return [
     { tensor: t.src, access: 'read' as const },
     { tensor: t.wgt, access: 'read' as const },
-    { tensor: t.bias ?? t.wgt, access: 'read' as const },
+    { tensor: t.bias ?? t.saved ?? t.wgt, access: 'read' as const },
     { tensor: t.dst, access: 'rw' as const },
   ];
 }
@@ -85,9 +87,8 @@ export function gatherBindings(t: GatherTensors) {
  */
 export function subgroupsFor(ctx: GpuContext, wg: number): boolean {
   if (!ctx.features.has('subgroups')) return false;
-  const info = (ctx.device as unknown as { adapterInfo?: { subgroupMinSize?: number; subgroupMaxSize?: number } }).adapterInfo;
-  const min = info?.subgroupMinSize ?? 0;
-  const max = info?.subgroupMaxSize ?? 0;
+  const min = ctx.adapterInfo.subgroupMinSize ?? 0;
+  const max = ctx.adapterInfo.subgroupMaxSize ?? 0;
   return min >= SG_LANES && max >= min && wg % max === 0;
 }
 

@@ -3,20 +3,21 @@
 import type { Dispatch, GpuContext } from '../../runtime/context.js';
 import { WG, gatherBindings, type GatherTensors, type WeightGradTensors } from './common.js';
 import { packConvParams, type ConvGeometry } from './params.js';
+import { NO_FUSION, withFusion, type ConvFusion } from './fusion.js';
 import { gatherShader, transposedShader, weightGradShader } from './shaders.js';
 
 /** Launch: a 2-D grid of 1-D workgroups of WG threads covering every element of dst. */
-export function encodeDirectGather(ctx: GpuContext, op: string, kind: 'gather' | 'transposed', t: GatherTensors, g: ConvGeometry, accumulate: boolean): Dispatch {
+export function encodeDirectGather(ctx: GpuContext, op: string, kind: 'gather' | 'transposed', t: GatherTensors, g: ConvGeometry, accumulate: boolean, fusion: ConvFusion = NO_FUSION): Dispatch {
   const u32 = packConvParams(g, { hasBias: t.bias ? 1 : 0, accumulate: accumulate ? 1 : 0 });
-  const shader = kind === 'gather' ? gatherShader : transposedShader;
+  const shader = withFusion(kind === 'gather' ? gatherShader : transposedShader, fusion, op);
   return ctx.kernel({ op, shader, entryPoint: 'direct', constants: { WG }, u32, bindings: gatherBindings(t), workgroups: ctx.grid(t.dst.size, WG) });
 }
 
 /** One thread per weight; the bias gradient, if any, is a separate bias_grad dispatch (engine.ts). */
-export function encodeDirectWeightGrad(ctx: GpuContext, op: string, t: WeightGradTensors, g: ConvGeometry, accumulate: boolean): Dispatch {
+export function encodeDirectWeightGrad(ctx: GpuContext, op: string, t: WeightGradTensors, g: ConvGeometry, accumulate: boolean, fusion: ConvFusion = NO_FUSION): Dispatch {
   return ctx.kernel({
     op,
-    shader: weightGradShader,
+    shader: withFusion(weightGradShader, fusion, op),
     entryPoint: 'direct',
     constants: { WG },
     u32: packConvParams(g, { accumulate: accumulate ? 1 : 0, splits: 1 }),

@@ -10,6 +10,8 @@ import type { ConvGeometry } from './params.js';
 import { resolveImpl } from './policy.js';
 import { encodeTapsWeightGrad } from './taps.js';
 import { encodeTiledGather, encodeTiledWeightGrad } from './tiled.js';
+import { NO_FUSION, type ConvFusion } from './fusion.js';
+import { Pix2PixError } from '../../runtime/errors.js';
 
 function encodeAnyGather(
   kind: 'gather' | 'transposed',
@@ -23,28 +25,36 @@ function encodeAnyGather(
   accumulate: boolean,
   implChoice: ConvImpl | 'auto',
   tuning: BlockedTuning,
+  fusion: ConvFusion,
+  saved: Tensor | null,
 ): Dispatch {
-  const t = { dst, src, wgt, bias };
+  if (fusion.gradAct) throw new Pix2PixError(op, 'gradAct fuses into the weight gradient only');
+  if (!!fusion.dstGrad !== !!saved) throw new Pix2PixError(op, 'the dstGrad epilogue and its saved tensor come together');
+  if (fusion.dstGrad && (bias || fusion.outAct)) throw new Pix2PixError(op, 'the dstGrad epilogue takes no bias and no outAct');
+  const t = { dst, src, wgt, bias, saved };
   const r = resolveImpl(ctx, implChoice, kind, g, !!bias, tuning, op);
-  if (r.impl === 'direct') return encodeDirectGather(ctx, op, kind, t, g, accumulate);
-  if (r.impl === 'blocked') return encodeBlockedGather(ctx, op, kind, t, g, accumulate, r.tuning);
-  return encodeTiledGather(ctx, op, kind, t, g, accumulate);
+  if (r.impl === 'direct') return encodeDirectGather(ctx, op, kind, t, g, accumulate, fusion);
+  if (r.impl === 'blocked') return encodeBlockedGather(ctx, op, kind, t, g, accumulate, r.tuning, fusion);
+  return encodeTiledGather(ctx, op, kind, t, g, accumulate, fusion);
 }
 
-/** dst (+)= bias + gather-convolution(src, wgt). */
+/**
+ * dst (+)= outAct(bias + gather-convolution(srcAct(src), wgt)), or with fusion.dstGrad
+ * dst (+)= act'(saved) * gather-convolution(src, wgt) (fusion.ts).
+ */
 export function encodeGather(
   ctx: GpuContext, op: string, dst: Tensor, src: Tensor, wgt: Tensor, bias: Tensor | null, g: ConvGeometry,
-  accumulate: boolean, implChoice: ConvImpl | 'auto', tuning: BlockedTuning = {},
+  accumulate: boolean, implChoice: ConvImpl | 'auto', tuning: BlockedTuning = {}, fusion: ConvFusion = NO_FUSION, saved: Tensor | null = null,
 ): Dispatch {
-  return encodeAnyGather('gather', ctx, op, dst, src, wgt, bias, g, accumulate, implChoice, tuning);
+  return encodeAnyGather('gather', ctx, op, dst, src, wgt, bias, g, accumulate, implChoice, tuning, fusion, saved);
 }
 
-/** dst (+)= bias + transposed-gather-convolution(src, wgt). */
+/** As {@link encodeGather}, with the transposed gather (conv_transpose2d forward, conv2d grad input). */
 export function encodeTransposedGather(
   ctx: GpuContext, op: string, dst: Tensor, src: Tensor, wgt: Tensor, bias: Tensor | null, g: ConvGeometry,
-  accumulate: boolean, implChoice: ConvImpl | 'auto', tuning: BlockedTuning = {},
+  accumulate: boolean, implChoice: ConvImpl | 'auto', tuning: BlockedTuning = {}, fusion: ConvFusion = NO_FUSION, saved: Tensor | null = null,
 ): Dispatch {
-  return encodeAnyGather('transposed', ctx, op, dst, src, wgt, bias, g, accumulate, implChoice, tuning);
+  return encodeAnyGather('transposed', ctx, op, dst, src, wgt, bias, g, accumulate, implChoice, tuning, fusion, saved);
 }
 
 /**
@@ -54,13 +64,18 @@ export function encodeTransposedGather(
  */
 export function encodeWeightGrad(
   ctx: GpuContext, op: string, dst: Tensor, grad: Tensor, src: Tensor, g: ConvGeometry, accumulate: boolean,
-  implChoice: ConvImpl | 'auto', gradSum: Tensor | null = null, tuning: BlockedTuning = {},
+  implChoice: ConvImpl | 'auto', gradSum: Tensor | null = null, tuning: BlockedTuning = {}, fusion: ConvFusion = NO_FUSION,
 ): Dispatch[] {
+  if (fusion.outAct || fusion.dstGrad) throw new Pix2PixError(op, 'outAct and dstGrad fuse into the gathers only');
+  // The separate bias_grad pass below sums raw grad values; gradAct would have to apply there too.
   const t = { dst, grad, src, gradSum };
   const r = resolveImpl(ctx, implChoice, 'weightGrad', g, !!gradSum, tuning, op);
-  if (r.impl === 'blocked') return encodeBlockedWeightGrad(ctx, op, t, g, accumulate, r.tuning);
-  if (r.impl === 'taps') return encodeTapsWeightGrad(ctx, op, t, g, accumulate, r.tuning);
-  const out = r.impl === 'direct' ? [encodeDirectWeightGrad(ctx, op, t, g, accumulate)] : encodeTiledWeightGrad(ctx, op, t, g, accumulate);
-  if (gradSum) out.push(encodeBiasGrad(ctx, op, gradSum, grad, accumulate));
+  if (r.impl === 'blocked') return encodeBlockedWeightGrad(ctx, op, t, g, accumulate, r.tuning, fusion);
+  if (r.impl === 'taps') return encodeTapsWeightGrad(ctx, op, t, g, accumulate, r.tuning, fusion);
+  const out = r.impl === 'direct' ? [encodeDirectWeightGrad(ctx, op, t, g, accumulate, fusion)] : encodeTiledWeightGrad(ctx, op, t, g, accumulate, fusion);
+  if (gradSum) {
+    if (fusion.gradAct) throw new Pix2PixError(op, `gradAct with a bias gradient needs the 'blocked' or 'taps' weight gradient (got '${r.impl}')`);
+    out.push(encodeBiasGrad(ctx, op, gradSum, grad, accumulate));
+  }
   return out;
 }

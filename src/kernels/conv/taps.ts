@@ -6,6 +6,7 @@ import { ShapeError } from '../../runtime/errors.js';
 import { MAX_BLOCK_ROWS, MAX_BLOCK_TAPS, SG_LANES, useSubgroups, type BlockedTuning, type WeightGradTensors } from './common.js';
 import { BLOCKED_WG, splitWeightGradDispatches } from './blocked.js';
 import { packConvParams, type ConvGeometry } from './params.js';
+import { NO_FUSION, withFusion, type ConvFusion } from './fusion.js';
 import { fillTemplate, tapsShader, tapsSgTemplate } from './shaders.js';
 
 const TAPS_MAX_ACC = 64;
@@ -77,10 +78,12 @@ function tapsSgSource(rows: number, kernelRows: number, KW: number, SW: number, 
   return fillTemplate(tapsSgTemplate, { STEP: lines.join('\n') });
 }
 
-export function encodeTapsWeightGrad(ctx: GpuContext, op: string, t: WeightGradTensors, g: ConvGeometry, accumulate: boolean, tuning: BlockedTuning): Dispatch[] {
+export function encodeTapsWeightGrad(
+  ctx: GpuContext, op: string, t: WeightGradTensors, g: ConvGeometry, accumulate: boolean, tuning: BlockedTuning, fusion: ConvFusion = NO_FUSION,
+): Dispatch[] {
   const L = tapsLaunch(g, !!t.gradSum, tuning);
   const subgroups = useSubgroups(ctx, tuning, L.wg, op);
-  const shader = subgroups ? tapsSgSource(L.rows, L.kernelRows, g.KW, g.sw, L.pixels) : tapsShader;
+  const shader = withFusion(subgroups ? tapsSgSource(L.rows, L.kernelRows, g.KW, g.sw, L.pixels) : tapsShader, fusion, op);
   const entryPoint = subgroups ? 'weight_grad_taps_sg' : 'weight_grad_taps';
   const constants: Record<string, number> = { WG: L.wg, MB: L.rows, TH: L.kernelRows, KH: g.KH, KW: g.KW, SW: g.sw, PB: L.pixels };
   if (subgroups) constants.SG = SG_LANES;

@@ -3,21 +3,22 @@
 import type { Dispatch, GpuContext } from '../../runtime/context.js';
 import { TILE, WG, gatherBindings, type GatherTensors, type WeightGradTensors } from './common.js';
 import { packConvParams, type ConvGeometry } from './params.js';
+import { NO_FUSION, withFusion, type ConvFusion } from './fusion.js';
 import { gatherShader, reduceShader, transposedShader, weightGradShader } from './shaders.js';
 
 /**
  * Launch: x, y = column tiles folded over two grid dimensions (one holds at most 65535 groups), z = row
  * tiles; the transposed gather has one z slice per output phase, sized for the largest phase.
  */
-export function encodeTiledGather(ctx: GpuContext, op: string, kind: 'gather' | 'transposed', t: GatherTensors, g: ConvGeometry, accumulate: boolean): Dispatch {
+export function encodeTiledGather(ctx: GpuContext, op: string, kind: 'gather' | 'transposed', t: GatherTensors, g: ConvGeometry, accumulate: boolean, fusion: ConvFusion = NO_FUSION): Dispatch {
   const u32 = packConvParams(g, { hasBias: t.bias ? 1 : 0, accumulate: accumulate ? 1 : 0 });
   if (kind === 'gather') {
     const [x, y] = ctx.grid(Math.ceil((g.batch * g.outH * g.outW) / TILE), 1);
-    return ctx.kernel({ op, shader: gatherShader, entryPoint: 'tiled', u32, bindings: gatherBindings(t), workgroups: [x, y, Math.ceil(g.M / TILE)] });
+    return ctx.kernel({ op, shader: withFusion(gatherShader, fusion, op), entryPoint: 'tiled', u32, bindings: gatherBindings(t), workgroups: [x, y, Math.ceil(g.M / TILE)] });
   }
   // Each output phase (oh + ph) mod sh has at most ceil(outH / sh) rows; size the grid for the largest.
   const [x, y] = ctx.grid(Math.ceil((g.batch * Math.ceil(g.outH / g.sh) * Math.ceil(g.outW / g.sw)) / TILE), 1);
-  return ctx.kernel({ op, shader: transposedShader, entryPoint: 'tiled', u32, bindings: gatherBindings(t), workgroups: [x, y, Math.ceil(g.M / TILE) * g.sh * g.sw] });
+  return ctx.kernel({ op, shader: withFusion(transposedShader, fusion, op), entryPoint: 'tiled', u32, bindings: gatherBindings(t), workgroups: [x, y, Math.ceil(g.M / TILE) * g.sh * g.sw] });
 }
 
 /**
@@ -35,7 +36,8 @@ function weightGradSplits(g: ConvGeometry, K: number): number {
 }
 
 /** Launch: x = K tiles, y = M tiles, z = splits of the reduction; more than one split adds a sum_splits pass. */
-export function encodeTiledWeightGrad(ctx: GpuContext, op: string, t: WeightGradTensors, g: ConvGeometry, accumulate: boolean): Dispatch[] {
+export function encodeTiledWeightGrad(ctx: GpuContext, op: string, t: WeightGradTensors, g: ConvGeometry, accumulate: boolean, fusion: ConvFusion = NO_FUSION): Dispatch[] {
+  const shader = withFusion(weightGradShader, fusion, op);
   const K = g.C * g.KH * g.KW;
   const P = g.batch * g.outH * g.outW;
   let splits = weightGradSplits(g, K);
@@ -45,7 +47,7 @@ export function encodeTiledWeightGrad(ctx: GpuContext, op: string, t: WeightGrad
   if (splits === 1) {
     return [ctx.kernel({
       op,
-      shader: weightGradShader,
+      shader,
       entryPoint: 'tiled',
       u32: packConvParams(g, { chunk, accumulate: accumulate ? 1 : 0, splits: 1 }),
       bindings: [{ tensor: t.grad, access: 'read' }, { tensor: t.src, access: 'read' }, { tensor: t.dst, access: 'rw' }],
@@ -55,7 +57,7 @@ export function encodeTiledWeightGrad(ctx: GpuContext, op: string, t: WeightGrad
   const partials = ctx.scratch([splits, g.M * K], `${op}.partials`);
   const partial = ctx.kernel({
     op,
-    shader: weightGradShader,
+    shader,
     entryPoint: 'tiled',
     u32: packConvParams(g, { chunk, accumulate: 0, splits }),
     bindings: [{ tensor: t.grad, access: 'read' }, { tensor: t.src, access: 'read' }, { tensor: partials, access: 'rw' }],
