@@ -113,10 +113,15 @@ export class NonFiniteLossError extends Pix2PixError {
   }
 }
 
+/** Largest D input pair (bytes) whose fake and real passes run as one batch: 256x256 RGB pairs do, 512x1024 do not. */
+const BATCHED_D_MAX_PAIR_BYTES = 4 * 2 ** 20;
+
 /** Everything one recorded training step owns. */
 interface TrainGraph {
   key: string;
   a: Tensor;
+  /** Other tensors that take the A batch (the real pair's A channels, when D's inputs are written in place). */
+  aCopies: Tensor[];
   b: Tensor;
   g: GeneratorRun;
   runs: LayerRun[];
@@ -126,6 +131,8 @@ interface TrainGraph {
   adamG: Dispatch[];
   list: Dispatch[];
   losses: [Tensor, Tensor, Tensor, Tensor]; // G_GAN, G_L1 (unscaled), D_real, D_fake
+  /** D_real's tensor holds the mean over both pairs (a batched D pass): D_real = 2·mean − D_fake. */
+  dRealFromMean: boolean;
   staging: GPUBuffer;
   /** Where the step's activations, gradients and scratch live (assigned after recording). */
   plan: MemoryPlan | null;
@@ -376,7 +383,7 @@ export class Pix2Pix {
       this.graph.plan = planMemory(this.ctx, this.graph.list, { label: 'pix2pix.trainStep' });
     }
     const g = this.graph;
-    writeInput(this.ctx, g.a, a);
+    for (const dst of [g.a, ...g.aCopies]) writeInput(this.ctx, dst, a);
     writeInput(this.ctx, g.b, b);
     const step = this.trainSteps + 1;
     const lr = this.lr;
@@ -384,7 +391,8 @@ export class Pix2Pix {
     if (g.adamD.length) updateAdam(g.adamD, { lr, step: this.stepD + 1 });
     updateAdam(g.adamG, { lr, step: this.stepG + 1 });
     this.ctx.encodeAndSubmit(g.list, 'pix2pix.trainStep');
-    const [ganG, l1, dReal, dFake] = await this.readLosses(g);
+    const [ganG, l1, dPairOrReal, dFake] = await this.readLosses(g);
+    const dReal = g.dRealFromMean ? 2 * dPairOrReal - dFake : dPairOrReal;
     this.trainSteps = step;
     if (g.adamD.length) this.stepD++;
     if (g.adamG.length) this.stepG++;
@@ -430,8 +438,11 @@ export class Pix2Pix {
     const G = this.G;
     const D = this.D!;
     const cfg = this.config;
-    const [N, , H, W] = shapeA;
+    const [N, cA, H, W] = shapeA;
     const cOut = cfg.generator.outputChannels;
+    const cAB = cA + cOut;
+    const plane = H * W;
+    const align = ctx.limits.minStorageBufferOffsetAlignment;
     const tensors: Tensor[] = [];
     const ownDispatches: Dispatch[][] = [];
     const runs: LayerRun[] = [];
@@ -446,44 +457,77 @@ export class Pix2Pix {
       ownDispatches.push(l);
       return l;
     };
-    const a = t([...shapeA], 'pix2pix.real_A', false);
-    const b = t([N, cOut, H, W], 'pix2pix.real_B', false);
+
+    // D's inputs cat(A, fake) and cat(A, B). With batch 1 each is two contiguous channel ranges: A and
+    // B are written straight into them, G writes its output into the fake pair's slice and the gradient
+    // w.r.t. fake is read as a view, so no concatenation runs. D sees both pairs as one batch of 2N
+    // (fake first) when its norm is per sample (instance, group, none; batch norm's statistics would mix
+    // the two) and the maps are small, where a step's time is per-dispatch cost: one pass instead of two
+    // halves the D step's dispatches. Large maps keep two passes, whose activations are not alive at
+    // once (batched, the 512x1024 step's peak grows by 155 MiB, past the 1.5 GB budget).
+    const pairBytes = N * cAB * plane * 4;
+    const batchD = cfg.discriminator!.norm !== 'batch' && pairBytes <= BATCHED_D_MAX_PAIR_BYTES && pairBytes % align === 0;
+    const inPlace = N === 1 && (cA * plane * 4) % align === 0;
+    const pairs = batchD ? t([2 * N, cAB, H, W], 'pix2pix.D_pairs', !inPlace) : null;
+    const fakeAB = pairs ? pairs.view([N, cAB, H, W], 0, 'pix2pix.fake_AB') : t([N, cAB, H, W], 'pix2pix.fake_AB', !inPlace);
+    const realAB = pairs ? pairs.view([N, cAB, H, W], N * cAB * plane, 'pix2pix.real_AB') : t([N, cAB, H, W], 'pix2pix.real_AB', !inPlace);
+    const a = inPlace ? fakeAB.view([N, cA, H, W], 0, 'pix2pix.real_A') : t([...shapeA], 'pix2pix.real_A', false);
+    const aCopies = inPlace ? [realAB.view([N, cA, H, W], 0, 'pix2pix.real_A(real pair)')] : [];
+    const b = inPlace ? realAB.view([N, cOut, H, W], cA * plane, 'pix2pix.real_B') : t([N, cOut, H, W], 'pix2pix.real_B', false);
     const list: Dispatch[] = [];
-    const gRun = G.record(a, TRAIN_MODE, cfg.seed);
+    const gRun = G.record(a, TRAIN_MODE, cfg.seed, { into: inPlace ? fakeAB.view([N, cOut, H, W], cA * plane, 'pix2pix.fake_B') : undefined });
     runs.push(gRun);
     const fake = gRun.output;
     list.push(...gRun.forward);
-    const cAB = shapeA[1] + cOut;
-    const fakeAB = t([N, cAB, H, W], 'pix2pix.fake_AB');
-    const realAB = t([N, cAB, H, W], 'pix2pix.real_AB');
-    list.push(...own(concatChannelsForward(ctx, fakeAB, a, fake)), ...own(concatChannelsForward(ctx, realAB, a, b)));
+    if (!inPlace) list.push(...own(concatChannelsForward(ctx, fakeAB, a, fake)), ...own(concatChannelsForward(ctx, realAB, a, b)));
 
-    const ganForward = (loss: Tensor, logits: Tensor, target: number) =>
+    const ganForward = (loss: Tensor, logits: Tensor, target: number | Tensor) =>
       own(cfg.ganMode === 'lsgan' ? mseLossForward(ctx, loss, logits, target) : bceWithLogitsForward(ctx, loss, logits, target));
-    const ganBackward = (d: Tensor, logits: Tensor, target: number, scale: number) =>
+    const ganBackward = (d: Tensor, logits: Tensor, target: number | Tensor, scale: number) =>
       own(cfg.ganMode === 'lsgan' ? mseLossBackward(ctx, d, logits, target, { scale, accumulate: false }) : bceWithLogitsBackward(ctx, d, logits, target, { scale, accumulate: false }));
     const lossGGAN = t([1], 'loss.G_GAN', false);
     const lossGL1 = t([1], 'loss.G_L1', false);
     const lossDReal = t([1], 'loss.D_real', false);
     const lossDFake = t([1], 'loss.D_fake', false);
 
-    // D step: fake pass (G's output, no gradient into G), real pass; loss_D = ½ (fake + real).
-    const d1 = D.record(fakeAB, TRAIN_MODE, 'D.fake');
-    const d2 = D.record(realAB, TRAIN_MODE, 'D.real');
-    runs.push(d1, d2);
-    // Each pass's backward runs right after its forward (nothing changes D in between, so this is the
-    // reference's arithmetic): only one pass's activations are alive at a time.
+    // D step: loss_D = ½ (GAN(D(fake pair), 0) + GAN(D(real pair), 1)); no gradient flows into G.
     const trainD = !cfg.freeze.discriminator;
     const adamD: Dispatch[] = [];
-    list.push(...d1.forward, ...ganForward(lossDFake, d1.output, 0));
-    if (trainD) {
-      const dp1 = t([...d1.output.shape], 'D.fake.dlogits');
-      list.push(...ganBackward(dp1, d1.output, 0, 0.5), ...d1.backward(dp1, null, { paramGrads: 'overwrite' }));
+    let dRealFromMean = false;
+    if (pairs) {
+      const dPairs = D.record(pairs, TRAIN_MODE, 'D.pairs');
+      runs.push(dPairs);
+      const logits = dPairs.output;
+      const [, , h, w] = logits.shape;
+      // Targets 0 for the fake half, 1 for the real half. Over the 2N samples the mean loss is
+      // ½ (fake + real), loss_D itself: its gradient is one backward with scale 1. The fake half starts
+      // at offset 0 (bindable); the real half's loss is 2·mean − fake, formed on the CPU.
+      const targets = ctx.tensor([2 * N, 1, h, w], Float32Array.from({ length: 2 * N * h * w }, (_, i) => (i < N * h * w ? 0 : 1)), 'pix2pix.D_targets');
+      tensors.push(targets);
+      list.push(...dPairs.forward, ...ganForward(lossDFake, logits.view([N, 1, h, w], 0, 'D.pairs.fake_logits'), 0), ...ganForward(lossDReal, logits, targets));
+      dRealFromMean = true;
+      if (trainD) {
+        const dLogits = t([...logits.shape], 'D.pairs.dlogits');
+        list.push(...ganBackward(dLogits, logits, targets, 1), ...dPairs.backward(dLogits, null, { paramGrads: 'overwrite' }));
+      }
+    } else {
+      const d1 = D.record(fakeAB, TRAIN_MODE, 'D.fake');
+      const d2 = D.record(realAB, TRAIN_MODE, 'D.real');
+      runs.push(d1, d2);
+      // Each pass's backward runs right after its forward (nothing changes D in between, so this is the
+      // reference's arithmetic): only one pass's activations are alive at a time.
+      list.push(...d1.forward, ...ganForward(lossDFake, d1.output, 0));
+      if (trainD) {
+        const dp1 = t([...d1.output.shape], 'D.fake.dlogits');
+        list.push(...ganBackward(dp1, d1.output, 0, 0.5), ...d1.backward(dp1, null, { paramGrads: 'overwrite' }));
+      }
+      list.push(...d2.forward, ...ganForward(lossDReal, d2.output, 1));
+      if (trainD) {
+        const dp2 = t([...d2.output.shape], 'D.real.dlogits');
+        list.push(...ganBackward(dp2, d2.output, 1, 0.5), ...d2.backward(dp2, null, { paramGrads: 'accumulate' }));
+      }
     }
-    list.push(...d2.forward, ...ganForward(lossDReal, d2.output, 1));
     if (trainD) {
-      const dp2 = t([...d2.output.shape], 'D.real.dlogits');
-      list.push(...ganBackward(dp2, d2.output, 1, 0.5), ...d2.backward(dp2, null, { paramGrads: 'accumulate' }));
       adamD.push(...own(this.adamFor(D.pack)));
       list.push(...adamD);
     }
@@ -494,17 +538,37 @@ export class Pix2Pix {
     list.push(...d3.forward, ...ganForward(lossGGAN, d3.output, 1), ...own(l1LossForward(ctx, lossGL1, fake, b)));
     const dp3 = t([...d3.output.shape], 'D.gen.dlogits');
     const dFakeAB = t([N, cAB, H, W], 'pix2pix.dfake_AB');
-    const dA = t([...shapeA], 'pix2pix.dreal_A');
-    const dFake = t([N, cOut, H, W], 'pix2pix.dfake_B');
     list.push(...ganBackward(dp3, d3.output, 1, 1), ...d3.backward(dp3, dFakeAB, { paramGrads: 'none' }));
-    list.push(...own(concatChannelsBackward(ctx, dA, dFake, dFakeAB, { accumulate: false })));
+    // The gradient w.r.t. fake is dfake_AB's fake channels: a view with batch 1, else copied out.
+    let dFake: Tensor;
+    if (inPlace) dFake = dFakeAB.view([N, cOut, H, W], cA * plane, 'pix2pix.dfake_B');
+    else {
+      dFake = t([N, cOut, H, W], 'pix2pix.dfake_B');
+      list.push(...own(concatChannelsBackward(ctx, null, dFake, dFakeAB, { accumulate: false, channelsA: cA })));
+    }
     if (cfg.lambdaL1 !== 0) list.push(...own(l1LossBackward(ctx, dFake, fake, b, { scale: cfg.lambdaL1, accumulate: true })));
     list.push(...gRun.backward(dFake, null, { paramGrads: 'overwrite' }));
     const adamG = own(this.adamFor(G.pack));
     list.push(...adamG);
 
     const staging = ctx.device.createBuffer({ label: 'pix2pix.losses.staging', size: 16, usage: 0x1 | 0x8 /* MAP_READ | COPY_DST */ });
-    return { key: shapeA.join('x'), a, b, g: gRun, runs, tensors, ownDispatches, adamD, adamG, list, losses: [lossGGAN, lossGL1, lossDReal, lossDFake], staging, plan: null };
+    return {
+      key: shapeA.join('x'),
+      a,
+      aCopies,
+      b,
+      g: gRun,
+      runs,
+      tensors,
+      ownDispatches,
+      adamD,
+      adamG,
+      list,
+      losses: [lossGGAN, lossGL1, lossDReal, lossDFake],
+      dRealFromMean,
+      staging,
+      plan: null,
+    };
   }
 
   /**
