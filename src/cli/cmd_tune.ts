@@ -1,5 +1,5 @@
 /**
- * `tune [--config small|256|512x1024] [--cache FILE] [--repeats N] [--retune]`: measure the conv kernel
+ * `tune [--config small|256|512x1024] [--cache FILE] [--repeats N] [--retune] [--timer auto|gpu|wall]`: measure the conv kernel
  * variants of a pix2pix training step on this machine's adapter, keep the fastest per shape in the tuning
  * cache (default ~/.cache/pix2pix-webgpu/tune.json), and print what was chosen. Models created with
  * `tune: true` use the cache; without an entry the static per-device-class defaults apply.
@@ -16,12 +16,13 @@ const TUNE_CONFIGS = {
 export const tuneCommand = defineCommand({
   name: 'tune',
   summary: "measure the conv kernels on this adapter and keep the fastest per shape (the tuning cache)",
-  usage: 'tune [--config small|256|512x1024] [--cache FILE] [--repeats N] [--retune]',
+  usage: 'tune [--config small|256|512x1024] [--cache FILE] [--repeats N] [--retune] [--timer auto|gpu|wall]',
   options: {
     config: { type: 'string', description: 'model configuration whose training step is tuned (unet + PatchGAN, instance norm, batch 1)', choices: ['small', '256', '512x1024'], default: 'small' },
     cache: { type: 'string', arg: 'FILE', description: 'tuning cache file (default $XDG_CACHE_HOME or ~/.cache, then pix2pix-webgpu/tune.json)' },
     repeats: { type: 'count', min: 1, description: 'timed runs per candidate kernel, median kept', default: 5 },
     retune: { type: 'boolean', description: 'measure again the shapes the cache already has' },
+    timer: { type: 'string', description: "clock timing the kernels: GPU timestamps ('gpu'), the CPU's clock around submit-and-wait ('wall'), or 'auto' (gpu where the adapter has timestamp queries)", choices: ['auto', 'gpu', 'wall'], default: 'auto' },
   },
   epilog: 'Each conv shape (forward, grad input, grad weight) is timed with every kernel variant the tests prove correct that fits it.',
   async run(opts) {
@@ -38,7 +39,8 @@ export const tuneCommand = defineCommand({
       console.log(`adapter: ${[id.vendor, id.architecture, id.device, id.description].filter(Boolean).join(' ')} (${deviceClass(ctx)})`);
       const model = await Pix2Pix.create({ ctx, numDowns: c.numDowns, ngf: c.ngf, ndf: c.ndf, norm: 'instance', seed: 1 });
       try {
-        const t = await model.tuneConv([1, 3, c.height, c.width], { store, repeats: opts.repeats ?? 5, retune: !!opts.retune, log: (l) => console.log(l) });
+        const timer = opts.timer === 'gpu' || opts.timer === 'wall' ? opts.timer : undefined;
+        const t = await model.tuneConv([1, 3, c.height, c.width], { store, repeats: opts.repeats ?? 5, retune: !!opts.retune, timer, log: (l) => console.log(l) });
         console.log(`${Object.keys(t.shapes).length} shapes for this adapter in ${store.location}`);
       } finally {
         await model.destroy();

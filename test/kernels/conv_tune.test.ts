@@ -1,6 +1,10 @@
 // The conv family's tuner, cache and policy plumbing (src/kernels/conv/): tiny shapes and one timed run per
 // candidate, so this is the only test that measures. The variants it may choose are each proven against the
-// CPU reference on their own in conv2d, conv_transpose2d, conv_fast_blocked, conv_weight_grad_taps and conv_parity.
+// CPU reference on their own in conv2d, conv_transpose2d, conv_fast_blocked, conv_weight_grad_taps and conv_parity;
+// here every candidate the tuner offers is also run exactly as the tuner launches it (encodeCandidate) on
+// pix2pix-like shapes against the float64 references, so a candidate added to the list is checked with it.
+// The model-level tests (create({ tune: true }), the step using the table) are in test/gan/pix2pix_tune.test.ts,
+// the browser's Cache API store in test/browser/tune_store.test.ts.
 import { describe, it, expect, afterAll } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,14 +13,20 @@ import { testContext } from '../helpers/gpu.js';
 import { destroyDispatches } from '../../src/runtime/context.js';
 import { FileFormatError } from '../../src/runtime/errors.js';
 import { Rng } from '../../src/runtime/random.js';
-import { conv2dForward, conv2dBackwardWeight, conv2dOutputShape } from '../../src/kernels/conv2d.js';
-import { conv2dForwardCpu } from '../../src/kernels/cpu/conv2d.js';
+import { expectClose } from '../helpers/compare.js';
+import { createContext } from '../../src/runtime/device.js';
+import type { GpuContext } from '../../src/runtime/context.js';
+import type { Tensor } from '../../src/runtime/tensor.js';
+import { conv2dForward, conv2dBackwardInput, conv2dBackwardWeight, conv2dOutputShape } from '../../src/kernels/conv2d.js';
+import { convTranspose2dForward, convTranspose2dBackwardInput, convTranspose2dBackwardWeight, convTranspose2dOutputShape } from '../../src/kernels/conv_transpose2d.js';
+import { conv2dForwardCpu, conv2dBackwardCpu } from '../../src/kernels/cpu/conv2d.js';
+import { convTranspose2dForwardCpu } from '../../src/kernels/cpu/conv_transpose2d.js';
 import { CONV_PARAM_FIELDS, CONV_PARAMS_WGSL, packConvParams } from '../../src/kernels/conv/params.js';
 import * as shaders from '../../src/kernels/conv/shaders.js';
-import { collectConvShapes, shapeKey, staticImpl, STATIC_POLICIES, tunedChoices, useTunedChoices } from '../../src/kernels/conv/policy.js';
-import { candidatesFor, loadTuning, tuneConvShapes } from '../../src/kernels/conv/tune.js';
-import { FileTuneStore, MemoryTuneStore } from '../../src/kernels/conv/tune_store.js';
-import { adapterIdentity, classifyAdapter } from '../../src/kernels/conv/device_class.js';
+import { collectConvShapes, shapeKey, staticImpl, STATIC_POLICIES, tunedChoices, useTunedChoices, type ConvShape } from '../../src/kernels/conv/policy.js';
+import { candidatesFor, candidateTensorShapes, choiceLabel, defaultTimer, encodeCandidate, loadTuning, measureShape, tuneConvShapes, type CandidateTensors } from '../../src/kernels/conv/tune.js';
+import { FileTuneStore, MemoryTuneStore, checkAdapterTuning } from '../../src/kernels/conv/tune_store.js';
+import { adapterIdentity, adapterKey, classifyAdapter, deviceClass } from '../../src/kernels/conv/device_class.js';
 
 describe('conv uniform struct: one declaration', () => {
   it('every ConvParams shader gets the generated struct exactly once, and no shader file declares its own', () => {
@@ -50,10 +60,12 @@ describe('device class rule', () => {
   });
 });
 
+// One context for the whole file (testContext), freed at the end.
+afterAll(async () => (await testContext()).destroy());
+
 describe('conv autotuning', async () => {
   const ctx = await testContext();
   const rng = new Rng(11);
-  afterAll(() => ctx.destroy());
 
   // conv2d 3->4, 6x8, k4 s2 p1 with bias: forward (gather), grad input (transposed), grad weight (+ bias).
   const xShape = [1, 3, 6, 8];
@@ -106,24 +118,226 @@ describe('conv autotuning', async () => {
     destroyDispatches(d2);
     for (const z of [x, w, b, y, dw, db, dy]) z.destroy();
   });
+});
 
-  it('keeps tables per adapter in a JSON file and names a damaged file', async () => {
+describe('adapter identity and class come from ctx.adapterInfo', async () => {
+  const ctx = await testContext();
+  it('identity is the four text fields of the typed adapter info, class the rule applied to it', () => {
+    const i = ctx.adapterInfo;
+    expect(adapterIdentity(ctx)).toEqual({ vendor: i.vendor, architecture: i.architecture, device: i.device, description: i.description });
+    expect(deviceClass(ctx)).toBe(classifyAdapter(i));
+    // Dawn on lavapipe or SwiftShader (the machines this suite runs on) says who it is.
+    expect(adapterKey(adapterIdentity(ctx))).toMatch(/\S/);
+  });
+});
+
+/**
+ * Conv shapes made by the public conv ops (so they are the ones a model encodes): the U-Net's k4 s2 p1 down
+ * and up layers at batch 2 with odd sizes and with more rows than one block. Few, because every shape
+ * compiles its own blocked/taps pipelines (seconds each on lavapipe); the other geometries (stride 1, other
+ * kernels, launch shapes) are in conv_fast_blocked, conv_weight_grad_taps, conv2d and conv_transpose2d.
+ */
+function collectLayerShapes(ctx: GpuContext): ConvShape[] {
+  const layers: { transposed: boolean; x: number[]; cout: number; k: number; stride: number; padding: number; bias: boolean }[] = [
+    { transposed: false, x: [2, 3, 9, 7], cout: 5, k: 4, stride: 2, padding: 1, bias: true }, // batch 2, odd sizes
+    { transposed: false, x: [1, 16, 4, 4], cout: 40, k: 4, stride: 2, padding: 1, bias: false }, // more rows than one block
+    { transposed: true, x: [1, 12, 3, 4], cout: 6, k: 4, stride: 2, padding: 1, bias: true }, // U-Net up
+  ];
+  const all: ConvShape[] = [];
+  for (const l of layers) {
+    const p = { stride: l.stride, padding: l.padding };
+    const w = ctx.tensor(l.transposed ? [l.x[1], l.cout, l.k, l.k] : [l.cout, l.x[1], l.k, l.k]);
+    const x = ctx.tensor(l.x);
+    const y = ctx.tensor(l.transposed ? convTranspose2dOutputShape(x.shape, w.shape, p) : conv2dOutputShape(x.shape, w.shape, p));
+    const [dx, dw, dy] = [ctx.tensor(x.shape), ctx.tensor(w.shape), ctx.tensor(y.shape)];
+    const b = l.bias ? ctx.tensor([l.cout]) : null;
+    const db = l.bias ? ctx.tensor([l.cout]) : null;
+    const { result, shapes } = collectConvShapes(ctx, () =>
+      l.transposed
+        ? [...convTranspose2dForward(ctx, y, x, w, b, p), ...convTranspose2dBackwardInput(ctx, dx, dy, w, p), ...convTranspose2dBackwardWeight(ctx, dw, db, dy, x, p)]
+        : [...conv2dForward(ctx, y, x, w, b, p), ...conv2dBackwardInput(ctx, dx, dy, w, p), ...conv2dBackwardWeight(ctx, dw, db, dy, x, p)],
+    );
+    destroyDispatches(result);
+    for (const t of [w, x, y, dx, dw, dy, b, db]) t?.destroy();
+    all.push(...shapes);
+  }
+  return all;
+}
+
+/**
+ * The float64 reference of a conv shape through the CPU references: a gather is conv2d's forward, a
+ * transposed gather conv_transpose2d's forward (its output padding recovered from outH/outW), a weight
+ * gradient conv2d's dw (and db for the fused bias column).
+ */
+function reference(s: ConvShape, v: Record<string, Float32Array | null>): Record<string, Float64Array> {
+  const { g } = s;
+  const p = { stride: [g.sh, g.sw] as [number, number], padding: [g.ph, g.pw] as [number, number] };
+  const srcShape = [g.batch, g.C, g.inH, g.inW];
+  if (s.kind === 'gather') {
+    const r = conv2dForwardCpu(v.src!, srcShape, v.wgt!, [g.M, g.C, g.KH, g.KW], v.bias, p);
+    expect(r.shape).toEqual([g.batch, g.M, g.outH, g.outW]);
+    return { dst: r.data };
+  }
+  if (s.kind === 'transposed') {
+    const outputPadding: [number, number] = [g.outH - ((g.inH - 1) * g.sh - 2 * g.ph + g.KH), g.outW - ((g.inW - 1) * g.sw - 2 * g.pw + g.KW)];
+    const r = convTranspose2dForwardCpu(v.src!, srcShape, v.wgt!, [g.C, g.M, g.KH, g.KW], v.bias, { ...p, outputPadding });
+    expect(r.shape).toEqual([g.batch, g.M, g.outH, g.outW]);
+    return { dst: r.data };
+  }
+  const wShape = [g.M, g.C, g.KH, g.KW];
+  expect(conv2dOutputShape(srcShape, wShape, p)).toEqual([g.batch, g.M, g.outH, g.outW]);
+  const r = conv2dBackwardCpu(v.grad!, v.src!, srcShape, new Float32Array(wShape.reduce((a, b) => a * b)), wShape, p, s.hasBias);
+  return s.hasBias ? { dw: r.dw, gradSum: r.db! } : { dw: r.dw };
+}
+
+describe('every candidate the tuner may pick, launched as the tuner launches it', async () => {
+  const ctx = await testContext();
+  const shapes = collectLayerShapes(ctx);
+
+  it('the layers give gathers, transposed gathers and weight gradients, with and without bias', () => {
+    expect(new Set(shapes.map((s) => s.kind))).toEqual(new Set(['gather', 'transposed', 'weightGrad']));
+    expect(shapes.some((s) => s.kind === 'weightGrad' && s.hasBias) && shapes.some((s) => s.kind === 'weightGrad' && !s.hasBias)).toBe(true);
+    // The candidate lists include every variant family: blocked for the gathers, taps for the weight gradient.
+    const labels = new Set(shapes.flatMap((s) => candidatesFor(ctx, s).map(choiceLabel)));
+    for (const l of ['tiled', 'direct', 'blocked', 'taps']) expect(labels).toContain(l);
+    if (ctx.features.has('subgroups')) for (const l of ['blocked (no subgroups)', 'taps (no subgroups)']) expect(labels).toContain(l);
+  });
+
+  for (const [si, s] of shapes.entries()) {
+    it(`${shapeKey(s.kind, s.g, s.hasBias)}: each candidate matches the float64 reference`, async () => {
+      const rng = new Rng(500 + si);
+      const shapesOf = candidateTensorShapes(s);
+      const inputs = s.kind === 'weightGrad' ? ['grad', 'src'] : ['src', 'wgt', 'bias'];
+      const values: Record<string, Float32Array | null> = {};
+      for (const name of inputs) values[name] = shapesOf[name] ? rng.normals(shapesOf[name]!.reduce((a, b) => a * b), 0.5) : null;
+      const want = reference(s, values);
+      for (const c of candidatesFor(ctx, s)) {
+        const t: Record<string, Tensor | null> = {};
+        for (const [name, shape] of Object.entries(shapesOf)) t[name] = shape ? ctx.tensor(shape, values[name] ?? undefined) : null;
+        // Outputs start as garbage: the candidate must overwrite them.
+        for (const name of Object.keys(want)) t[name]!.write(new Float32Array(t[name]!.size).fill(7));
+        const tensors = (s.kind === 'weightGrad' ? { kind: s.kind, dw: t.dw!, grad: t.grad!, src: t.src!, gradSum: t.gradSum } : { kind: s.kind, dst: t.dst!, src: t.src!, wgt: t.wgt!, bias: t.bias }) as CandidateTensors;
+        const d = encodeCandidate(ctx, s, c, tensors);
+        // The launch is the candidate asked for (subgroup kernels named _sg).
+        const entries = d.map((x) => x.pipeline.label);
+        if (c.impl === 'direct') expect(entries[0]).toMatch(/\.direct\.pipeline$/);
+        if (c.subgroups === false) expect(entries.join(' ')).not.toMatch(/_sg\.pipeline/);
+        await ctx.run(d);
+        destroyDispatches(d);
+        for (const [name, ref] of Object.entries(want)) expectClose(await t[name]!.read(), ref, { atol: 1e-4, rtol: 1e-4, label: `${choiceLabel(c)} ${name}` });
+        for (const x of Object.values(t)) x?.destroy();
+      }
+    });
+  }
+});
+
+describe('tuner timing', async () => {
+  const ctx = await testContext();
+  const s: ConvShape = { kind: 'gather', g: { batch: 1, M: 8, C: 4, inH: 16, inW: 16, outH: 8, outW: 8, KH: 4, KW: 4, sh: 2, sw: 2, ph: 1, pw: 1 }, hasBias: true };
+
+  it('times with GPU timestamps where the device has them (createContext asks for the feature), else the CPU clock', async () => {
+    const hasTimestamps = ctx.features.has('timestamp-query');
+    // Dawn on lavapipe and on SwiftShader both offer timestamp queries; createContext must have asked for them.
+    expect(hasTimestamps).toBe(true);
+    expect(defaultTimer(ctx)).toBe('gpu');
+    const r = await measureShape(ctx, s, { repeats: 2 });
+    expect(r.timer).toBe('gpu');
+    expect(Object.keys(r.candidates)).toEqual(candidatesFor(ctx, s).map(choiceLabel));
+    for (const ms of Object.values(r.candidates)) expect(ms > 0 && Number.isFinite(ms)).toBe(true);
+    expect(r.ms).toBe(Math.min(...Object.values(r.candidates)));
+    expect(r.launches).toBeGreaterThanOrEqual(1);
+    expect(r.launches).toBeLessThanOrEqual(64);
+    const w = await measureShape(ctx, s, { repeats: 1, timer: 'wall' });
+    expect(w.timer).toBe('wall');
+    for (const ms of Object.values(w.candidates)) expect(ms > 0 && Number.isFinite(ms)).toBe(true);
+  });
+
+  it('a device without timestamp queries falls back to the CPU clock, and refuses timer gpu', async () => {
+    const { create } = (await import('webgpu')) as { create: (flags: string[]) => GPU };
+    const adapter = await create([]).requestAdapter();
+    const device = await adapter!.requestDevice({ requiredFeatures: [] });
+    const plain = await createContext({ device });
+    try {
+      expect(plain.features.has('timestamp-query')).toBe(false);
+      expect(defaultTimer(plain)).toBe('wall');
+      const r = await measureShape(plain, s, { repeats: 1 });
+      expect(r.timer).toBe('wall');
+      expect(Object.keys(r.candidates)).toEqual(candidatesFor(plain, s).map(choiceLabel));
+      await expect(measureShape(plain, s, { timer: 'gpu' })).rejects.toThrow(/conv\.tune: timer 'gpu': the device's 'timestamp-query' feature: expected "?present"?, got "?absent"?/);
+    } finally {
+      plain.destroy();
+      device.destroy();
+    }
+  });
+});
+
+describe('tuning cache: keys and the Node file store', async () => {
+  const ctx = await testContext();
+  const adapter = adapterIdentity(ctx);
+  const KEY = 'gather n1 3->4 6x8->3x4 k4x4 s2x2 p1x1';
+  const table = { adapter, shapes: { [KEY]: { impl: 'tiled' as const, ms: 1.5, candidates: { tiled: 1.5 }, timer: 'gpu' as const, launches: 4 } } };
+  const withDir = async (fn: (dir: string) => Promise<void>) => {
     const dir = mkdtempSync(join(tmpdir(), 'conv-tune-'));
     try {
-      const file = join(dir, 'sub', 'tune.json');
-      const store = new FileTuneStore(file);
-      const adapter = adapterIdentity(ctx);
-      expect(await store.load(adapter)).toBeNull();
-      const table = { adapter, shapes: { 'gather n1 3->4 6x8->3x4 k4x4 s2x2 p1x1': { impl: 'tiled' as const, ms: 1.5, candidates: { tiled: 1.5 } } } };
-      await store.save(table);
-      await store.save({ adapter: { ...adapter, device: 'another' }, shapes: {} });
-      expect(await store.load(adapter)).toEqual(table);
-      expect(Object.keys(JSON.parse(readFileSync(file, 'utf8')).adapters)).toHaveLength(2);
-      writeFileSync(file, '{"version": 1, "adapters": {');
-      await expect(store.load(adapter)).rejects.toThrow(FileFormatError);
-      await expect(store.load(adapter)).rejects.toThrow(/tune\.json.*not valid JSON/);
+      await fn(dir);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  };
+
+  it('a shape key changes with every field of the geometry, the kind, and the weight gradient\'s bias', () => {
+    const g = { batch: 1, M: 4, C: 3, inH: 6, inW: 8, outH: 3, outW: 4, KH: 4, KW: 4, sh: 2, sw: 2, ph: 1, pw: 1 };
+    const keys = new Set<string>([shapeKey('gather', g, false), shapeKey('transposed', g, false), shapeKey('weightGrad', g, false), shapeKey('weightGrad', g, true)]);
+    for (const f of Object.keys(g) as (keyof typeof g)[]) keys.add(shapeKey('gather', { ...g, [f]: g[f] + 1 }, false));
+    expect(keys.size).toBe(4 + Object.keys(g).length);
+    // A gather's bias is not part of its key (the bias add costs the same in every variant).
+    expect(shapeKey('gather', g, true)).toBe(shapeKey('gather', g, false));
   });
+
+  it('keeps one table per adapter identity (vendor, architecture, device, description with the driver) in one file', () =>
+    withDir(async (dir) => {
+      const file = join(dir, 'sub', 'tune.json');
+      const store = new FileTuneStore(file);
+      expect(await store.load(adapter)).toBeNull();
+      await store.save(table);
+      const newerDriver = { ...adapter, description: `${adapter.description} (newer driver)` };
+      await store.save({ adapter: newerDriver, shapes: {} });
+      await store.save({ adapter: { ...adapter, device: 'another' }, shapes: { [KEY]: { impl: 'direct', ms: 9, candidates: { direct: 9 } } } });
+      expect(await store.load(adapter)).toEqual(table);
+      expect(await store.load(newerDriver)).toEqual({ adapter: newerDriver, shapes: {} });
+      expect(await store.load({ ...adapter, vendor: 'someone else' })).toBeNull();
+      expect(Object.keys(JSON.parse(readFileSync(file, 'utf8')).adapters).sort()).toEqual([adapterKey(adapter), adapterKey(newerDriver), adapterKey({ ...adapter, device: 'another' })].sort());
+      // Saving again replaces this adapter's table only.
+      await store.save({ adapter, shapes: {} });
+      expect(await store.load(adapter)).toEqual({ adapter, shapes: {} });
+      expect((await store.load({ ...adapter, device: 'another' }))?.shapes[KEY].impl).toBe('direct');
+    }));
+
+  it('a damaged or foreign file is an error naming the file and the fix, and is never overwritten', () =>
+    withDir(async (dir) => {
+      const file = join(dir, 'tune.json');
+      const store = new FileTuneStore(file);
+      const cases: [string, RegExp][] = [
+        ['{"version": 1, "adapters": {', /tune\.json.*tuning cache is not valid JSON \(delete the file to re-tune\)/],
+        ['{"name": "some-package", "version": "1.0.0"}', /tune\.json.*not \{ version: 1, adapters \}/],
+        ['[1, 2, 3]', /tune\.json.*not \{ version: 1, adapters \}/],
+        ['{"version": 2, "adapters": {}}', /tune\.json.*not \{ version: 1, adapters \}/],
+        [JSON.stringify({ version: 1, adapters: { [adapterKey(adapter)]: { adapter, shapes: { [KEY]: { impl: 'fast', ms: 1, candidates: {} } } } } }), /tune\.json.*shape 'gather n1 3->4 6x8->3x4 k4x4 s2x2 p1x1' has no valid impl/],
+        [JSON.stringify({ version: 1, adapters: { [adapterKey(adapter)]: { adapter, shapes: { [KEY]: { impl: 'blocked', subgroups: 'yes', ms: 1 } } } } }), /has no valid impl\/subgroups\/ms/],
+        [JSON.stringify({ version: 1, adapters: { [adapterKey(adapter)]: 7 } }), /tune\.json.*entry is not an object/],
+      ];
+      for (const [text, message] of cases) {
+        writeFileSync(file, text);
+        const err = await store.load(adapter).then(() => null, (e: unknown) => e);
+        expect(err, text).toBeInstanceOf(FileFormatError);
+        expect(String((err as Error).message), text).toMatch(message);
+      }
+      // save() reads the file first: a foreign file is refused, not replaced.
+      const foreign = '{"name": "some-package", "version": "1.0.0"}\n';
+      writeFileSync(file, foreign);
+      await expect(store.save(table)).rejects.toThrow(FileFormatError);
+      expect(readFileSync(file, 'utf8')).toBe(foreign);
+      // The entry check is the same for the browser store's entries.
+      expect(() => checkAdapterTuning({ adapter, shapes: { [KEY]: { impl: 'taps', ms: 'slow' } } }, "Cache API 'x'")).toThrow(/Cache API 'x'.*has no valid impl/);
+    }));
 });

@@ -16,6 +16,7 @@ export interface AdapterIdentity {
  */
 export type DeviceClass = 'software' | 'integrated' | 'discrete';
 
+/** The fields of the adapter's info the class rule reads (AdapterInfo, or a literal in tests). */
 interface InfoLike {
   vendor?: string;
   architecture?: string;
@@ -24,14 +25,10 @@ interface InfoLike {
   isFallbackAdapter?: boolean;
 }
 
-function info(ctx: GpuContext): InfoLike {
-  return (ctx.device as unknown as { adapterInfo?: InfoLike }).adapterInfo ?? {};
-}
-
-/** The adapter's identity, from GPUDevice.adapterInfo. */
+/** The adapter's identity, from the context's adapter info. */
 export function adapterIdentity(ctx: GpuContext): AdapterIdentity {
-  const i = info(ctx);
-  return { vendor: i.vendor ?? '', architecture: i.architecture ?? '', device: i.device ?? '', description: i.description ?? '' };
+  const { vendor, architecture, device, description } = ctx.adapterInfo;
+  return { vendor, architecture, device, description };
 }
 
 /** One line naming the adapter, for cache keys and logs. */
@@ -51,5 +48,5 @@ export function classifyAdapter(i: InfoLike): DeviceClass {
 }
 
 export function deviceClass(ctx: GpuContext): DeviceClass {
-  return classifyAdapter(info(ctx));
+  return classifyAdapter(ctx.adapterInfo);
 }

@@ -6,10 +6,14 @@ import type { AdapterIdentity } from './device_class.js';
 import { adapterKey } from './device_class.js';
 import type { TunedChoice } from './policy.js';
 
-/** One measured shape: the choice kept and the median ms of every candidate tried (by label). */
+/** One measured shape: the choice kept and the median ms per launch of every candidate tried (by label). */
 export interface TuneRecord extends TunedChoice {
   ms: number;
   candidates: Record<string, number>;
+  /** The clock that measured it: GPU timestamps or the CPU's clock around submit-and-wait (absent in older caches). */
+  timer?: 'gpu' | 'wall';
+  /** Launches of the chosen candidate back to back per timed pass. */
+  launches?: number;
 }
 
 /** The choices measured on one adapter, by shape key (policy.ts shapeKey). */
