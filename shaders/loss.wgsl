@@ -7,34 +7,7 @@
 // (i = gid.x + gid.y * nwg.x * WG), writing dst[i] (+)= scale * dterm(x[i], target_i), where the
 // caller folds 1/n and its loss weight into `scale`.
 
-override LOSS: u32 = 0;
-
-// log(1 + e) for e in (0, 1]; fp32 1 + e loses e below 6e-8, the series e - e²/2 keeps it.
-fn log1p_small(e: f32) -> f32 {
-  return select(log(1.0 + e), e - 0.5 * e * e, e < 1e-4);
-}
-
-fn term(v: f32, t: f32) -> f32 {
-  switch LOSS {
-    // Numerically stable BCE with logits, as torch's binary_cross_entropy_with_logits:
-    // max(v, 0) - v t + log(1 + exp(-|v|)); exp never overflows.
-    case 0u: { return max(v, 0.0) - v * t + log1p_small(exp(-abs(v))); }
-    case 1u: { let d = v - t; return d * d; }
-    default: { return abs(v - t); }
-  }
-}
-
-fn dterm(v: f32, t: f32) -> f32 {
-  switch LOSS {
-    case 0u: {
-      let e = exp(-abs(v));
-      let s = select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0); // sigmoid(v) without overflow either way
-      return s - t;
-    }
-    case 1u: { return 2.0 * (v - t); }
-    default: { return sign(v - t); } // sign(0) = 0, as torch's L1 gradient
-  }
-}
+// term(), dterm() and the LOSS override: shaders/loss_terms.wgsl (src/kernels/loss.ts prepends it).
 
 fn flat(gid: vec3u, nwg: vec3u) -> u32 { return gid.x + gid.y * nwg.x * WG; }
 

@@ -141,10 +141,10 @@ describe('fused conv activations on the GPU vs the float64 references', async ()
   }
 
   it('refuses an inputActivation on backwardInput without its derivative, and outputActivation in backward', () => {
-    const x = ctx.tensor([1, 2, 6, 6], null, 'x');
-    const w = ctx.tensor([3, 2, 4, 4], null, 'w');
-    const dy = ctx.tensor([1, 3, 3, 3], null, 'dy');
-    const dw = ctx.tensor([3, 2, 4, 4], null, 'dw');
+    const x = ctx.tensor([1, 2, 6, 6], undefined, 'x');
+    const w = ctx.tensor([3, 2, 4, 4], undefined, 'w');
+    const dy = ctx.tensor([1, 3, 3, 3], undefined, 'dy');
+    const dw = ctx.tensor([3, 2, 4, 4], undefined, 'dw');
     const p = { stride: 2, padding: 1 };
     expect(() => conv.conv2dBackwardInput(ctx, x, dy, w, { ...p, inputActivation: { kind: 'relu' } })).toThrow(Pix2PixError);
     expect(() => conv.conv2dBackwardWeight(ctx, dw, null, dy, x, { ...p, outputActivation: { kind: 'tanh' } })).toThrow(/forward-only/);
