@@ -74,6 +74,11 @@ export function trainStepFlops(c: ModelConfig): number {
   return 3 * generatorForwardFlops(c) + 8 * discriminatorForwardFlops(c);
 }
 
+/** Dispatches of the model's recorded training step (its private graph, as bench/profile_step.ts reads it); undefined if not recorded. */
+export function stepDispatches(model: Pix2Pix): number | undefined {
+  return (model as unknown as { graph?: { list?: readonly unknown[] } | null }).graph?.list?.length;
+}
+
 export async function benchModel(ctx: GpuContext, name: ModelConfigName, o: { warmup: number; repeats: number; tfjs: boolean }): Promise<BenchResult[]> {
   const c = MODEL_CONFIGS[name];
   const rng = new Rng(7);
@@ -90,11 +95,11 @@ export async function benchModel(ctx: GpuContext, name: ModelConfigName, o: { wa
   const g = await timeDispatches(ctx, gRun.forward, o.warmup, o.repeats);
   gRun.destroy();
   const gMs = g.gpuMs ?? g.ms;
-  out.push({ group: `${name} model`, name: 'G forward', ms: g.ms, gpuMs: g.gpuMs, flops: gFlops, gflops: gFlops / (gMs * 1e6) });
+  out.push({ group: `${name} model`, name: 'G forward', ms: g.ms, gpuMs: g.gpuMs, dispatches: gRun.forward.length, flops: gFlops, gflops: gFlops / (gMs * 1e6) });
 
   const stepMs = await timeAsync(async () => void (await model.trainStep({ a, b })), o.warmup, o.repeats);
   const sFlops = trainStepFlops(c);
-  out.push({ group: `${name} model`, name: 'training step', ms: stepMs, flops: sFlops, gflops: sFlops / (stepMs * 1e6), peakBytes: Math.max(peakBefore, ctx.stats.bytesPeak) });
+  out.push({ group: `${name} model`, name: 'training step', ms: stepMs, dispatches: stepDispatches(model), flops: sFlops, gflops: sFlops / (stepMs * 1e6), peakBytes: Math.max(peakBefore, ctx.stats.bytesPeak) });
   model.destroy();
   a.destroy();
   b.destroy();

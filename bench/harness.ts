@@ -17,6 +17,8 @@ export interface BenchResult {
   bytes?: number;
   gflops?: number;
   peakBytes?: number;
+  /** Compute dispatches per run (model cases: per G forward, per training step); on software adapters each costs ~0.25 ms. */
+  dispatches?: number;
   /** TF.js time for the same work on the same adapter, ms, and our speed-up over it. */
   tfjsMs?: number;
   speedup?: number;
@@ -97,12 +99,13 @@ export function convFlops(n: number, cin: number, cout: number, kh: number, kw: 
 }
 
 export function formatTable(results: readonly BenchResult[]): string {
-  const head = ['group', 'case', 'ms', 'gpu ms', 'GFLOP', 'GFLOP/s', 'MB moved', 'peak MB', 'TF.js ms', 'x TF.js'];
+  const head = ['group', 'case', 'ms', 'gpu ms', 'dispatches', 'GFLOP', 'GFLOP/s', 'MB moved', 'peak MB', 'TF.js ms', 'x TF.js'];
   const rows = results.map((r) => [
     r.group,
     r.name,
     r.ms.toFixed(2),
     r.gpuMs !== undefined ? r.gpuMs.toFixed(2) : '–',
+    r.dispatches !== undefined ? String(r.dispatches) : '–',
     r.flops !== undefined ? (r.flops / 1e9).toFixed(3) : '–',
     r.gflops !== undefined ? r.gflops.toFixed(1) : '–',
     r.bytes !== undefined ? (r.bytes / 1e6).toFixed(1) : '–',
