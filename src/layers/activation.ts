@@ -25,12 +25,14 @@ export class ActivationLayer implements PrimitiveLayer {
   }
 
   lower(node: GraphNode, l: Lowering): LoweredNode {
-    const x = l.tensorOf(node.inputs[0]);
     const y = l.tensorOf(node.outputs[0]);
+    // Computed in the producing conv's epilogue (passes.ts): only the backward is ours, from the output
+    // (ReLU's and LeakyReLU's mask is the output's sign as much as the input's). The input is never made.
+    const inEpilogue = node.inProducerEpilogue;
     // ReLU/LeakyReLU differentiate from x, tanh/sigmoid from y: both are kept anyway.
-    const saved = activationBackwardNeeds(this.kind) === 'x' ? x : y;
+    const saved = inEpilogue || activationBackwardNeeds(this.kind) === 'y' ? y : l.tensorOf(node.inputs[0]);
     return {
-      forward: l.own(activationForward(this.ctx, y, x, this.kind, this.slope)),
+      forward: inEpilogue ? [] : l.own(activationForward(this.ctx, y, l.tensorOf(node.inputs[0]), this.kind, this.slope)),
       backward: ({ dOutputs: [dy], dInputs: [dx], accumulate: [acc] }) =>
         dx ? l.own(activationBackward(this.ctx, dx, dy, saved, this.kind, { slope: this.slope, accumulate: acc })) : [],
     };

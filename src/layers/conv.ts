@@ -7,6 +7,7 @@ import type { Tensor } from '../runtime/tensor.js';
 import { ShapeError } from '../runtime/errors.js';
 import type { GraphNode, LoweredNode, Lowering, NodeGradients, PrimitiveLayer, Recorder, SymbolicTensor } from './graph.js';
 import { conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, conv2dOutputShape } from '../kernels/conv2d.js';
+import type { FusedActivation } from '../kernels/conv2d.js';
 import { convTranspose2dBackwardInput, convTranspose2dBackwardWeight, convTranspose2dForward } from '../kernels/conv_transpose2d.js';
 import { Parameter, gradOf, wantsGrad } from './layer.js';
 
@@ -17,6 +18,26 @@ export interface ConvOptions {
   bias: boolean;
   /** Transposed conv only. */
   outputPadding?: number;
+}
+
+/**
+ * The kernels' activation fusion for a node (passes.ts): `inputActivation` makes the conv read act(x)
+ * and its input gradient apply act'(x); `outputActivation` makes it write act(conv + b) into the
+ * activation node's output, which is then the conv's output tensor.
+ */
+function fusionOf(node: GraphNode, l: Lowering) {
+  const a = node.inputActivation;
+  const e = node.epilogue?.attrs.activation;
+  const inputActivation: FusedActivation | undefined = a ? (a.kind === 'leaky_relu' ? { kind: 'leaky_relu', slope: a.slope } : { kind: a.kind as 'relu' | 'tanh' }) : undefined;
+  const outputActivation: FusedActivation | undefined = e ? (e.kind === 'leaky_relu' ? { kind: 'leaky_relu', slope: e.slope } : { kind: e.kind as 'relu' | 'tanh' }) : undefined;
+  const x = l.tensorOf(node.inputs[0]);
+  return {
+    x,
+    y: l.tensorOf(node.epilogue ? node.epilogue.outputs[0] : node.outputs[0]),
+    forward: { inputActivation, outputActivation },
+    weight: { inputActivation },
+    input: inputActivation ? { dxActivation: { act: inputActivation, saved: x, savedIs: 'input' as const } } : {},
+  };
 }
 
 /** The forward input for the weight gradient: the recorded one, or its recomputed copy (the recompute pass). */
@@ -63,19 +84,18 @@ export class Conv2d implements PrimitiveLayer {
   }
 
   lower(node: GraphNode, l: Lowering): LoweredNode {
-    const x = l.tensorOf(node.inputs[0]);
-    const y = l.tensorOf(node.outputs[0]);
+    const { x, y, ...fusion } = fusionOf(node, l);
     const p = { stride: this.opts.stride, padding: this.opts.padding };
     return {
-      forward: l.own(conv2dForward(this.ctx, y, x, this.weight.value, this.bias?.value ?? null, p)),
+      forward: l.own(conv2dForward(this.ctx, y, x, this.weight.value, this.bias?.value ?? null, { ...p, ...fusion.forward })),
       backward: (g) => {
         const [dy] = g.dOutputs;
         const [dx] = g.dInputs;
         const out: Dispatch[] = [];
-        if (dx) out.push(...l.own(conv2dBackwardInput(this.ctx, dx, dy, this.weight.value, { ...p, accumulate: g.accumulate[0] })));
+        if (dx) out.push(...l.own(conv2dBackwardInput(this.ctx, dx, dy, this.weight.value, { ...p, ...fusion.input, accumulate: g.accumulate[0] })));
         if (wantsGrad(this.weight, g.paramGrads)) {
           const db = this.bias && !this.bias.frozen ? gradOf(this.bias) : null;
-          out.push(...l.own(conv2dBackwardWeight(this.ctx, gradOf(this.weight), db, dy, savedInput(x, g), { ...p, accumulate: g.paramGrads === 'accumulate' })));
+          out.push(...l.own(conv2dBackwardWeight(this.ctx, gradOf(this.weight), db, dy, savedInput(x, g), { ...p, ...fusion.weight, accumulate: g.paramGrads === 'accumulate' })));
         }
         return out;
       },
@@ -123,19 +143,18 @@ export class ConvTranspose2d implements PrimitiveLayer {
   }
 
   lower(node: GraphNode, l: Lowering): LoweredNode {
-    const x = l.tensorOf(node.inputs[0]);
-    const y = l.tensorOf(node.outputs[0]);
+    const { x, y, ...fusion } = fusionOf(node, l);
     const p = { stride: this.opts.stride, padding: this.opts.padding, outputPadding: this.opts.outputPadding ?? 0 };
     return {
-      forward: l.own(convTranspose2dForward(this.ctx, y, x, this.weight.value, this.bias?.value ?? null, p)),
+      forward: l.own(convTranspose2dForward(this.ctx, y, x, this.weight.value, this.bias?.value ?? null, { ...p, ...fusion.forward })),
       backward: (g) => {
         const [dy] = g.dOutputs;
         const [dx] = g.dInputs;
         const out: Dispatch[] = [];
-        if (dx) out.push(...l.own(convTranspose2dBackwardInput(this.ctx, dx, dy, this.weight.value, { ...p, accumulate: g.accumulate[0] })));
+        if (dx) out.push(...l.own(convTranspose2dBackwardInput(this.ctx, dx, dy, this.weight.value, { ...p, ...fusion.input, accumulate: g.accumulate[0] })));
         if (wantsGrad(this.weight, g.paramGrads)) {
           const db = this.bias && !this.bias.frozen ? gradOf(this.bias) : null;
-          out.push(...l.own(convTranspose2dBackwardWeight(this.ctx, gradOf(this.weight), db, dy, savedInput(x, g), { ...p, accumulate: g.paramGrads === 'accumulate' })));
+          out.push(...l.own(convTranspose2dBackwardWeight(this.ctx, gradOf(this.weight), db, dy, savedInput(x, g), { ...p, ...fusion.weight, accumulate: g.paramGrads === 'accumulate' })));
         }
         return out;
       },

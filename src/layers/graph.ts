@@ -98,6 +98,12 @@ export class GraphNode {
   fusedActivation: FusedActivation | null = null;
   /** Set by the recompute pass: consumers' weight gradients recompute this activation rather than keep it. */
   recomputeInBackward = false;
+  /** Set by the conv-input pass on a conv: it reads act(input) (its input is the activation's input). */
+  inputActivation: { kind: Activation; slope: number } | null = null;
+  /** Set by the conv-output pass on a conv: it writes act(conv + b) straight into this activation node's output. */
+  epilogue: GraphNode | null = null;
+  /** Set by the conv-output pass on an activation: its producer computes its forward; only its backward remains. */
+  inProducerEpilogue = false;
 
   constructor(
     readonly layer: PrimitiveLayer,

@@ -76,9 +76,52 @@ function isConv(n: GraphNode): boolean {
   return n.layer.op === 'conv2d' || n.layer.op === 'conv_transpose2d';
 }
 
+/**
+ * An activation whose only readers are convolutions runs inside them: each conv reads act(x) from the
+ * pre-activation x (the conv kernels' input prologue), its weight gradient does the same, and its input
+ * gradient applies act'(x) on the way out (the grad-input epilogue). The activation's map, its forward
+ * and its backward disappear, and nothing is recomputed. The U-Net's up path (ReLU → convT) and D's
+ * first LeakyReLU → conv.
+ */
+export const fuseActivationIntoConvInputs: GraphPass = (graph, outputs) => {
+  for (const act of [...graph.nodes]) {
+    const a = act.attrs.activation;
+    if (act.layer.op !== 'activation' || !a || (a.kind !== 'relu' && a.kind !== 'leaky_relu')) continue;
+    const [x] = act.inputs;
+    const [y] = act.outputs;
+    if (outputs.includes(y) || y.sliceOf || y.consumers.length === 0 || !y.consumers.every((c) => isConv(c) && !c.inputActivation)) continue;
+    for (const conv of y.consumers) {
+      conv.inputs = conv.inputs.map((t) => (t === y ? x : t));
+      conv.inputActivation = { kind: a.kind, slope: a.slope };
+      x.consumers.push(conv);
+    }
+    y.consumers.length = 0;
+    graph.remove(act);
+  }
+};
+
+/**
+ * conv → activation, where the conv's output has no other reader: the conv writes act(conv + b)
+ * straight into the activation's output (the kernels' output epilogue), so the pre-activation map and
+ * the activation's forward disappear; its backward stays, reading the saved output (ReLU's and
+ * LeakyReLU's mask is the output's sign, tanh' is 1 − y²). G's outermost tanh, and the LeakyReLU that
+ * starts level 2 (its output is also the skip, so it cannot move into a consumer).
+ */
+export const fuseActivationIntoConvOutputs: GraphPass = (graph, outputs) => {
+  for (const act of graph.nodes) {
+    const a = act.attrs.activation;
+    if (act.layer.op !== 'activation' || !a || act.inProducerEpilogue || (a.kind !== 'relu' && a.kind !== 'leaky_relu' && a.kind !== 'tanh')) continue;
+    const [x] = act.inputs;
+    const conv = x.producer;
+    if (!conv || !isConv(conv) || conv.epilogue || x.consumers.length !== 1 || outputs.includes(x)) continue;
+    conv.epilogue = act;
+    act.inProducerEpilogue = true;
+  }
+};
+
 /** The passes every network lowers with, in order. */
 export function standardPasses(ctx: GpuContext): GraphPass[] {
-  return [fuseNormActivation, concatFreeSkips(ctx), recomputeReluForConvs];
+  return [fuseNormActivation, fuseActivationIntoConvInputs, fuseActivationIntoConvOutputs, concatFreeSkips(ctx), recomputeReluForConvs];
 }
 
 /** Count of nodes by op (tests and docs: what the passes removed). */
