@@ -7,16 +7,18 @@ import { EVALUATION_DEFAULTS, SSIM_MODES } from '../metrics/defaults.js';
 export const synthCommand = defineCommand({
   name: 'synth',
   summary: 'synthesise the mouse-phantom dataset (photo | X-ray pairs, split by animal, with a manifest)',
-  usage: 'synth --out DIR [--animals N] [--poses 5] [--size 512x1024] [--seed S] [--test_animals N]',
+  usage: 'synth --out DIR [--animals N] [--poses 5 | --pairs TRAIN,TEST] [--white N] [--size 512x1024] [--seed S] [--test_animals N]',
   options: {
     out: { type: 'string', arg: 'DIR', description: 'output folder (train/, test/, manifest.csv, manifest.json)' },
     animals: { type: 'count', min: 2, description: 'animals (each in white or black fur, on a white or black bed)', default: 174 },
-    poses: { type: 'count', min: 1, description: 'poses per animal', default: 5 },
+    poses: { type: 'count', min: 1, description: 'poses per animal (default 5; not with --pairs)' },
+    pairs: { type: 'string', arg: 'TRAIN,TEST', description: "exact training and test pair counts instead of --poses: each animal of a split gets the same number of views, some one more (the seed: 823,117)" },
+    white: { type: 'count', description: 'white-furred animals, the rest black (default about half; the seed: 86 of 174)' },
     size: { type: 'string', arg: 'HxW', description: 'image size of each half', default: '512x1024' },
     seed: { type: 'count', description: 'seed; the same seed gives byte-identical files', default: 0 },
     test_animals: { type: 'count', description: 'animals held out for testing (default: 20 of 174, scaled)' },
   },
-  epilog: 'The seed paper\'s dataset had 174 animals x 5 poses at 512x1024 (154 train / 20 test animals).',
+  epilog: "The seed paper's dataset: 174 animals (86 white, 88 black), 154 train / 20 test animals, 823 + 117 pairs at 512x1024:\n  synth --out seed-data --animals 174 --white 86 --test_animals 20 --pairs 823,117",
   async run(opts) {
     const out = required(opts, 'out', 'synth');
     const { height, width } = parseSize(opts.size);
@@ -24,6 +26,22 @@ export const synthCommand = defineCommand({
     if (opts.test_animals !== undefined && opts.test_animals > animals - 1) {
       throw new UsageError(`--test_animals must be at most --animals - 1 = ${animals - 1} (at least one animal trains), got ${opts.test_animals}`);
     }
+    if (opts.white !== undefined && opts.white > animals) throw new UsageError(`--white must be at most --animals = ${animals}, got ${opts.white}`);
+    let pairs: { train: number; test: number } | undefined;
+    if (opts.pairs !== undefined) {
+      if (opts.poses !== undefined) throw new UsageError('--pairs and --poses: give one (--pairs sets the views per animal itself)');
+      const m = /^\s*(\d+)\s*,\s*(\d+)\s*$/.exec(opts.pairs);
+      if (!m) throw new UsageError(`--pairs must be TRAIN,TEST (two integers, e.g. 823,117), got ${opts.pairs}`);
+      pairs = { train: Number(m[1]), test: Number(m[2]) };
+      // The same check synthesizeDataset makes, before any folder is made: every animal needs one view.
+      const { planDataset } = await import('../data/synth_node.js');
+      try {
+        planDataset({ animals, seed: opts.seed, testAnimals: opts.test_animals, white: opts.white, pairs });
+      } catch (e) {
+        throw new UsageError(`--pairs ${opts.pairs}: ${(e as Error).message}`);
+      }
+    }
+    const poses = pairs ? undefined : (opts.poses ?? 5);
     const { mkdir } = await import('node:fs/promises');
     try {
       await mkdir(out, { recursive: true });
@@ -31,12 +49,15 @@ export const synthCommand = defineCommand({
       throw new UsageError(`--out ${out}: cannot create this folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
     const { synthesizeDataset } = await import('../data/synth_node.js');
-    const bar = new Progress('synth', animals * opts.poses, 'pair');
+    const total = pairs ? pairs.train + pairs.test : animals * poses!;
+    const bar = new Progress('synth', total, 'pair');
     let last = 0;
     const r = await synthesizeDataset({
       out,
       animals,
-      poses: opts.poses,
+      poses,
+      pairs,
+      white: opts.white,
       width,
       height,
       seed: opts.seed,

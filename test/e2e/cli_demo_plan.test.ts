@@ -1,9 +1,10 @@
 // `demo --full` is the seed's own configuration, exactly (issue 14 #5): 174 animals (86 white, 88 black) split
 // 154/20 by animal into 823 training and 117 test pairs, real sizes 50-700, augmentation to exactly 5175,
 // transfer from white to black beds, unet_256 + 70x70 PatchGAN, 200 epochs at 512x1024. `--dry-run` prints
-// that plan with an estimated time on this adapter and writes nothing (run through the BUILT CLI).
+// that plan with an estimated time on this adapter and writes nothing (run through the BUILT CLI). `synth --white
+// --pairs` writes a seed-shaped set (exact fur and pair counts) from the command line.
 import { describe, it, expect } from 'vitest';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NO_GPU_ENV, cli, said } from './cli_helpers.js';
@@ -89,5 +90,32 @@ describe('demo --full: the seed configuration', () => {
     expect(g.code, g.err).toBe(2);
     expect(said(g).join('\n')).toMatch(/it holds 4 animals, 8 pairs \(4 train\) at 16x32, this run asks for 4 animals, 20 pairs \(\d+ train\) at 32x64\): use another --out, or delete .*data to synthesise anew/);
     expect(readdirSync(out).sort()).toEqual(before);
+  }, 200_000);
+
+  it('synth --white --pairs writes exact fur and pair counts (the seed-shaped set, small); bad values are refused', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'synth-pairs-'));
+    const out = join(root, 'data');
+    const r = await cli(['synth', '--out', out, '--animals', '10', '--white', '3', '--test_animals', '2', '--pairs', '43,11', '--size', '16x32'], { timeoutMs: 120_000, env: NO_GPU_ENV });
+    expect(r.code, said(r).join('\n')).toBe(0);
+    expect(r.out).toMatch(/wrote 43 training and 11 test pairs/);
+    const m = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { entries: { split: string; animal: string; fur: string }[] };
+    const furs = new Map(m.entries.map((e) => [e.animal, e.fur]));
+    expect([...furs.values()].filter((f) => f === 'white').length).toBe(3);
+    expect(m.entries.filter((e) => e.split === 'train').length).toBe(43);
+    expect(m.entries.filter((e) => e.split === 'test').length).toBe(11);
+    // The library's plan for the same options is what was written.
+    const plan = planDataset({ animals: 10, white: 3, testAnimals: 2, pairs: { train: 43, test: 11 }, seed: 0 });
+    expect(plan.pairs).toMatchObject({ train: 43, test: 11 });
+    for (const [args, why] of [
+      [['--pairs', '43,11', '--poses', '2'], /--pairs and --poses: give one/],
+      [['--pairs', '43'], /--pairs must be TRAIN,TEST \(two integers, e.g. 823,117\), got 43/],
+      [['--pairs', '5,11'], /--pairs 5,11: .*pairs.train.*>= 8/],
+      [['--white', '11'], /--white must be at most --animals = 10, got 11/],
+    ] as const) {
+      const bad = await cli(['synth', '--out', join(root, 'never'), '--animals', '10', '--test_animals', '2', '--size', '16x32', ...args], { timeoutMs: 60_000, env: NO_GPU_ENV });
+      expect(bad.code, said(bad).join('\n')).toBe(2);
+      expect(said(bad).join('\n')).toMatch(why);
+    }
+    expect(existsSync(join(root, 'never'))).toBe(false);
   }, 200_000);
 });
