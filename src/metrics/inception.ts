@@ -10,16 +10,19 @@
  * FID blocks differ from torchvision's in pooling only: their average pools exclude the padding from
  * the divisor (count_include_pad=False, as TensorFlow), and Mixed_7c's pool branch is a 3x3 max pool.
  *
- * Every BasicConv2d (conv + BatchNorm(eps 1e-3, eval) + ReLU) runs as conv-with-bias (BN folded at load
- * time, see foldBatchNorm) followed by a channel-slice copy that applies the ReLU and writes the result
- * into its channel range of the block's output, so torch.cat costs nothing extra.
+ * Every BasicConv2d (conv + BatchNorm(eps 1e-3, eval) + ReLU) runs as one conv-with-bias (BN folded at load
+ * time, see foldBatchNorm) with a ReLU epilogue, writing straight into its channel range of the block's
+ * output when that range is one bindable slice (batch 1), so torch.cat costs nothing; with larger batches
+ * a channel-slice copy applies the ReLU and places the result.
  *
- * The forward for a batch size is recorded once as a Dispatch list over an arena of reused buffers and
- * replayed for every batch: one submit per extract() call.
+ * The forward for a batch size is recorded once as a Dispatch list whose activations are scratch tensors
+ * placed by the same memory planner as training (planMemory: tensors whose lifetimes do not overlap share
+ * memory) and replayed for every batch: one submit per extract() call.
  */
 import type { Dispatch, GpuContext } from '../runtime/context.js';
 import { destroyDispatches } from '../runtime/context.js';
-import { Tensor, numel } from '../runtime/tensor.js';
+import { Tensor } from '../runtime/tensor.js';
+import { planMemory, type MemoryPlan } from '../runtime/memory_plan.js';
 import { Pix2PixError, ShapeError } from '../runtime/errors.js';
 import { conv2dForward, conv2dOutputShape } from '../kernels/conv2d.js';
 import { avgPool2dForward, globalAvgPoolForward, maxPool2dForward, pool2dOutputShape, type AvgPool2dParams } from '../kernels/pool.js';
@@ -57,41 +60,6 @@ export interface InceptionOptions {
   maxBatch?: number;
 }
 
-/** Buffer arena: layers take and return buffers, so a forward needs a handful of activations' memory. */
-class Arena {
-  private readonly slots: { tensor: Tensor; busy: boolean }[] = [];
-  constructor(private readonly ctx: GpuContext) {}
-
-  /** A tensor of `shape` over the smallest free buffer large enough, or a new one. */
-  take(shape: readonly number[], label: string): Tensor {
-    const need = numel(shape);
-    let best: { tensor: Tensor; busy: boolean } | undefined;
-    for (const s of this.slots) if (!s.busy && s.tensor.size >= need && (!best || s.tensor.size < best.tensor.size)) best = s;
-    if (!best) {
-      best = { tensor: this.ctx.tensor([need], undefined, `inception.arena${this.slots.length}`), busy: false };
-      this.slots.push(best);
-    }
-    best.busy = true;
-    return new Tensor(this.ctx, shape, best.tensor.buffer, label, false);
-  }
-
-  /** Give a tensor's buffer back: later layers may overwrite it (dispatches run in recording order). */
-  give(t: Tensor): void {
-    const slot = this.slots.find((s) => s.tensor.buffer === t.buffer);
-    if (!slot || !slot.busy) throw new Pix2PixError('inception', `arena: '${t.label}' returned twice or not from the arena`);
-    slot.busy = false;
-  }
-
-  get bytes(): number {
-    return this.slots.reduce((a, s) => a + s.tensor.byteLength, 0);
-  }
-
-  destroy(): void {
-    for (const s of this.slots) s.tensor.destroy();
-    this.slots.length = 0;
-  }
-}
-
 /** The recorded forward for one batch size: 299x299 input buffer -> [B, 2048] features. */
 interface TrunkPlan {
   batch: number;
@@ -99,7 +67,8 @@ interface TrunkPlan {
   features: Tensor;
   kept: Map<string, Tensor>;
   dispatches: Dispatch[];
-  arena: Arena;
+  /** Where the activations live (the kept stages stay alive to the end). */
+  plan: MemoryPlan;
 }
 
 /** GPU copies of the folded weights. */
@@ -194,7 +163,7 @@ export class InceptionExtractor implements FeatureExtractor {
   /** Bytes of activation buffers held by recorded forwards (weights not included). */
   get activationBytes(): number {
     let b = 0;
-    for (const p of this.plans.values()) b += p.arena.bytes + p.input.byteLength + p.features.byteLength;
+    for (const p of this.plans.values()) b += p.plan.arenaBytes + p.input.byteLength + p.features.byteLength;
     return b;
   }
 
@@ -265,64 +234,77 @@ export class InceptionExtractor implements FeatureExtractor {
 
   private destroyPlan(p: TrunkPlan): void {
     destroyDispatches(p.dispatches);
-    p.arena.destroy();
+    p.plan.destroy();
     p.input.destroy();
     p.features.destroy();
   }
 
-  /** Record the network from the [B, 3, 299, 299] input to [B, 2048] features. */
+  /**
+   * Record the network from the [B, 3, 299, 299] input to [B, 2048] features. Activations are scratch:
+   * the memory planner gives them shared memory by lifetime once the list is recorded, so a forward
+   * needs a few activations' memory; the stages in `keep` stay alive to the end for inspect().
+   */
   private buildTrunk(B: number, keep: Set<string>): TrunkPlan {
     const ctx = this.ctx;
-    const arena = new Arena(ctx);
+    const input = ctx.tensor([B, 3, INCEPTION_INPUT_SIZE, INCEPTION_INPUT_SIZE], undefined, 'inception.input');
+    const features = ctx.tensor([B, this.dims, 1, 1], undefined, 'inception.pool3');
+    const { dispatches, kept } = ctx.deferAllocations(() => this.recordTrunk(input, features, keep));
+    const plan = planMemory(ctx, dispatches, { keep: [...kept.values()], label: `inception.trunk${B}` });
+    return { batch: B, input, features, kept, dispatches, plan };
+  }
+
+  /** The trunk's dispatches; every activation is a scratch tensor (see buildTrunk). */
+  private recordTrunk(input: Tensor, features: Tensor, keep: Set<string>): { dispatches: Dispatch[]; kept: Map<string, Tensor> } {
+    const ctx = this.ctx;
+    const B = input.shape[0];
+    const scratch = (shape: readonly number[], label: string) => ctx.scratch(shape, label);
     const ds: Dispatch[] = [];
     const kept = new Map<string, Tensor>();
-    const S = INCEPTION_INPUT_SIZE;
-    const input = ctx.tensor([B, 3, S, S], undefined, 'inception.input');
-    const features = ctx.tensor([B, this.dims, 1, 1], undefined, 'inception.pool3');
-
-    const done = (t: Tensor) => {
-      if (t !== input && !keep.has(t.label)) arena.give(t);
-    };
-    /** BasicConv2d: conv (BN folded into weight and bias), then ReLU into channels [c0, ...) of dst. */
+    const align = ctx.limits.minStorageBufferOffsetAlignment;
+    /**
+     * BasicConv2d: conv (BN folded into weight and bias) and ReLU into channels [c0, ...) of dst. Where
+     * those channels are one bindable range (batch 1, or the whole of dst) the conv writes them itself with
+     * its ReLU epilogue; otherwise it writes a scratch map that a channel-slice copy applies the ReLU to.
+     */
     const convInto = (dst: Tensor, c0: number, x: Tensor, name: string) => {
       const c = this.convs.get(name)!;
       const p = { stride: [c.spec.sh, c.spec.sw] as [number, number], padding: [c.spec.ph, c.spec.pw] as [number, number] };
-      const tmp = arena.take(conv2dOutputShape(x.shape, c.weight.shape, p, name), `${name}.conv`);
+      const shape = conv2dOutputShape(x.shape, c.weight.shape, p, name);
+      const plane = shape[2] * shape[3];
+      const whole = c0 === 0 && shape[1] === dst.shape[1];
+      if (whole || (B === 1 && (c0 * plane * 4) % align === 0)) {
+        const out = whole ? dst : dst.view(shape, c0 * plane, `${dst.label}[${name}]`);
+        ds.push(...conv2dForward(ctx, out, x, c.weight, c.bias, { ...p, outputActivation: { kind: 'relu' } }));
+        return;
+      }
+      const tmp = scratch(shape, `${name}.conv`);
       ds.push(...conv2dForward(ctx, tmp, x, c.weight, c.bias, p));
       ds.push(...channelSliceCopy(ctx, dst, tmp, { c0, relu: true }));
-      arena.give(tmp);
     };
     /** BasicConv2d into a new tensor (labelled with the layer's name). */
     const conv = (x: Tensor, name: string) => {
       const c = this.convs.get(name)!;
       const shape = conv2dOutputShape(x.shape, c.weight.shape, { stride: [c.spec.sh, c.spec.sw], padding: [c.spec.ph, c.spec.pw] }, name);
-      const y = arena.take(shape, name);
+      const y = scratch(shape, name);
       convInto(y, 0, x, name);
-      return y;
-    };
-    /** conv then free its input: for sequential chains. */
-    const chain = (x: Tensor, name: string) => {
-      const y = conv(x, name);
-      done(x);
       return y;
     };
     const maxPool = (x: Tensor, stride: number, padding: number, label: string) => {
       const p = { kernel: 3, stride, padding };
-      const y = arena.take(pool2dOutputShape(x.shape, p, label), label);
+      const y = scratch(pool2dOutputShape(x.shape, p, label), label);
       ds.push(...maxPool2dForward(ctx, y, x, p));
       return y;
     };
     const avgPool = (x: Tensor, label: string) => {
-      const y = arena.take(pool2dOutputShape(x.shape, FID_AVG_POOL, label), label);
+      const y = scratch(pool2dOutputShape(x.shape, FID_AVG_POOL, label), label);
       ds.push(...avgPool2dForward(ctx, y, x, FID_AVG_POOL));
       return y;
     };
     /** A block's output: [B, channels, H, W], labelled with the block's name (so `keep` finds it). */
-    const blockOut = (name: string, channels: number, h: number, w: number) => arena.take([B, channels, h, w], name);
+    const blockOut = (name: string, channels: number, h: number, w: number) => scratch([B, channels, h, w], name);
     const pooledInto = (dst: Tensor, c0: number, pooled: Tensor, convName: string | null) => {
       if (convName) convInto(dst, c0, pooled, convName);
       else ds.push(...channelSliceCopy(ctx, dst, pooled, { c0 }));
-      arena.give(pooled);
     };
 
     const fidA = (x: Tensor, n: string, poolFeatures: number) => {
@@ -331,12 +313,9 @@ export class InceptionExtractor implements FeatureExtractor {
       convInto(y, 0, x, `${n}.branch1x1`);
       const b5 = conv(x, `${n}.branch5x5_1`);
       convInto(y, 64, b5, `${n}.branch5x5_2`);
-      arena.give(b5);
-      const d = chain(conv(x, `${n}.branch3x3dbl_1`), `${n}.branch3x3dbl_2`);
+      const d = conv(conv(x, `${n}.branch3x3dbl_1`), `${n}.branch3x3dbl_2`);
       convInto(y, 128, d, `${n}.branch3x3dbl_3`);
-      arena.give(d);
       pooledInto(y, 224, avgPool(x, `${n}.avg_pool`), `${n}.branch_pool`);
-      done(x);
       return y;
     };
     const inceptionB = (x: Tensor, n: string) => {
@@ -344,26 +323,21 @@ export class InceptionExtractor implements FeatureExtractor {
       const [Ho, Wo] = [Math.floor((H - 3) / 2) + 1, Math.floor((W - 3) / 2) + 1];
       const y = blockOut(n, 384 + 96 + C, Ho, Wo);
       convInto(y, 0, x, `${n}.branch3x3`);
-      const d = chain(conv(x, `${n}.branch3x3dbl_1`), `${n}.branch3x3dbl_2`);
+      const d = conv(conv(x, `${n}.branch3x3dbl_1`), `${n}.branch3x3dbl_2`);
       convInto(y, 384, d, `${n}.branch3x3dbl_3`);
-      arena.give(d);
       pooledInto(y, 480, maxPool(x, 2, 0, `${n}.max_pool`), null);
-      done(x);
       return y;
     };
     const fidC = (x: Tensor, n: string) => {
       const [, , H, W] = x.shape;
       const y = blockOut(n, 768, H, W);
       convInto(y, 0, x, `${n}.branch1x1`);
-      const b7 = chain(conv(x, `${n}.branch7x7_1`), `${n}.branch7x7_2`);
+      const b7 = conv(conv(x, `${n}.branch7x7_1`), `${n}.branch7x7_2`);
       convInto(y, 192, b7, `${n}.branch7x7_3`);
-      arena.give(b7);
       let d = conv(x, `${n}.branch7x7dbl_1`);
-      for (const k of [2, 3, 4]) d = chain(d, `${n}.branch7x7dbl_${k}`);
+      for (const k of [2, 3, 4]) d = conv(d, `${n}.branch7x7dbl_${k}`);
       convInto(y, 384, d, `${n}.branch7x7dbl_5`);
-      arena.give(d);
       pooledInto(y, 576, avgPool(x, `${n}.avg_pool`), `${n}.branch_pool`);
-      done(x);
       return y;
     };
     const inceptionD = (x: Tensor, n: string) => {
@@ -372,13 +346,10 @@ export class InceptionExtractor implements FeatureExtractor {
       const y = blockOut(n, 320 + 192 + C, Ho, Wo);
       const b3 = conv(x, `${n}.branch3x3_1`);
       convInto(y, 0, b3, `${n}.branch3x3_2`);
-      arena.give(b3);
       let b7 = conv(x, `${n}.branch7x7x3_1`);
-      for (const k of [2, 3]) b7 = chain(b7, `${n}.branch7x7x3_${k}`);
+      for (const k of [2, 3]) b7 = conv(b7, `${n}.branch7x7x3_${k}`);
       convInto(y, 320, b7, `${n}.branch7x7x3_4`);
-      arena.give(b7);
       pooledInto(y, 512, maxPool(x, 2, 0, `${n}.max_pool`), null);
-      done(x);
       return y;
     };
     /** FIDInceptionE_1 (average pool, padding not counted) or FIDInceptionE_2 (3x3 max pool, stride 1). */
@@ -389,19 +360,15 @@ export class InceptionExtractor implements FeatureExtractor {
       const b3 = conv(x, `${n}.branch3x3_1`);
       convInto(y, 320, b3, `${n}.branch3x3_2a`);
       convInto(y, 704, b3, `${n}.branch3x3_2b`);
-      arena.give(b3);
-      const d = chain(conv(x, `${n}.branch3x3dbl_1`), `${n}.branch3x3dbl_2`);
+      const d = conv(conv(x, `${n}.branch3x3dbl_1`), `${n}.branch3x3dbl_2`);
       convInto(y, 1088, d, `${n}.branch3x3dbl_3a`);
       convInto(y, 1472, d, `${n}.branch3x3dbl_3b`);
-      arena.give(d);
       const pooled = pool === 'avg' ? avgPool(x, `${n}.avg_pool`) : maxPool(x, 1, 1, `${n}.max_pool`);
       pooledInto(y, 1856, pooled, `${n}.branch_pool`);
-      done(x);
       return y;
     };
     const stem = (x: Tensor, name: string) => {
       const y = conv(x, name);
-      done(x);
       if (keep.has(name)) kept.set(name, y);
       return y;
     };
@@ -413,10 +380,10 @@ export class InceptionExtractor implements FeatureExtractor {
     let x = stem(input, 'Conv2d_1a_3x3');
     x = stem(x, 'Conv2d_2a_3x3');
     x = stem(x, 'Conv2d_2b_3x3');
-    x = maxPoolThen(x, 'maxpool1');
+    x = maxPool(x, 2, 0, 'maxpool1');
     x = stem(x, 'Conv2d_3b_1x1');
     x = stem(x, 'Conv2d_4a_3x3');
-    x = maxPoolThen(x, 'maxpool2');
+    x = maxPool(x, 2, 0, 'maxpool2');
     x = block(fidA(x, 'Mixed_5b', 32));
     x = block(fidA(x, 'Mixed_5c', 64));
     x = block(fidA(x, 'Mixed_5d', 64));
@@ -429,14 +396,7 @@ export class InceptionExtractor implements FeatureExtractor {
     x = block(fidE(x, 'Mixed_7b', 'avg'));
     x = block(fidE(x, 'Mixed_7c', 'max'));
     ds.push(...globalAvgPoolForward(ctx, features, x));
-    done(x);
-    return { batch: B, input, features, kept, dispatches: ds, arena };
-
-    function maxPoolThen(t: Tensor, label: string): Tensor {
-      const y = maxPool(t, 2, 0, label);
-      done(t);
-      return y;
-    }
+    return { dispatches: ds, kept };
   }
 }
 
