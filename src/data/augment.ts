@@ -19,6 +19,7 @@ import colorShader from '../../shaders/augment_color.wgsl';
 import randomShader from '../../shaders/random.wgsl';
 import type { Dispatch, GpuContext } from '../runtime/context.js';
 import type { Tensor } from '../runtime/tensor.js';
+import { planMemory, type MemoryPlan } from '../runtime/memory_plan.js';
 import { Pix2PixError, ShapeError } from '../runtime/errors.js';
 import { parseAugmentSpec, type AugmentSpec, type WarpOptions } from './augment_schema.js';
 import { drawSample, flattenStages, maxBlurKsize, type ColorOp, type SampleDraw, type Size, type Stage, type WarpOp } from './augment_params.js';
@@ -69,14 +70,22 @@ export class AugmentPlan {
   private readonly records: Tensor;
   private readonly recordBytes: ArrayBuffer;
   private readonly owned: Tensor[] = [];
+  /** Where the intermediate images live (null for a one-shot plan, whose dispatches own them). */
+  private memory: MemoryPlan | null = null;
   private destroyed = false;
 
+  /**
+   * `planned` (a plan replayed every batch): the intermediate images between stages are scratch placed
+   * by planMemory, the training step's planner, so stages whose images are not alive together share
+   * memory. Unplanned (one-shot apply): plain tensors, freed with the dispatches.
+   */
   constructor(
     private readonly aug: Augmenter,
     readonly a: Tensor,
     readonly b: Tensor,
     readonly outA: Tensor,
     readonly outB: Tensor,
+    planned = true,
   ) {
     const ctx = aug.ctx;
     const op = 'augment';
@@ -121,18 +130,12 @@ export class AugmentPlan {
     this.records = ctx.tensor([Math.max(offset, 1)], undefined, 'augment.records');
     this.owned.push(this.records);
 
-    // Buffers: ping-pong scratch for A (and for B across warps), last step of each chain writes the output.
-    const maxPlane = Math.max(H * W, ...this.steps.map((s) => s.outSize.height * s.outSize.width));
-    const scratch = (c: number, label: string) => {
-      const t = ctx.tensor([N * c * maxPlane], undefined, label);
-      this.owned.push(t);
-      return t;
-    };
-    const scratchA: Tensor[] = [];
-    const scratchB: Tensor[] = [];
-    const next = (pool: Tensor[], cur: Tensor, c: number, label: string) => {
-      let t = pool.find((s) => s !== cur);
-      if (!t) pool.push((t = scratch(c, `${label}${pool.length}`)));
+    // Each stage writes a new intermediate image of its output size (the last of each chain writes the
+    // output); lifetimes, and so the sharing of memory, come from the recorded list (planMemory).
+    const intermediates: Tensor[] = [];
+    const intermediate = (c: number, size: Size, label: string) => {
+      const t = ctx.scratch([N, c, size.height, size.width], label);
+      intermediates.push(t);
       return t;
     };
     const lastWarp = this.steps.map((s) => s.kind).lastIndexOf('warp');
@@ -142,12 +145,12 @@ export class AugmentPlan {
     const means = needsMean ? ctx.tensor([N], undefined, 'augment.means') : ctx.tensor([1], undefined, 'augment.means(unused)');
     this.owned.push(means);
     const [lo, hi] = aug.range;
-    this.steps.forEach((s, k) => {
-      const dstA = k === this.steps.length - 1 ? outA : next(scratchA, curA, Ca, 'augment.scratchA');
+    const record = () => this.steps.forEach((s, k) => {
+      const dstA = k === this.steps.length - 1 ? outA : intermediate(Ca, s.outSize, `augment.${k}.A`);
       const name = s.stage?.spec.name ?? 'copy';
       const planeOut = s.outSize.height * s.outSize.width;
       if (s.kind === 'warp') {
-        const dstB = k === lastWarp ? outB : next(scratchB, curB, Cb, 'augment.scratchB');
+        const dstB = k === lastWarp ? outB : intermediate(Cb, s.outSize, `augment.${k}.B`);
         this.dispatches.push(
           ctx.kernel({
             op: `augment.${name}`,
@@ -187,6 +190,13 @@ export class AugmentPlan {
       }
       curA = dstA;
     });
+    if (planned) {
+      ctx.deferAllocations(record);
+      this.memory = planMemory(ctx, this.dispatches, { label: 'augment' });
+    } else {
+      record();
+      this.owned.push(...intermediates);
+    }
   }
 
   private checkChannels(s: Stage, Ca: number, Cb: number): void {
@@ -274,10 +284,12 @@ export class AugmentPlan {
     this.destroyed = true;
     for (const d of this.dispatches) d.destroy();
     for (const t of this.owned) t.destroy();
+    this.memory?.destroy();
   }
 
-  /** Hand the plan's resources to its first dispatch (for the one-shot `apply`). */
+  /** Hand the plan's resources to its first dispatch (for the one-shot `apply`; an unplanned plan). */
   detach(): Dispatch[] {
+    if (this.memory) throw new Pix2PixError('augment', 'detach() needs a one-shot (unplanned) plan');
     for (const t of this.owned) this.dispatches[0].attach(t);
     this.owned.length = 0;
     this.destroyed = true;
@@ -311,8 +323,8 @@ export class Augmenter {
   }
 
   /** Record reusable dispatches for these tensors (shapes fixed); call `update` per batch. */
-  plan(a: Tensor, b: Tensor, outA: Tensor, outB: Tensor): AugmentPlan {
-    const p = new AugmentPlan(this, a, b, outA, outB);
+  plan(a: Tensor, b: Tensor, outA: Tensor, outB: Tensor, planned = true): AugmentPlan {
+    const p = new AugmentPlan(this, a, b, outA, outB, planned);
     this.lastSize = { height: a.shape[2], width: a.shape[3] };
     return p;
   }
@@ -322,7 +334,7 @@ export class Augmenter {
    * scratch: `destroyDispatches(list)` after running them.
    */
   apply(a: Tensor, b: Tensor, outA: Tensor, outB: Tensor, opts: AugmentRunOptions): Dispatch[] {
-    const p = this.plan(a, b, outA, outB);
+    const p = this.plan(a, b, outA, outB, false);
     p.update(opts);
     return p.detach();
   }
