@@ -219,6 +219,12 @@ fn weight_grad(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_inde
   let K = p.C * taps;
   let outHW = p.outH * p.outW;
   let inHW = p.inH * p.inW;
+  // conv_transpose2d's bias gradient (fusion.ts srcSum): workgroups past the weight columns (workgroup-uniform).
+  let weightBlocks = (K + WG - 1u) / WG;
+  if (SRC_SUM && wid.x >= weightBlocks) {
+    srcChannelSum((wid.x - weightBlocks) * WG + li, wid);
+    return;
+  }
   let k = wid.x * WG + li;
   let isBias = k == K;            // the bias column: src taken as 1 everywhere
   let valid = k < K || (isBias && p.hasBias == 1u);

@@ -51,6 +51,12 @@ fn weight_grad_taps(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation
   let nCols = p.C * KHB;
   let outHW = p.outH * p.outW;
   let inHW = p.inH * p.inW;
+  // conv_transpose2d's bias gradient (fusion.ts srcSum): workgroups past the weight columns (workgroup-uniform).
+  let weightBlocks = (nCols + WG - 1u) / WG;
+  if (SRC_SUM && wid.x >= weightBlocks) {
+    srcChannelSum((wid.x - weightBlocks) * WG + li, wid);
+    return;
+  }
   let col = wid.x * WG + li;
   let isBias = col == nCols;
   let valid = col < nCols || (isBias && p.hasBias == 1u);

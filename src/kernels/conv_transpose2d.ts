@@ -4,7 +4,6 @@ import { ShapeError } from '../runtime/errors.js';
 import {
   backwardInputFusion,
   checkDistinct,
-  encodeBiasGrad,
   forwardFusion,
   weightFusion,
   type FusedActivation,
@@ -158,9 +157,8 @@ function backwardWeightImpl(
   // dw[ci, co, kh, kw] = sum x[n, ci, ih, iw] * dy[n, co, ih*sh - ph + kh, iw*sw - pw + kw]: conv2d's weight
   // gradient with grad = x (M = Cin, over H x W) and src = dy (C = Cout, Ho x Wo).
   const g = swapped(geometry(x.shape, dw.shape, yShape, p, op));
-  const out = encodeWeightGrad(ctx, op, dw, x, dy, g, !!p.accumulate, impl, null, p.blocked, weightFusion(p, op, 'grad'));
-  if (db) out.push(encodeBiasGrad(ctx, op, db, dy, !!p.accumulate));
-  return out;
+  // db = sum of dy per channel: in the weight-gradient dispatch where the variant can (engine.ts), else its own.
+  return encodeWeightGrad(ctx, op, dw, x, dy, g, !!p.accumulate, impl, null, p.blocked, weightFusion(p, op, 'grad'), db);
 }
 
 /**

@@ -151,4 +151,37 @@ describe('fused conv activations on the GPU vs the float64 references', async ()
     expect(() => conv.conv2dBackwardInput(ctx, x, dy, w, { ...p, dxActivation: { act: { kind: 'relu' }, saved: dy, savedIs: 'input' } })).toThrow(/dxActivation.saved/);
     for (const u of [x, w, dy, dw]) u.destroy();
   });
+
+  // conv_transpose2d's db (the sum of dy per channel) runs in extra workgroups of the weight-gradient dispatch
+  // for 'blocked' and 'taps' (engine.ts srcSum), up to BIAS_SERIAL_MAX values per channel.
+  const dbCases = [
+    { label: 'one split', x: [2, 5, 3, 4], blocked: { splits: 1 } as conv.BlockedTuning, dispatches: 1 },
+    { label: '3 splits (partials + sum_splits)', x: [2, 5, 9, 4], blocked: { splits: 3 }, dispatches: 2 },
+    { label: 'dy above BIAS_SERIAL_MAX (own bias_grad pass)', x: [1, 2, 33, 65], blocked: { splits: 1 }, dispatches: 2 },
+  ];
+  for (const dc of dbCases) {
+    for (const v of VARIANTS.filter((u) => u.impl === 'blocked' || u.impl === 'taps')) {
+      for (const accumulate of [false, true]) {
+        it(`convT db inside the weight gradient, ${dc.label}: ${v.label}${accumulate ? ', accumulate' : ''}`, async () => {
+          const c: Case = { name: 'db', op: 'convT', x: dc.x, w: [dc.x[1], 3, 4, 4], p: { stride: 2, padding: 1 }, inAct: { kind: 'relu' } };
+          const { x, w, yShape, dy } = data(c, 11);
+          const base = { ...c.p, impl: v.impl, blocked: { ...('blocked' in v ? v.blocked : {}), ...dc.blocked }, accumulate };
+          const oldW = Float64Array.from(new Rng(1).normals(size(c.w)));
+          const oldB = Float64Array.from(new Rng(2).normals(3));
+          const xT = ctx.tensor(c.x, Float32Array.from(x), 'x');
+          const dyT = ctx.tensor(yShape, Float32Array.from(dy), 'dy');
+          const dw = ctx.tensor(c.w, accumulate ? Float32Array.from(oldW) : new Float32Array(size(c.w)).fill(NaN), 'dw');
+          const db = ctx.tensor([3], accumulate ? Float32Array.from(oldB) : new Float32Array(3).fill(NaN), 'db');
+          const d = convT.convTranspose2dBackwardWeight(ctx, dw, db, dyT, xT, base);
+          expect(d.length).toBe(dc.dispatches);
+          await ctx.run(d);
+          destroyDispatches(d);
+          const ref = convTranspose2dBackwardCpu(dy, x, c.x, w, c.w, c.p, true);
+          expectClose(await dw.read(), ref.dw.map((g, i) => g + (accumulate ? oldW[i] : 0)), { ...tol, label: 'dw' });
+          expectClose(await db.read(), ref.db!.map((g, i) => g + (accumulate ? oldB[i] : 0)), { ...tol, label: 'db' });
+          for (const u of [xT, dyT, dw, db]) u.destroy();
+        });
+      }
+    }
+  }
 });

@@ -7,7 +7,7 @@ import { reduceShader } from './shaders.js';
 
 // bias_grad_serial (one thread per channel) up to this many values per channel, the 256-thread tree
 // reduction above: the serial pass won on every pix2pix shape measured (bench/RESULTS.md, conv selection history: bias grad).
-const BIAS_SERIAL_MAX = 8192;
+export const BIAS_SERIAL_MAX = 8192;
 
 /** db[m] (+)= sum over batch and pixels of dy[n, m, :, :]. */
 export function encodeBiasGrad(ctx: GpuContext, op: string, db: Tensor, dy: Tensor, accumulate: boolean, serial?: boolean): Dispatch {

@@ -135,7 +135,7 @@ export function encodeBlockedWeightGrad(
   splits = Math.ceil(R / rowsPerSplit);
   const constants = blockedConstants(g, rows, wg);
   const u32 = packConvParams(g, { hasBias: t.gradSum ? 1 : 0, accumulate: accumulate ? 1 : 0, rowsPerSplit });
-  return splitWeightGradDispatches(ctx, op, { shader: withFusion(blockedShader, fusion, op), entryPoint: 'weight_grad', constants }, u32, [columnBlocks, rowBlocks, splits], g, t);
+  return splitWeightGradDispatches(ctx, op, { shader: withFusion(blockedShader, { ...fusion, srcSum: !!t.srcSum }, op), entryPoint: 'weight_grad', constants }, u32, [columnBlocks, rowBlocks, splits], g, t);
 }
 
 /**
@@ -152,11 +152,15 @@ export function splitWeightGradDispatches(
   g: ConvGeometry,
   t: WeightGradTensors,
 ): Dispatch[] {
+  if (t.srcSum && t.gradSum) throw new ShapeError(op, 'bias gradients of a weight-gradient launch', 'gradSum or srcSum', 'both');
   const K = g.C * g.KH * g.KW;
   const splits = workgroups[2];
+  // srcSum: ceil(C / WG) more workgroups past the weight columns (the shader's weightBlocks) sum src per channel.
+  if (t.srcSum) workgroups = [workgroups[0] + Math.ceil(g.C / kernel.constants.WG), workgroups[1], workgroups[2]];
   // db's binding must not alias dw (two writable views of one buffer); without a bias it gets a 1-float stand-in.
-  const spare = t.gradSum ? null : ctx.scratch([1], `${op}.nobias`);
-  const dbias = t.gradSum ?? spare!;
+  const bias = t.gradSum ?? t.srcSum ?? null;
+  const spare = bias ? null : ctx.scratch([1], `${op}.nobias`);
+  const dbias = bias ?? spare!;
   const b = (tensor: Tensor, binding: number, access: 'read' | 'rw' = 'read') => ({ tensor, binding, access });
   if (splits === 1) {
     const d = ctx.kernel({ op, ...kernel, u32, bindings: [b(t.src, 1), b(t.grad, 2), b(t.dst, 4, 'rw'), b(dbias, 5, 'rw')], workgroups });

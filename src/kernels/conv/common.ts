@@ -49,12 +49,13 @@ export interface GatherTensors {
   saved?: Tensor | null;
 }
 
-/** The tensors of one weight-gradient launch: dst (+)= grad x src, gradSum (+)= sum of grad (or null). */
+/** The tensors of one weight-gradient launch: dst (+)= grad x src, gradSum (+)= sum of grad, srcSum (+)= sum of src per channel (or null). */
 export interface WeightGradTensors {
   dst: Tensor;
   grad: Tensor;
   src: Tensor;
   gradSum: Tensor | null;
+  srcSum?: Tensor | null;
 }
 
 /** Threads per workgroup of the 1-D kernels (direct, reductions). */

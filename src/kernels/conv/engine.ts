@@ -2,7 +2,7 @@
 // build their ops from: resolve the variant (policy.ts), then encode it with that variant's module.
 import type { Dispatch, GpuContext } from '../../runtime/context.js';
 import type { Tensor } from '../../runtime/tensor.js';
-import { encodeBiasGrad } from './bias_grad.js';
+import { BIAS_SERIAL_MAX, encodeBiasGrad } from './bias_grad.js';
 import { encodeBlockedGather, encodeBlockedWeightGrad } from './blocked.js';
 import type { BlockedTuning, ConvImpl } from './common.js';
 import { encodeDirectGather, encodeDirectWeightGrad } from './direct.js';
@@ -60,19 +60,26 @@ export function encodeTransposedGather(
 /**
  * dst[m, c, kh, kw] (+)= sum grad[n, m, oh, ow] * src[n, c, oh*sh - ph + kh, ow*sw - pw + kw], and when
  * `gradSum` is given, gradSum[m] (+)= sum grad[n, m, :, :] (conv2d's bias gradient; the blocked and taps
- * kernels compute it as one more column, the others add a bias_grad dispatch).
+ * kernels compute it as one more column, the others add a bias_grad dispatch); when `srcSum` is given,
+ * srcSum[c] (+)= sum src[n, c, :, :] (conv_transpose2d's bias gradient; blocked and taps compute it in extra
+ * workgroups of the same dispatch up to BIAS_SERIAL_MAX values per channel, else a bias_grad dispatch).
  */
 export function encodeWeightGrad(
   ctx: GpuContext, op: string, dst: Tensor, grad: Tensor, src: Tensor, g: ConvGeometry, accumulate: boolean,
   implChoice: ConvImpl | 'auto', gradSum: Tensor | null = null, tuning: BlockedTuning = {}, fusion: ConvFusion = NO_FUSION,
+  srcSum: Tensor | null = null,
 ): Dispatch[] {
   if (fusion.outAct || fusion.dstGrad) throw new Pix2PixError(op, 'outAct and dstGrad fuse into the gathers only');
   // The separate bias_grad pass below sums raw grad values; gradAct would have to apply there too.
-  const t = { dst, grad, src, gradSum };
   const r = resolveImpl(ctx, implChoice, 'weightGrad', g, !!gradSum, tuning, op);
-  if (r.impl === 'blocked') return encodeBlockedWeightGrad(ctx, op, t, g, accumulate, r.tuning, fusion);
-  if (r.impl === 'taps') return encodeTapsWeightGrad(ctx, op, t, g, accumulate, r.tuning, fusion);
-  const out = r.impl === 'direct' ? [encodeDirectWeightGrad(ctx, op, t, g, accumulate, fusion)] : encodeTiledWeightGrad(ctx, op, t, g, accumulate, fusion);
+  const fusedSrcSum = srcSum && !gradSum && (r.impl === 'blocked' || r.impl === 'taps') && g.batch * g.inH * g.inW <= BIAS_SERIAL_MAX ? srcSum : null;
+  const t = { dst, grad, src, gradSum, srcSum: fusedSrcSum };
+  let out: Dispatch[];
+  if (r.impl === 'blocked') out = encodeBlockedWeightGrad(ctx, op, t, g, accumulate, r.tuning, fusion);
+  else if (r.impl === 'taps') out = encodeTapsWeightGrad(ctx, op, t, g, accumulate, r.tuning, fusion);
+  else out = r.impl === 'direct' ? [encodeDirectWeightGrad(ctx, op, t, g, accumulate, fusion)] : encodeTiledWeightGrad(ctx, op, t, g, accumulate, fusion);
+  if (srcSum && !fusedSrcSum) out.push(encodeBiasGrad(ctx, op, srcSum, src, accumulate));
+  if (r.impl === 'blocked' || r.impl === 'taps') return out;
   if (gradSum) {
     if (fusion.gradAct) throw new Pix2PixError(op, `gradAct with a bias gradient needs the 'blocked' or 'taps' weight gradient (got '${r.impl}')`);
     out.push(encodeBiasGrad(ctx, op, gradSum, grad, accumulate));

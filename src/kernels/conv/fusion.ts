@@ -28,6 +28,11 @@ export interface ConvFusion {
   outAct?: FusedActivation;
   /** Gathers without bias: dst = [dst +] act'(saved) * conv (grad-input epilogue). */
   dstGrad?: FusedActivationGrad;
+  /**
+   * Weight gradient ('blocked', 'taps'): extra workgroups past the weight columns also write
+   * dbias[c] (+)= sum over batch and pixels of src[n, c] (conv_transpose2d's bias gradient, src = dy).
+   */
+  srcSum?: boolean;
 }
 
 export const NO_FUSION: ConvFusion = {};
@@ -72,6 +77,18 @@ function dactExpr(d: FusedActivationGrad, op: string): string {
   return d.saved === 'output' ? '1.0 - s * s' : '1.0 - tanh(s) * tanh(s)';
 }
 
+// Serial per channel: used only up to BIAS_SERIAL_MAX values per channel (bias_grad.ts), as bias_grad_serial.
+const SRC_SUM_WGSL = `fn srcChannelSum(c: u32, wid: vec3u) {
+  if (wid.y != 0u || wid.z != 0u || c >= p.C) { return; }
+  let inHW = p.inH * p.inW;
+  var s = 0.0;
+  for (var n = 0u; n < p.batch; n++) {
+    let base = (n * p.C + c) * inHW;
+    for (var i = 0u; i < inHW; i++) { s += src[base + i]; }
+  }
+  dbias[c] = select(s, s + dbias[c], p.accumulate == 1u);
+}`;
+
 /** The WGSL that fills a conv shader's //@FUSION line for this launch. */
 export function fusionWgsl(f: ConvFusion, op: string): string {
   return [
@@ -81,6 +98,8 @@ export function fusionWgsl(f: ConvFusion, op: string): string {
     `fn outAct(v: f32) -> f32 { return ${actExpr(f.outAct, op)}; }`,
     `const DST_GRAD = ${f.dstGrad ? 'true' : 'false'};`,
     `fn dstGrad(s: f32) -> f32 { return ${f.dstGrad ? dactExpr(f.dstGrad, op) : '1.0'}; }`,
+    `const SRC_SUM = ${f.srcSum ? 'true' : 'false'};`,
+    f.srcSum ? SRC_SUM_WGSL : 'fn srcChannelSum(c: u32, wid: vec3u) {}',
   ].join('\n');
 }
 
@@ -93,5 +112,5 @@ export function withFusion(shader: string, f: ConvFusion, op: string): string {
 
 /** Whether `f` fuses anything. */
 export function fuses(f: ConvFusion | undefined): boolean {
-  return !!f && !!(f.srcAct || f.gradAct || f.outAct || f.dstGrad);
+  return !!f && !!(f.srcAct || f.gradAct || f.outAct || f.dstGrad || f.srcSum);
 }

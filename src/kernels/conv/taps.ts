@@ -83,7 +83,7 @@ export function encodeTapsWeightGrad(
 ): Dispatch[] {
   const L = tapsLaunch(g, !!t.gradSum, tuning);
   const subgroups = useSubgroups(ctx, tuning, L.wg, op);
-  const shader = withFusion(subgroups ? tapsSgSource(L.rows, L.kernelRows, g.KW, g.sw, L.pixels) : tapsShader, fusion, op);
+  const shader = withFusion(subgroups ? tapsSgSource(L.rows, L.kernelRows, g.KW, g.sw, L.pixels) : tapsShader, { ...fusion, srcSum: !!t.srcSum }, op);
   const entryPoint = subgroups ? 'weight_grad_taps_sg' : 'weight_grad_taps';
   const constants: Record<string, number> = { WG: L.wg, MB: L.rows, TH: L.kernelRows, KH: g.KH, KW: g.KW, SW: g.sw, PB: L.pixels };
   if (subgroups) constants.SG = SG_LANES;
