@@ -1,23 +1,31 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { required, UsageError, type CommandSpec, type OptionSpec } from './command.js';
+import { defineCommand, required, UsageError, type OptionsOf, type OptionSpec } from './command.js';
 import { Progress } from './progress.js';
-import { PIX2PIX_DEFAULTS } from '../gan/options.js';
+import { GAN_MODE_VALUES, NET_G_VALUES, NORM_VALUES, PIX2PIX_DEFAULTS, type Pix2PixOptions } from '../gan/options.js';
+import type { Preprocess, PreprocessOptions } from '../train/preprocess.js';
 
-/** The reference options (train_options.py / base_options.py), spelled as the reference spells them. */
-export const TRAIN_OPTIONS: Record<string, OptionSpec> = {
+const PREPROCESS_VALUES: readonly Preprocess[] = ['resize_and_crop', 'crop', 'scale_width', 'none'];
+
+/**
+ * The reference options (train_options.py / base_options.py), spelled as the reference spells them, plus
+ * this library's --norm group and --norm_groups. Model defaults come from PIX2PIX_DEFAULTS; the parsed
+ * options are typed from these declarations (OptionsOf), so the run logic needs no casts.
+ */
+export const TRAIN_OPTIONS = {
   dataroot: { type: 'string', exists: 'folder', arg: 'DIR', description: 'dataset: aligned A|B images (DIR or DIR/train), or A/ and B/ folders, optional manifest' },
   checkpoints: { type: 'string', arg: 'DIR', description: 'output folder for checkpoints, loss log, samples, options', default: 'checkpoints/experiment' },
-  netG: { type: 'string', description: 'generator', default: PIX2PIX_DEFAULTS.netG, choices: ['unet_128', 'unet_256'] },
+  netG: { type: 'string', description: 'generator', default: PIX2PIX_DEFAULTS.netG, choices: NET_G_VALUES },
   num_downs: { type: 'count', min: 1, description: 'U-Net downsamplings (overrides netG)' },
   input_nc: { type: 'count', choices: ['1', '3'], description: 'input channels', default: PIX2PIX_DEFAULTS.inputChannels },
   output_nc: { type: 'count', choices: ['1', '3'], description: 'output channels', default: PIX2PIX_DEFAULTS.outputChannels },
   ngf: { type: 'count', min: 1, description: 'generator filters in the last conv layer', default: PIX2PIX_DEFAULTS.ngf },
   ndf: { type: 'count', min: 1, description: 'discriminator filters in the first conv layer', default: PIX2PIX_DEFAULTS.ndf },
   n_layers_D: { type: 'count', min: 1, description: 'PatchGAN layers (3 = 70x70)', default: PIX2PIX_DEFAULTS.nLayersD },
-  norm: { type: 'string', description: 'normalisation', default: PIX2PIX_DEFAULTS.norm, choices: ['batch', 'instance', 'none'] },
+  norm: { type: 'string', description: 'normalisation (group: GroupNorm, not in the reference)', default: PIX2PIX_DEFAULTS.norm, choices: NORM_VALUES },
+  norm_groups: { type: 'count', min: 1, description: 'with --norm group: at most this many groups per layer (the largest divisor of its channels)', default: PIX2PIX_DEFAULTS.normGroups },
   no_dropout: { type: 'boolean', description: 'no dropout in the generator' },
-  gan_mode: { type: 'string', description: 'GAN loss', default: PIX2PIX_DEFAULTS.ganMode, choices: ['vanilla', 'lsgan'] },
+  gan_mode: { type: 'string', description: 'GAN loss', default: PIX2PIX_DEFAULTS.ganMode, choices: GAN_MODE_VALUES },
   lambda_L1: { type: 'number', min: 0, description: 'weight of the L1 loss', default: PIX2PIX_DEFAULTS.lambdaL1 },
   lr: { type: 'positive', description: 'Adam learning rate', default: PIX2PIX_DEFAULTS.lr },
   beta1: { type: 'number', min: 0, max: 1, description: "Adam's beta1", default: PIX2PIX_DEFAULTS.beta1 },
@@ -26,7 +34,7 @@ export const TRAIN_OPTIONS: Record<string, OptionSpec> = {
   batch_size: { type: 'count', min: 1, description: 'batch size', default: PIX2PIX_DEFAULTS.batchSize },
   load_size: { type: 'count', min: 1, description: 'scale images to this size (resize_and_crop, scale_width)', default: 286 },
   crop_size: { type: 'count', min: 1, description: 'then crop to this size', default: 256 },
-  preprocess: { type: 'string', description: 'preprocessing', default: 'resize_and_crop', choices: ['resize_and_crop', 'crop', 'scale_width', 'none'] },
+  preprocess: { type: 'string', description: 'preprocessing', default: 'resize_and_crop', choices: PREPROCESS_VALUES },
   no_flip: { type: 'boolean', description: 'no random horizontal flips' },
   augment: { type: 'string', exists: 'file', arg: 'FILE', description: 'on-the-fly GPU augmentation spec (JSON, Albumentations names), e.g. docs/augment-example.json' },
   max_pairs: { type: 'count', min: 1, description: 'use only this many training pairs (a seeded, nested subset)' },
@@ -36,43 +44,48 @@ export const TRAIN_OPTIONS: Record<string, OptionSpec> = {
   seed: { type: 'count', description: 'seed of initialisation, data order, crops, flips and dropout', default: PIX2PIX_DEFAULTS.seed },
   save_epoch_freq: { type: 'count', min: 1, description: 'keep a tagged checkpoint every N epochs (latest is saved every epoch)', default: 5 },
   resume: { type: 'boolean', description: 'continue from the checkpoints folder exactly where it stopped' },
-};
+} as const satisfies Record<string, OptionSpec>;
+
+/** The train command's parsed flags, typed from {@link TRAIN_OPTIONS}. */
+export type TrainFlags = OptionsOf<typeof TRAIN_OPTIONS>;
 
 export interface ParsedTrainOptions {
-  model: import('../gan/pix2pix.js').Pix2PixOptions;
-  preprocess: import('../train/preprocess.js').PreprocessOptions;
+  model: Pix2PixOptions & { inputChannels: 1 | 3; outputChannels: 1 | 3 };
+  preprocess: PreprocessOptions;
+}
+
+/** A channel count the parser has checked against the choices 1 and 3. */
+function channels(n: number, flag: string): 1 | 3 {
+  if (n === 1 || n === 3) return n;
+  throw new UsageError(`--${flag} must be 1 or 3, got ${n}`);
 }
 
 /** Reference-style flags → library options. */
-export function trainOptionsFromFlags(o: Record<string, unknown>): ParsedTrainOptions {
-  const num = (k: string) => o[k] as number | undefined;
+export function trainOptionsFromFlags(o: TrainFlags): ParsedTrainOptions {
   return {
     model: {
-      inputChannels: num('input_nc'),
-      outputChannels: num('output_nc'),
-      netG: o.netG as 'unet_128' | 'unet_256',
-      numDowns: num('num_downs'),
-      ngf: num('ngf'),
-      ndf: num('ndf'),
-      nLayersD: num('n_layers_D'),
-      norm: o.norm as 'batch' | 'instance' | 'none',
+      inputChannels: channels(o.input_nc, 'input_nc'),
+      outputChannels: channels(o.output_nc, 'output_nc'),
+      netG: o.netG,
+      numDowns: o.num_downs,
+      ngf: o.ngf,
+      ndf: o.ndf,
+      nLayersD: o.n_layers_D,
+      norm: o.norm,
+      // Only group norm has a group count (resolvePix2PixOptions ignores it otherwise).
+      normGroups: o.norm === 'group' ? o.norm_groups : undefined,
       dropout: !o.no_dropout,
-      ganMode: o.gan_mode as 'vanilla' | 'lsgan',
-      lambdaL1: num('lambda_L1'),
-      lr: num('lr'),
-      beta1: num('beta1'),
-      nEpochs: num('n_epochs'),
-      nEpochsDecay: num('n_epochs_decay'),
-      batchSize: num('batch_size'),
-      seed: num('seed'),
-      freeze: { encoderLevels: num('freeze_encoder') ?? 0, discriminator: !!o.freeze_D },
+      ganMode: o.gan_mode,
+      lambdaL1: o.lambda_L1,
+      lr: o.lr,
+      beta1: o.beta1,
+      nEpochs: o.n_epochs,
+      nEpochsDecay: o.n_epochs_decay,
+      batchSize: o.batch_size,
+      seed: o.seed,
+      freeze: { encoderLevels: o.freeze_encoder, discriminator: o.freeze_D },
     },
-    preprocess: {
-      preprocess: o.preprocess as 'resize_and_crop' | 'crop' | 'scale_width' | 'none',
-      loadSize: num('load_size') ?? 286,
-      cropSize: num('crop_size') ?? 256,
-      flip: !o.no_flip,
-    },
+    preprocess: { preprocess: o.preprocess, loadSize: o.load_size, cropSize: o.crop_size, flip: !o.no_flip },
   };
 }
 
@@ -87,7 +100,7 @@ export function abortOnSigint(): AbortController {
   return ac;
 }
 
-export const trainCommand: CommandSpec<Record<string, unknown>> = {
+export const trainCommand = defineCommand({
   name: 'train',
   summary: 'train pix2pix on a paired dataset (reference options), with atomic checkpoints and exact resume',
   usage: 'train --dataroot DIR --checkpoints DIR [reference options]',
@@ -100,15 +113,15 @@ export const trainCommand: CommandSpec<Record<string, unknown>> = {
   ].join('\n'),
   async run(opts) {
     const dataroot = required(opts, 'dataroot', 'train');
-    const out = opts.checkpoints as string;
+    const out = opts.checkpoints;
     const { model, preprocess } = trainOptionsFromFlags(opts);
     const { openTrainingPairs } = await import('../train/pair_sources_node.js');
-    const pairs = await openTrainingPairs(dataroot, { phase: 'train', inputChannels: model.inputChannels as 1 | 3, outputChannels: model.outputChannels as 1 | 3, maxPairs: opts.max_pairs as number | undefined, seed: model.seed ?? PIX2PIX_DEFAULTS.seed });
-    const augment = opts.augment ? { spec: JSON.parse(readFileSync(opts.augment as string, 'utf8')) as object } : undefined;
+    const pairs = await openTrainingPairs(dataroot, { phase: 'train', inputChannels: model.inputChannels, outputChannels: model.outputChannels, maxPairs: opts.max_pairs, seed: opts.seed });
+    const augment = opts.augment ? { spec: parseJsonObject(readFileSync(opts.augment, 'utf8'), `--augment ${opts.augment}`) } : undefined;
     const { trainPix2Pix } = await import('../train/trainer_node.js');
     const ac = abortOnSigint();
-    const epochs = (model.nEpochs ?? PIX2PIX_DEFAULTS.nEpochs) + (model.nEpochsDecay ?? PIX2PIX_DEFAULTS.nEpochsDecay);
-    const steps = epochs * Math.floor(pairs.length / (model.batchSize ?? 1));
+    const epochs = opts.n_epochs + opts.n_epochs_decay;
+    const steps = epochs * Math.floor(pairs.length / opts.batch_size);
     const bar = new Progress('train', steps, 'step');
     console.error(`train: ${pairs.length} pairs, ${epochs} epochs, writing to ${out}`);
     // The first step compiles every GPU kernel (about two minutes at full size on a software adapter):
@@ -119,9 +132,9 @@ export const trainCommand: CommandSpec<Record<string, unknown>> = {
       model,
       preprocess,
       augment,
-      resume: !!opts.resume,
-      init: opts.init as string | undefined,
-      saveEpochFreq: opts.save_epoch_freq as number,
+      resume: opts.resume,
+      init: opts.init,
+      saveEpochFreq: opts.save_epoch_freq,
       signal: ac.signal,
       recordOptions: { argv: process.argv.slice(2), dataroot },
       onNotice: (message) => console.error(`train: ${message}`),
@@ -132,4 +145,16 @@ export const trainCommand: CommandSpec<Record<string, unknown>> = {
     else console.log(`done: ${res.steps} steps; checkpoints in ${join(out)}`);
     if (pairs.length === 0) throw new UsageError('train: no training pairs');
   },
-};
+});
+
+/** A JSON object from `text` (the augmentation spec); anything else is a UsageError naming `what`. */
+function parseJsonObject(text: string, what: string): object {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`${what}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new UsageError(`${what}: expected a JSON object, got ${Array.isArray(v) ? 'an array' : v === null ? 'null' : typeof v}`);
+  return v;
+}

@@ -2,7 +2,7 @@
 // come from PIX2PIX_DEFAULTS and EVALUATION_DEFAULTS, so a default changes in one line everywhere.
 import { describe, expect, it } from 'vitest';
 import { formatHelp, parseCommand, type CommandSpec } from '../../src/cli/command.js';
-import { trainCommand, trainOptionsFromFlags } from '../../src/cli/cmd_train.js';
+import { trainCommand, trainOptionsFromFlags, type TrainFlags } from '../../src/cli/cmd_train.js';
 import { evaluateCommand } from '../../src/cli/cmd_misc.js';
 import { PIX2PIX_DEFAULTS, resolvePix2PixOptions } from '../../src/gan/options.js';
 import { EVALUATION_DEFAULTS, SSIM_MODES } from '../../src/metrics/defaults.js';
@@ -22,6 +22,7 @@ const TRAIN_FLAGS = {
   ndf: 'ndf',
   n_layers_D: 'nLayersD',
   norm: 'norm',
+  norm_groups: 'normGroups',
   gan_mode: 'ganMode',
   lambda_L1: 'lambdaL1',
   lr: 'lr',
@@ -39,8 +40,16 @@ describe('CLI defaults', () => {
 
   it('train with no model flags resolves to the model defaults', () => {
     const { opts } = parseCommand(trainCommand as CommandSpec<never>, []);
-    const { model } = trainOptionsFromFlags(opts);
+    const { model } = trainOptionsFromFlags(opts as TrainFlags);
     expect(resolvePix2PixOptions(model)).toEqual(resolvePix2PixOptions({}));
+  });
+
+  it("train --norm group takes --norm_groups (default PIX2PIX_DEFAULTS.normGroups); other norms have no group count", () => {
+    const resolved = (argv: string[]) => resolvePix2PixOptions(trainOptionsFromFlags(parseCommand(trainCommand as CommandSpec<never>, argv).opts as TrainFlags).model);
+    expect(resolved(['--norm', 'group', '--norm_groups', '4']).generator).toMatchObject({ norm: 'group', normGroups: 4 });
+    expect(resolved(['--norm', 'group']).discriminator).toMatchObject({ norm: 'group', normGroups: PIX2PIX_DEFAULTS.normGroups });
+    expect(resolved(['--norm', 'instance', '--norm_groups', '4']).generator).not.toHaveProperty('normGroups');
+    expect(() => parseCommand(trainCommand as CommandSpec<never>, ['--norm_groups', '0'])).toThrow(/--norm_groups must be an integer >= 1, got 0/);
   });
 
   it('evaluate --help shows the SSIM mode default and choices from EVALUATION_DEFAULTS', () => {

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { CLI, cli, said } from './cli_helpers.js';
+import { parseSafetensorsFile } from '../../src/io/safetensors.js';
 
 const meta = (p: string) => sharp(p).metadata();
 
@@ -89,6 +90,25 @@ describe('CLI on its own outputs', () => {
     const o = await cli(['translate', '--checkpoint', join(ck, 'latest_net_G.safetensors'), '--input', odd, '--out', join(dir, 'odd-out')]);
     expect(o.code).toBe(1);
     expect(said(o).join('\n')).toMatch(/odd-one\.png: .*multiples of 2\^5 = 32 \(give --pad/);
+  });
+
+  it("train --norm group --norm_groups 2: the folder it writes translates and resumes (group norm, 2 groups, inferred from the files)", async () => {
+    const gck = join(dir, 'group');
+    const train = (epochs: string, ...more: string[]) =>
+      cli(['train', '--dataroot', data, '--checkpoints', gck, '--num_downs', '5', '--ngf', '4', '--ndf', '4', '--output_nc', '1', '--norm', 'group', '--norm_groups', '2', '--n_epochs', epochs, '--n_epochs_decay', '0', '--preprocess', 'none', ...more]);
+    const t = await train('1');
+    expect(t.code, t.err).toBe(0);
+    // The group count is in the weights files (their shapes cannot tell it) and in options.json.
+    for (const f of ['latest_net_G.safetensors', 'latest_net_D.safetensors']) expect(parseSafetensorsFile(readFileSync(join(gck, f))).metadata, f).toMatchObject({ normGroups: '2' });
+    expect(JSON.parse(readFileSync(join(gck, 'options.json'), 'utf8')).resolved.generator).toMatchObject({ norm: 'group', normGroups: 2 });
+    const out = join(dir, 'translated_group');
+    const r = await cli(['translate', '--checkpoint', gck, '--input', join(data, 'test'), '--out', out]);
+    expect(r.code, r.err).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(readdirSync(join(data, 'test')).sort());
+    // --resume loads the whole set back (G, D and optimizer; the architecture inferred from the files): here the run is finished.
+    const resumed = await train('1', '--resume');
+    expect(resumed.code, resumed.err).toBe(0);
+    expect(resumed.out).toMatch(/done: 2 steps/);
   });
 
   it('evaluate --json writes an infinite PSNR (identical images) as "Infinity", not null', async () => {
