@@ -3,7 +3,8 @@
 //   denom = sqrt(v) / sqrt(1 - b2^t) + eps;  p -= (lr / (1 - b1^t)) * m / denom
 // The bias corrections are computed on the CPU in float64 each step and arrive as uniforms, so the
 // recorded dispatch is replayed every step with new values and no allocation.
-// One thread per parameter element over a 2-D grid of 1-D workgroups.
+// One thread per parameter element (`main`), or per 4 elements as vec4s (`main4`, when n is a multiple of 4:
+// half the time of `main` on lavapipe for 0.46M parameters, 3.9 -> 1.9 ms), over a 2-D grid of 1-D workgroups.
 
 override WG: u32 = 256;
 
@@ -35,4 +36,23 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   v[i] = vi;
   let denom = sqrt(vi) * u.inv_sqrt_bc2 + u.eps;
   param[i] = param[i] - u.step_size * mi / denom;
+}
+
+// The same update on vec4s: same bindings viewed as array<vec4f> (an entry point uses one view or the other).
+@group(0) @binding(1) var<storage, read_write> param4: array<vec4f>;
+@group(0) @binding(2) var<storage, read> grad4: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> m4: array<vec4f>;
+@group(0) @binding(4) var<storage, read_write> v4: array<vec4f>;
+
+@compute @workgroup_size(WG)
+fn main4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= u.n / 4u) { return; }
+  let g = grad4[i];
+  let mi = u.beta1 * m4[i] + u.one_minus_beta1 * g;
+  let vi = u.beta2 * v4[i] + u.one_minus_beta2 * g * g;
+  m4[i] = mi;
+  v4[i] = vi;
+  let denom = sqrt(vi) * u.inv_sqrt_bc2 + u.eps;
+  param4[i] = param4[i] - u.step_size * mi / denom;
 }

@@ -51,9 +51,12 @@ export function adamStep(ctx: GpuContext, param: Tensor, grad: Tensor, m: Tensor
     if (!(val >= 0 && val < 1)) throw new ShapeError(op, name, 'a value in [0, 1)', val);
   }
   if (!(c.eps >= 0) || !Number.isFinite(c.eps)) throw new ShapeError(op, 'eps', 'a finite value >= 0', c.eps);
+  // vec4s when every binding starts on a 16-byte boundary and n is a multiple of 4 (the packed parameter ranges).
+  const vec4 = c.n % 4 === 0 && all.every((t) => t.offset % 16 === 0);
   const d = ctx.kernel({
     op,
     shader,
+    entryPoint: vec4 ? 'main4' : 'main',
     constants: { WG },
     u32: [c.n],
     f32: stepUniforms(c, o.lr, o.step),
@@ -63,7 +66,7 @@ export function adamStep(ctx: GpuContext, param: Tensor, grad: Tensor, m: Tensor
       { tensor: m, access: 'rw' },
       { tensor: v, access: 'rw' },
     ],
-    workgroups: ctx.grid(c.n, WG),
+    workgroups: ctx.grid(vec4 ? c.n / 4 : c.n, WG),
   });
   adamConstants.set(d, c);
   return [d];

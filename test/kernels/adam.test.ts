@@ -36,6 +36,7 @@ describe('Adam GPU vs CPU reference', async () => {
     [[1], 0.9, 0.999],
     [[1001], 0.5, 0.999],
     [[64, 3, 4, 4], 0.5, 0.999],
+    [[2, 3, 5, 6], 0.9, 0.999],
   ] as const) {
     it(`${shape.join('x')} betas ${beta1}/${beta2}: 6 steps with changing lr, one recorded dispatch, no allocation`, async () => {
       const n = shape.reduce((a: number, b: number) => a * b, 1);
@@ -45,6 +46,8 @@ describe('Adam GPU vs CPU reference', async () => {
       const zero = [...initConstant(ctx, m, 0), ...initConstant(ctx, v, 0)];
       await ctx.run(zero);
       const ds = adamStep(ctx, param, grad, m, v, { lr: 2e-4, beta1, beta2, eps: 1e-8, step: 1 });
+      // n a multiple of 4: the vec4 entry point (4 elements per thread); else one element per thread.
+      expect(ds[0].pipeline.label).toContain(n % 4 === 0 ? '.main4.' : '.main.');
       const ref = { p: Float64Array.from(p0), m: new Float64Array(n), v: new Float64Array(n) };
       const buffersBefore = ctx.stats.buffersCreated;
       for (let step = 1; step <= 6; step++) {
