@@ -18,6 +18,9 @@ export {
   type Batch,
   type TranslateOptions,
   type Pix2PixCheckpoint,
+  type CheckpointSources,
+  type CheckpointInput,
+  type NamedStateSource,
   type StateSource,
   type GanMode,
 } from './gan/pix2pix.js';
@@ -70,11 +73,11 @@ export { imageFromBitmap, imageToBlob } from './data/image_browser.js';
 export { parseManifest, formatManifestCsv, type ManifestEntry } from './data/manifest.js';
 
 // ---- Checkpoints and files: safetensors, .pth, state dicts, read budgets ----
-export { type StateDict, type StateDictEntry, numelOf } from './io/state_dict.js';
-export { parseSafetensors, parseSafetensorsFile, serializeSafetensors, type SafetensorsFile, type SafetensorsOptions } from './io/safetensors.js';
-export { loadPth, isPth, type PthOptions } from './io/pth.js';
+export { type StateDict, type StateDictEntry, type TensorListing, numelOf } from './io/state_dict.js';
+export { parseSafetensors, parseSafetensorsFile, openSafetensors, serializeSafetensors, type SafetensorsFile, type SafetensorsOptions, type OpenedSafetensors } from './io/safetensors.js';
+export { loadPth, openPth, isPth, type PthOptions, type OpenedPth } from './io/pth.js';
 export { DEFAULT_READ_BUDGET, BUDGET_ENV, resolveBudget, type ReadBudget, type ReaderOptions } from './io/budget.js';
-export { CheckpointMismatchError, inferGeneratorConfig, inferDiscriminatorConfig, readStateDict, loadStateDictInto } from './gan/state_dict.js';
+export { CheckpointMismatchError, inferGeneratorConfig, inferDiscriminatorConfig, readStateDict, loadStateDictInto, type TensorShapes } from './gan/state_dict.js';
 
 // ---- Errors ----
 export * from './runtime/errors.js';
