@@ -39,6 +39,10 @@ describe('API reference (docs/api)', () => {
     expect(exported.filter((n) => !documented.has(n))).toEqual([]);
   });
 
+  it("exports the types of the model's checkpoint arguments (a caller can name what fromStateDict and load take)", () => {
+    expect(exportedNames('src/index.ts')).toEqual(expect.arrayContaining(['CheckpointSources', 'CheckpointInput', 'NamedStateSource', 'StateSource', 'Pix2PixCheckpoint']));
+  });
+
   it('groups the root entry with the model and the metrics first and the kernels last', () => {
     const page = readFileSync(resolve(REPO, 'docs/api/pix2pix-webgpu.md'), 'utf8');
     const categories = headings(page, '##');
