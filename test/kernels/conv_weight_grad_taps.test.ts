@@ -15,6 +15,7 @@ import { conv2dBackwardWeight, conv2dOutputShape, encodeBiasGrad, type BlockedTu
 import { convTranspose2dBackwardWeight, convTranspose2dOutputShape } from '../../src/kernels/conv_transpose2d.js';
 import { conv2dBackwardCpu } from '../../src/kernels/cpu/conv2d.js';
 import { convTranspose2dBackwardCpu } from '../../src/kernels/cpu/conv_transpose2d.js';
+import { deviceClass } from '../../src/kernels/conv/device_class.js';
 
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
@@ -187,6 +188,18 @@ describe('tap-blocked weight-gradient kernels vs float64 CPU reference', async (
     expect(() => conv2dBackwardWeight(ctx, dw, db, dy, x, { ...p, blocked: { rows: 8, kernelRows: 3 } })).toThrow(/rows per thread: expected 1\.\.5, got 8/);
     // Span (pixels - 1) * 2 + 4 <= 20.
     expect(() => conv2dBackwardWeight(ctx, dw, db, dy, x, { ...p, blocked: { pixels: 10 } })).toThrow(/pixels per step: expected 1\.\.9, got 10/);
+    for (const t of [x, dw, db, dy]) t.destroy();
+  });
+
+  it("the default launch splits a one-workgroup grid into 2 only off software adapters (there the sum pass costs more than it saves)", () => {
+    const x = ctx.tensor([1, 3, 64, 128], undefined, 'x');
+    const dw = ctx.tensor([8, 3, 4, 4], undefined, 'dw');
+    const db = ctx.tensor([8], undefined, 'db');
+    const dy = ctx.tensor([1, 8, 32, 64], undefined, 'dy');
+    const d = conv2dBackwardWeight(ctx, dw, db, dy, x, { stride: 2, padding: 1, impl: 'taps' });
+    const software = deviceClass(ctx) === 'software';
+    expect(d.map((e) => e.pipeline.label.includes('sum_splits_bias'))).toEqual(software ? [false] : [false, true]);
+    destroyDispatches(d);
     for (const t of [x, dw, db, dy]) t.destroy();
   });
 });

@@ -8,16 +8,20 @@ import { BLOCKED_WG, splitWeightGradDispatches } from './blocked.js';
 import { packConvParams, type ConvGeometry } from './params.js';
 import { NO_FUSION, withFusion, type ConvFusion } from './fusion.js';
 import { fillTemplate, tapsShader, tapsSgTemplate } from './shaders.js';
+import { deviceClass, type DeviceClass } from './device_class.js';
 
 const TAPS_MAX_ACC = 64;
 const TAPS_MAX_SPAN = 20;
 
 // Launch defaults, each the fastest of the measured alternatives on lavapipe (bench/RESULTS.md, conv
 // selection history: taps launch shape): rows 8 (vs 16), kernel rows 1 (vs 2), pixels 4 (vs 2, 8),
-// and row splits only for a grid of a single workgroup, into 2, when there are >= 16 grad rows.
+// and row splits only for a grid of a single workgroup, into 2, when there are >= 16 grad rows — except on
+// software adapters, where the split's second dispatch (sum_splits_bias, ~0.25 ms) costs more than it saves
+// inside a recorded step (lavapipe, 9 alternated rounds, load ~14, GPU ms split / not: conv 3->8 64x128
+// 0.197 / 0.197, 6->8 N=2 64x128 0.786 / 0.721; bench/RESULTS.md via /work/team/RESULTS_Hfuse.md).
 const TAPS_ROWS = 8;
 const TAPS_PIXELS = 4;
-const TAPS_TARGET_GROUPS = 2;
+const TAPS_TARGET_GROUPS: Record<DeviceClass, number> = { software: 1, integrated: 2, discrete: 2 };
 const TAPS_SPLIT_ROWS = 8;
 
 /** The taps kernel holds a kernel row of KW taps per thread for at least one row: KW <= 20, at most 16 taps. */
@@ -36,7 +40,7 @@ interface TapsLaunch {
 }
 
 /** Launch: x = column blocks (C x kernel-row groups, +1 bias column), y = row blocks, z = splits of the grad rows. */
-function tapsLaunch(g: ConvGeometry, hasBias: boolean, t: BlockedTuning): TapsLaunch {
+function tapsLaunch(g: ConvGeometry, hasBias: boolean, t: BlockedTuning, targetGroups: number): TapsLaunch {
   const op = 'conv weight grad taps';
   const kernelRows = t.kernelRows ?? 1;
   if (!Number.isInteger(kernelRows) || kernelRows < 1 || kernelRows > 4) throw new ShapeError(op, 'kernel rows per thread', '1..4', kernelRows);
@@ -50,7 +54,7 @@ function tapsLaunch(g: ConvGeometry, hasBias: boolean, t: BlockedTuning): TapsLa
   const wg = t.wg ?? Math.max(8, Math.min(BLOCKED_WG, 2 ** Math.ceil(Math.log2(columns))));
   const groups = Math.ceil(columns / wg) * Math.ceil(g.M / rows);
   const R = g.batch * g.outH;
-  const auto = Math.max(1, Math.min(Math.ceil(TAPS_TARGET_GROUPS / groups), Math.floor(R / TAPS_SPLIT_ROWS)));
+  const auto = Math.max(1, Math.min(Math.ceil(targetGroups / groups), Math.floor(R / TAPS_SPLIT_ROWS)));
   let splits = Math.max(1, Math.min(R, t.splits ?? auto));
   const rowsPerSplit = Math.ceil(R / splits);
   splits = Math.ceil(R / rowsPerSplit);
@@ -81,7 +85,7 @@ function tapsSgSource(rows: number, kernelRows: number, KW: number, SW: number, 
 export function encodeTapsWeightGrad(
   ctx: GpuContext, op: string, t: WeightGradTensors, g: ConvGeometry, accumulate: boolean, tuning: BlockedTuning, fusion: ConvFusion = NO_FUSION,
 ): Dispatch[] {
-  const L = tapsLaunch(g, !!t.gradSum, tuning);
+  const L = tapsLaunch(g, !!t.gradSum, tuning, TAPS_TARGET_GROUPS[deviceClass(ctx)]);
   const subgroups = useSubgroups(ctx, tuning, L.wg, op);
   const shader = withFusion(subgroups ? tapsSgSource(L.rows, L.kernelRows, g.KW, g.sw, L.pixels) : tapsShader, { ...fusion, srcSum: !!t.srcSum }, op);
   const entryPoint = subgroups ? 'weight_grad_taps_sg' : 'weight_grad_taps';
