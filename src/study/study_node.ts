@@ -22,7 +22,7 @@ import { openPairs, type OpenedPair } from '../train/pair_sources_node.js';
 import { encodePng } from '../data/image_node.js';
 import { createImage, type ImageF32 } from '../data/image.js';
 import { Rng } from '../runtime/random.js';
-import { Pix2PixError } from '../runtime/errors.js';
+import { DeviceLostError, Pix2PixError } from '../runtime/errors.js';
 import type { GpuContext } from '../runtime/context.js';
 import { waem, type WaemWeights } from '../metrics/waem.js';
 import { EVALUATION_DEFAULTS } from '../metrics/defaults.js';
@@ -491,16 +491,42 @@ export interface StudyRunSummary {
 }
 
 /**
+ * Trials of a study run failed; the worker went on with the others, wrote the outputs of every finished trial,
+ * and then threw this. `failures` holds each failed trial's error; `summary` what the run did otherwise.
+ */
+export class StudyTrialsFailedError extends Pix2PixError {
+  constructor(
+    readonly failures: { name: string; error: unknown }[],
+    readonly summary: StudyRunSummary,
+  ) {
+    const each = failures.map(({ name, error }) => `'${name}' (${error instanceof Error ? error.message : String(error)})`);
+    super('study', `${failures.length} trial(s) failed: ${each.join('; ')}; the other trials went on (report: ${summary.reportPath}); run the study again to retry the failed ones`);
+  }
+}
+
+/**
  * Run (or resume) the study — as one worker among any number sharing `out` — and write results.json, results.csv
- * and report.html from every trial finished so far. Trials held by other workers are skipped and listed.
+ * and report.html from every trial finished so far. Trials held by other workers are skipped and listed. A trial
+ * that fails is recorded (its claim released, so any worker may retry it) and the worker goes on with the
+ * remaining trials; at the end it throws {@link StudyTrialsFailedError} naming them. A stop asked for (`signal`)
+ * or a lost GPU device ends the run at once: no later trial could run either.
  */
 export async function runStudy(cfg: StudyConfig, o: StudyRunOptions): Promise<StudyRunSummary> {
   await mkdir(o.out, { recursive: true });
   for (const name of o.only ?? []) if (!cfg.trials.some((t) => t.name === name)) throw new Pix2PixError('study', `no trial named '${name}' (trials: ${cfg.trials.map((t) => t.name).join(', ')})`);
   const todo = cfg.trials.filter((t) => !o.only || o.only.includes(t.name));
   const summary = { ran: [] as string[], reused: [] as string[], claimedElsewhere: [] as { name: string; heldBy: ClaimInfo | null }[] };
+  const failures: { name: string; error: unknown }[] = [];
   for (const t of todo) {
-    const r = await runTrial(cfg, t, o);
+    let r: TrialOutcome;
+    try {
+      r = await runTrial(cfg, t, o);
+    } catch (e) {
+      if (o.signal?.aborted || e instanceof DeviceLostError) throw e;
+      failures.push({ name: t.name, error: e });
+      o.onLog?.(`[${t.name}] failed: ${e instanceof Error ? e.message : String(e)}; going on with the remaining trials`);
+      continue;
+    }
     if (r.status === 'ran') summary.ran.push(t.name);
     else if (r.status === 'reused') summary.reused.push(t.name);
     else {
@@ -509,6 +535,7 @@ export async function runStudy(cfg: StudyConfig, o: StudyRunOptions): Promise<St
     }
   }
   const out = await writeStudyOutputs(cfg, o);
+  if (failures.length > 0) throw new StudyTrialsFailedError(failures, { ...out, ...summary });
   return { ...out, ...summary };
 }
 
