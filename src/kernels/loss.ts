@@ -172,7 +172,7 @@ function lossStep(
  * against target[0], the second against target[1], each averaged on its own (loss [2]): D's fake and real
  * passes run as one batch of 2 (exact with instance, group or no norm, which are per sample).
  */
-export function bceWithLogitsStep(ctx: GpuContext, loss: Tensor, dlogits: Tensor, logits: Tensor, target: number | readonly number[], o: LossStepOptions = {}): Dispatch[] {
+export function bceWithLogitsStep(ctx: GpuContext, loss: Tensor, dlogits: Tensor, logits: Tensor, target: number | readonly number[] | Tensor, o: LossStepOptions = {}): Dispatch[] {
   return lossStep(ctx, 'bce_with_logits.step', 'bce', loss, dlogits, logits, target, o);
 }
 
