@@ -10,8 +10,10 @@ import { createContext } from '../../src/runtime/device.js';
 import type { GpuContext } from '../../src/runtime/context.js';
 import { synthesizeDataset } from '../../src/data/synth_node.js';
 import { runStudy, type StudyConfig, type TrialResult } from '../../src/study/study_node.js';
-import { demoStudyConfig } from '../../src/cli/cmd_demo.js';
+import { DEMO_EPOCHS, demoDataOptions, demoStudyConfig } from '../../src/cli/cmd_demo.js';
 import { parseReportData } from '../../src/study/report.js';
+import { planStudy } from '../../src/study/study_config.js';
+import { planDataset } from '../../src/data/synth_node.js';
 
 let ctx: GpuContext;
 let data: string;
@@ -35,6 +37,19 @@ describe('demo study', () => {
     expect(cfg.evaluate?.fidWeights).toBe('/w.pth');
     expect(demoStudyConfig('/d', { full: false, epochs: 2, height: 64, width: 128, trainPairs: 110, whiteBed: 55, blackBed: 55 }).evaluate?.fidWeights).toBeUndefined();
     expect(demoStudyConfig('/d', { full: false, epochs: 2, height: 64, width: 128, trainPairs: 110, whiteBed: 55, blackBed: 55, seeds: 1 }).trials.map((t) => t.name)).toEqual(['n8', 'n24', 'n110', 'aug-8to32', 'transfer-w2b']);
+  });
+
+  it('the default demo spends its 10 minutes on epochs: 8100 steps, about 7 minutes on the idle 2-core machine', () => {
+    const data = planDataset(demoDataOptions({ full: false, animals: 26, height: 64, width: 128 }));
+    expect(data.pairs).toMatchObject({ train: 110, test: 20 });
+    const g = data.pairs.byGroup;
+    const bed = (b: string) => (g[`train/white/${b}`] ?? 0) + (g[`train/black/${b}`] ?? 0);
+    const cfg = demoStudyConfig('/d', { full: false, epochs: DEMO_EPOCHS, height: 64, width: 128, trainPairs: 110, whiteBed: bed('white'), blackBed: bed('black') });
+    const plan = planStudy(cfg);
+    expect(plan.trials.find((t) => t.name === 'n110')?.steps).toBe(110 * DEMO_EPOCHS);
+    expect(plan.totalSteps).toBe(8100);
+    // Measured on the idle machine (cmd_demo.ts): ~47 ms a step plus ~25 s of synthesis, compilation and scoring.
+    expect(plan.totalSteps * 0.047 + 25).toBeLessThan(8 * 60);
   });
 
   it('scores skeleton recovery for every trial and reports the held-out animals and both colours in the grid', async () => {
