@@ -1,9 +1,11 @@
 // Training step with the static conv policy vs the tuned one, alternated in one process (issue 15 item 2).
 // Run: node node_modules/vite-node/vite-node.mjs -c vitest.config.ts bench/tune_step.ts -- [--config small|256|512x1024]
-//      [--rounds 5] [--repeats 10] [--tune-repeats 5] [--json FILE]
+//      [--rounds 5] [--repeats 10] [--tune-repeats 5] [--timer auto|gpu|wall] [--json FILE]
 // Each round times a fresh model's step with no tuned choices, then with the table tuned once at the start
 // (kept in memory, not in the user's cache). Prints JSON: per-round medians, their medians, and the choices.
 import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { execSync } from 'node:child_process';
 import { createContext } from '../src/runtime/device.js';
 import { Rng } from '../src/runtime/random.js';
 import { Pix2Pix } from '../src/gan/pix2pix.js';
@@ -23,6 +25,15 @@ const rounds = Number(arg('rounds', '5'));
 const repeats = Number(arg('repeats', '10'));
 const tuneRepeats = Number(arg('tune-repeats', '5'));
 const json = arg('json', '');
+const timerArg = arg('timer', 'auto');
+const timer = timerArg === 'gpu' || timerArg === 'wall' ? timerArg : undefined;
+const load = [loadavg()];
+let commit = '';
+try {
+  commit = execSync('git rev-parse --short HEAD', { encoding: 'utf8' }).trim();
+} catch {
+  // not a checkout
+}
 
 const c = MODEL_CONFIGS[name];
 const ctx = await createContext();
@@ -37,7 +48,7 @@ const create = () => Pix2Pix.create({ ctx, inputChannels: c.channels, outputChan
 // Tune once (its own model; the table stays on the context).
 const t0 = performance.now();
 const tuner = await create();
-const tuned = await tuner.tuneConv(shape, { store: new MemoryTuneStore(), repeats: tuneRepeats, log: (l) => console.error(l) });
+const tuned = await tuner.tuneConv(shape, { store: new MemoryTuneStore(), repeats: tuneRepeats, timer, log: (l) => console.error(l) });
 await tuner.destroy();
 const tuneSeconds = (performance.now() - t0) / 1000;
 const table = new Map(tunedChoices(ctx));
@@ -55,11 +66,16 @@ const tunedMs: number[] = [];
 for (let r = 0; r < rounds; r++) {
   staticMs.push(await stepMs(false));
   tunedMs.push(await stepMs(true));
-  console.error(`round ${r + 1}: static ${staticMs[r].toFixed(1)} ms, tuned ${tunedMs[r].toFixed(1)} ms`);
+  load.push(loadavg());
+  console.error(`round ${r + 1}: static ${staticMs[r].toFixed(1)} ms, tuned ${tunedMs[r].toFixed(1)} ms (load ${load[load.length - 1].map((x) => x.toFixed(1)).join(' ')})`);
 }
 const median = (xs: number[]) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)];
 const result = {
   date: new Date().toISOString(),
+  commit,
+  command: process.argv.slice(1).join(' '),
+  vkIcd: process.env.VK_ICD_FILENAMES ?? null,
+  loadAverages: load.map((l) => l.map((x) => Math.round(x * 100) / 100)),
   adapter: id,
   deviceClass: deviceClass(ctx),
   config: name,
@@ -67,6 +83,12 @@ const result = {
   repeatsPerRound: repeats,
   tuneSeconds,
   shapes: Object.keys(tuned.shapes).length,
+  timers: [...new Set(Object.values(tuned.shapes).map((r) => r.timer))],
+  choiceCounts: Object.values(tuned.shapes).reduce<Record<string, number>>((acc, r) => {
+    const label = `${r.impl}${r.subgroups === false ? ' (no subgroups)' : ''}`;
+    acc[label] = (acc[label] ?? 0) + 1;
+    return acc;
+  }, {}),
   staticMs,
   tunedMs,
   staticMedianMs: median(staticMs),
