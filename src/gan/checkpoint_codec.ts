@@ -181,9 +181,19 @@ export async function readArchitecture(G: NamedStateSource, D: NamedStateSource 
  * The tensors of `input` that `net` takes (from `head`, the file opened for inference, when given), and the
  * keys of the file it does not take (never decoded; the caller reports them: see loadStateDictInto).
  */
-export async function decodeForNetwork(net: HasState, input: NamedStateSource, head?: OpenedCheckpoint | null, budget?: Partial<ReadBudget>): Promise<{ dict: StateDict; unexpected: string[] }> {
+export async function decodeForNetwork(
+  net: HasState & { config?: { norm: NormKind; normGroups?: number } },
+  input: NamedStateSource,
+  head?: OpenedCheckpoint | null,
+  budget?: Partial<ReadBudget>,
+): Promise<{ dict: StateDict; unexpected: string[] }> {
   const { wanted, ignored } = stateKeyFilter(net);
   const file = head ?? (await openCheckpoint(input.data, input.name, budget));
+  // Group counts leave the tensors' shapes alone: a file trained with another count would load and compute garbage.
+  const groups = recordedNormGroups(file.metadata, input.name);
+  if (groups !== undefined && net.config?.norm === 'group' && groups !== net.config.normGroups) {
+    throw new Pix2PixError(input.name, `checkpoint was trained with normGroups ${groups} but the network has normGroups ${net.config.normGroups}`);
+  }
   const got = await file.read(wanted);
   return { dict: got.tensors, unexpected: got.skipped.filter((k) => !ignored(k)) };
 }

@@ -228,6 +228,13 @@ describe("checkpoints of a norm: 'group' model load through every entry", () => 
     await model.destroy();
     const err = await Pix2Pix.fromStateDict({ G: ck.G, D: { data: withMetadata(ck.D!, { normGroups: '4' }), name: 'run/latest_net_D.safetensors' } }, { ctx }).catch((e: unknown) => e);
     expect((err as Error).message).toBe("run/latest_net_D.safetensors: discriminator normGroups 4 differs from the generator's 2 (G checkpoint); one model has one group count");
+    // load() into a live model with another group count (the shapes fit any count).
+    const live = await Pix2Pix.create({ ...GROUP, discriminator: false });
+    await expect(live.load({ G: { data: withMetadata(ck.G, { normGroups: '4' }), name: 'other_net_G.safetensors' } })).rejects.toThrow(
+      /^other_net_G\.safetensors: checkpoint was trained with normGroups 4 but the network has normGroups 2$/,
+    );
+    await live.load({ G: ck.G });
+    await live.destroy();
     const bad = await Pix2Pix.fromStateDict({ G: { data: withMetadata(ck.G, { normGroups: '2x' }), name: 'run/latest_net_G.safetensors' } }, { ctx }).catch((e: unknown) => e);
     expect(bad).toBeInstanceOf(FileFormatError);
     expect((bad as Error).message).toBe("run/latest_net_G.safetensors: metadata normGroups is '2x', expected a positive integer");
