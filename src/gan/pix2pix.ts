@@ -24,7 +24,7 @@ import { imagesToTensorData, tensorDataToImages, type ImageF32 } from '../data/i
 import { adamStep, updateAdam } from '../kernels/adam.js';
 import { concatChannelsBackward, concatChannelsForward } from '../kernels/concat.js';
 import { initConstant, initNormal } from '../kernels/init.js';
-import { bceWithLogitsBackward, bceWithLogitsForward, l1LossBackward, l1LossForward, mseLossBackward, mseLossForward } from '../kernels/loss.js';
+import { bceWithLogitsForward, bceWithLogitsStep, l1LossStep, mseLossForward, mseLossStep } from '../kernels/loss.js';
 import type { StateDict } from '../io/state_dict.js';
 import { EVAL_MODE, TRAIN_MODE, type LayerRun, type Parameter, type RunMode } from '../layers/layer.js';
 import type { ParameterPack } from '../layers/param_pack.js';
@@ -131,7 +131,7 @@ interface TrainGraph {
   adamG: Dispatch[];
   list: Dispatch[];
   losses: [Tensor, Tensor, Tensor, Tensor]; // G_GAN, G_L1 (unscaled), D_real, D_fake
-  /** D_real's tensor holds the mean over both pairs (a batched D pass): D_real = 2·mean − D_fake. */
+  /** The D_real tensor holds loss_D, the mean over both pairs (one batched D pass): D_real = 2·loss_D − D_fake. */
   dRealFromMean: boolean;
   staging: GPUBuffer;
   /** Where the step's activations, gradients and scratch live (assigned after recording). */
@@ -391,8 +391,8 @@ export class Pix2Pix {
     if (g.adamD.length) updateAdam(g.adamD, { lr, step: this.stepD + 1 });
     updateAdam(g.adamG, { lr, step: this.stepG + 1 });
     this.ctx.encodeAndSubmit(g.list, 'pix2pix.trainStep');
-    const [ganG, l1, dPairOrReal, dFake] = await this.readLosses(g);
-    const dReal = g.dRealFromMean ? 2 * dPairOrReal - dFake : dPairOrReal;
+    const [ganG, l1, dRealOrMean, dFake] = await this.readLosses(g);
+    const dReal = g.dRealFromMean ? 2 * dRealOrMean - dFake : dRealOrMean;
     this.trainSteps = step;
     if (g.adamD.length) this.stepD++;
     if (g.adamG.length) this.stepG++;
@@ -405,7 +405,7 @@ export class Pix2Pix {
 
   private async readLosses(g: TrainGraph): Promise<number[]> {
     const enc = this.ctx.device.createCommandEncoder({ label: 'pix2pix.losses' });
-    g.losses.forEach((t, i) => enc.copyBufferToBuffer(t.buffer, 0, g.staging, i * 4, 4));
+    g.losses.forEach((t, i) => enc.copyBufferToBuffer(t.buffer, t.offset, g.staging, i * 4, 4));
     this.ctx.device.queue.submit([enc.finish()]);
     await this.ctx.flush('pix2pix.trainStep');
     await g.staging.mapAsync(1 /* GPUMapMode.READ */, 0, 16);
@@ -481,51 +481,56 @@ export class Pix2Pix {
     list.push(...gRun.forward);
     if (!inPlace) list.push(...own(concatChannelsForward(ctx, fakeAB, a, fake)), ...own(concatChannelsForward(ctx, realAB, a, b)));
 
-    const ganForward = (loss: Tensor, logits: Tensor, target: number | Tensor) =>
+    // Each GAN loss is one dispatch writing the loss and its gradient (scale ½ for loss_D's two halves), its
+    // target a constant tensor of the logits' shape (a number target binds the logits twice, which a
+    // scratch tensor cannot be).
+    const constant = (shape: readonly number[], value: (i: number) => number, label: string) => {
+      const c = ctx.tensor(shape, Float32Array.from({ length: shape.reduce((x, y) => x * y, 1) }, (_, i) => value(i)), label);
+      tensors.push(c);
+      return c;
+    };
+    const ganStep = (loss: Tensor, dLogits: Tensor, logits: Tensor, target: Tensor, scale: number) =>
+      own(cfg.ganMode === 'lsgan' ? mseLossStep(ctx, loss, dLogits, logits, target, { scale }) : bceWithLogitsStep(ctx, loss, dLogits, logits, target, { scale }));
+    const ganForward = (loss: Tensor, logits: Tensor, target: number) =>
       own(cfg.ganMode === 'lsgan' ? mseLossForward(ctx, loss, logits, target) : bceWithLogitsForward(ctx, loss, logits, target));
-    const ganBackward = (d: Tensor, logits: Tensor, target: number | Tensor, scale: number) =>
-      own(cfg.ganMode === 'lsgan' ? mseLossBackward(ctx, d, logits, target, { scale, accumulate: false }) : bceWithLogitsBackward(ctx, d, logits, target, { scale, accumulate: false }));
     const lossGGAN = t([1], 'loss.G_GAN', false);
     const lossGL1 = t([1], 'loss.G_L1', false);
-    const lossDReal = t([1], 'loss.D_real', false);
-    const lossDFake = t([1], 'loss.D_fake', false);
 
     // D step: loss_D = ½ (GAN(D(fake pair), 0) + GAN(D(real pair), 1)); no gradient flows into G.
     const trainD = !cfg.freeze.discriminator;
     const adamD: Dispatch[] = [];
+    let lossDFake: Tensor;
+    let lossDReal: Tensor;
     let dRealFromMean = false;
     if (pairs) {
       const dPairs = D.record(pairs, TRAIN_MODE, 'D.pairs');
       runs.push(dPairs);
+      // Targets 0 for the fake half, 1 for the real half: the mean over both is loss_D = ½ (fake + real), and
+      // its gradient one step with scale 1. The fake half's own loss is read at offset 0 (bindable); D_real is
+      // 2·loss_D − D_fake, formed on the CPU.
       const logits = dPairs.output;
-      const [, , h, w] = logits.shape;
-      // Targets 0 for the fake half, 1 for the real half. Over the 2N samples the mean loss is
-      // ½ (fake + real), loss_D itself: its gradient is one backward with scale 1. The fake half starts
-      // at offset 0 (bindable); the real half's loss is 2·mean − fake, formed on the CPU.
-      const targets = ctx.tensor([2 * N, 1, h, w], Float32Array.from({ length: 2 * N * h * w }, (_, i) => (i < N * h * w ? 0 : 1)), 'pix2pix.D_targets');
-      tensors.push(targets);
-      list.push(...dPairs.forward, ...ganForward(lossDFake, logits.view([N, 1, h, w], 0, 'D.pairs.fake_logits'), 0), ...ganForward(lossDReal, logits, targets));
+      const half = logits.size / 2;
+      lossDFake = t([1], 'loss.D_fake', false);
+      lossDReal = t([1], 'loss.D', false);
       dRealFromMean = true;
-      if (trainD) {
-        const dLogits = t([...logits.shape], 'D.pairs.dlogits');
-        list.push(...ganBackward(dLogits, logits, targets, 1), ...dPairs.backward(dLogits, null, { paramGrads: 'overwrite' }));
-      }
+      const dLogits = t([...logits.shape], 'D.pairs.dlogits');
+      const targets = constant(logits.shape, (i) => (i < half ? 0 : 1), 'pix2pix.D_targets');
+      list.push(...dPairs.forward, ...ganStep(lossDReal, dLogits, logits, targets, 1), ...ganForward(lossDFake, logits.view([logits.shape[0] / 2, ...logits.shape.slice(1)], 0, 'D.pairs.fake_logits'), 0));
+      if (trainD) list.push(...dPairs.backward(dLogits, null, { paramGrads: 'overwrite' }));
     } else {
       const d1 = D.record(fakeAB, TRAIN_MODE, 'D.fake');
       const d2 = D.record(realAB, TRAIN_MODE, 'D.real');
       runs.push(d1, d2);
+      lossDFake = t([1], 'loss.D_fake', false);
+      lossDReal = t([1], 'loss.D_real', false);
       // Each pass's backward runs right after its forward (nothing changes D in between, so this is the
       // reference's arithmetic): only one pass's activations are alive at a time.
-      list.push(...d1.forward, ...ganForward(lossDFake, d1.output, 0));
-      if (trainD) {
-        const dp1 = t([...d1.output.shape], 'D.fake.dlogits');
-        list.push(...ganBackward(dp1, d1.output, 0, 0.5), ...d1.backward(dp1, null, { paramGrads: 'overwrite' }));
-      }
-      list.push(...d2.forward, ...ganForward(lossDReal, d2.output, 1));
-      if (trainD) {
-        const dp2 = t([...d2.output.shape], 'D.real.dlogits');
-        list.push(...ganBackward(dp2, d2.output, 1, 0.5), ...d2.backward(dp2, null, { paramGrads: 'accumulate' }));
-      }
+      const dp1 = t([...d1.output.shape], 'D.fake.dlogits');
+      list.push(...d1.forward, ...ganStep(lossDFake, dp1, d1.output, constant(d1.output.shape, () => 0, 'pix2pix.D_fake_target'), 0.5));
+      if (trainD) list.push(...d1.backward(dp1, null, { paramGrads: 'overwrite' }));
+      const dp2 = t([...d2.output.shape], 'D.real.dlogits');
+      list.push(...d2.forward, ...ganStep(lossDReal, dp2, d2.output, constant(d2.output.shape, () => 1, 'pix2pix.D_real_target'), 0.5));
+      if (trainD) list.push(...d2.backward(dp2, null, { paramGrads: 'accumulate' }));
     }
     if (trainD) {
       adamD.push(...own(this.adamFor(D.pack)));
@@ -535,10 +540,9 @@ export class Pix2Pix {
     // G step: D (updated, frozen) on the same fake; GAN loss towards "real" plus λ·L1.
     const d3 = D.record(fakeAB, TRAIN_MODE, 'D.gen');
     runs.push(d3);
-    list.push(...d3.forward, ...ganForward(lossGGAN, d3.output, 1), ...own(l1LossForward(ctx, lossGL1, fake, b)));
     const dp3 = t([...d3.output.shape], 'D.gen.dlogits');
     const dFakeAB = t([N, cAB, H, W], 'pix2pix.dfake_AB');
-    list.push(...ganBackward(dp3, d3.output, 1, 1), ...d3.backward(dp3, dFakeAB, { paramGrads: 'none' }));
+    list.push(...d3.forward, ...ganStep(lossGGAN, dp3, d3.output, constant(d3.output.shape, () => 1, 'pix2pix.G_target'), 1), ...d3.backward(dp3, dFakeAB, { paramGrads: 'none' }));
     // The gradient w.r.t. fake is dfake_AB's fake channels: a view with batch 1, else copied out.
     let dFake: Tensor;
     if (inPlace) dFake = dFakeAB.view([N, cOut, H, W], cA * plane, 'pix2pix.dfake_B');
@@ -546,7 +550,8 @@ export class Pix2Pix {
       dFake = t([N, cOut, H, W], 'pix2pix.dfake_B');
       list.push(...own(concatChannelsBackward(ctx, null, dFake, dFakeAB, { accumulate: false, channelsA: cA })));
     }
-    if (cfg.lambdaL1 !== 0) list.push(...own(l1LossBackward(ctx, dFake, fake, b, { scale: cfg.lambdaL1, accumulate: true })));
+    // L1 (unscaled, as logged) and λ times its gradient added to D's, in one dispatch.
+    list.push(...own(l1LossStep(ctx, lossGL1, dFake, fake, b, { scale: cfg.lambdaL1, accumulate: true })));
     list.push(...gRun.backward(dFake, null, { paramGrads: 'overwrite' }));
     const adamG = own(this.adamFor(G.pack));
     list.push(...adamG);
