@@ -550,9 +550,10 @@ export class Pix2Pix {
       dFake = t([N, cOut, H, W], 'pix2pix.dfake_B');
       list.push(...own(concatChannelsBackward(ctx, null, dFake, dFakeAB, { accumulate: false, channelsA: cA })));
     }
-    // L1 (unscaled, as logged) and λ times its gradient added to D's, in one dispatch.
-    list.push(...own(l1LossStep(ctx, lossGL1, dFake, fake, b, { scale: cfg.lambdaL1, accumulate: true })));
-    list.push(...gRun.backward(dFake, null, { paramGrads: 'overwrite' }));
+    // L1 (unscaled, as logged) and λ times its gradient added to D's, taken through G's tanh (1 − fake²) in
+    // the same dispatch: dFake becomes the gradient of tanh's input, where G's backward starts.
+    list.push(...own(l1LossStep(ctx, lossGL1, dFake, fake, b, { scale: cfg.lambdaL1, accumulate: true, through: { kind: 'tanh' } })));
+    list.push(...gRun.backward(dFake, null, { paramGrads: 'overwrite', dyBelowOutputActivation: true }));
     const adamG = own(this.adamFor(G.pack));
     list.push(...adamG);
 

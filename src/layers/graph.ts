@@ -275,7 +275,14 @@ export class RecordedGraph implements LayerRun {
     }
     // Gradient per tensor; `written`: some consumer has written it (later ones add).
     const grads = new Map<SymbolicTensor, { tensor: Tensor; written: boolean; accumulateFirst: boolean }>();
-    grads.set(this.symbolicOutputs[0], { tensor: dy, written: true, accumulateFirst: false });
+    let seed = this.symbolicOutputs[0];
+    if (opts.dyBelowOutputActivation) {
+      const act = seed.producer;
+      if (!act || act.layer.op !== 'activation') throw new Pix2PixError('RecordedGraph.backward', `dyBelowOutputActivation: '${seed.label}' is not an activation's output`);
+      active.delete(act);
+      seed = act.inputs[0];
+    }
+    grads.set(seed, { tensor: dy, written: true, accumulateFirst: false });
     if (dx) grads.set(graph.inputs[0], { tensor: dx, written: false, accumulateFirst: !!opts.accumulateInput });
     const list: Dispatch[] = [];
     for (let k = graph.nodes.length - 1; k >= 0; k--) {

@@ -105,11 +105,10 @@ export interface BackwardOptions {
   accumulateInput?: boolean;
   paramGrads: ParamGrads;
   /**
-   * A tensor holding the forward input again, for layers that read their input in backward (the
-   * convolutions' weight gradients). The U-Net recomputes ReLU(x) here instead of keeping the
-   * forward's copy alive through the whole step.
+   * `dy` is already the gradient of the output activation's input (the loss applied the activation's
+   * derivative, e.g. L1 taken through G's tanh): backward starts below that activation.
    */
-  savedInput?: Tensor;
+  dyBelowOutputActivation?: boolean;
 }
 
 /** One recorded use of a layer on one input. */
