@@ -17,7 +17,7 @@ import type { DatasetPlan, SynthesizeOptions } from '../data/synth_node.js';
  *  - Steps help, slowly: 12 epochs 0.211, 30 epochs 0.240. Width helps as much but costs more: ngf/ndf 16 at
  *    12 epochs 0.250 for 3.6x the step time (340 vs 95 ms/step under the same load), i.e. less than ngf 8 given
  *    the same time. Batch 4 costs 5.8x per step for 4x the images: slower per epoch on lavapipe. 128x256 (same
- *    animals, same network) at 6 epochs: 0.148 (the true X-ray scores 0.88 there), no better than 64x128's
+ *    animals, same network) at 6 epochs: 0.148 (the true X-ray scores 0.92 there), no better than 64x128's
  *    0.171, at several times the step cost.
  *  - The model underfits rather than overfits: the 12-epoch model scores 0.240 on 25 of its training images
  *    and 0.211 on the held-out ones. Its translations draw the body, limbs and tail and the spine as a bright
