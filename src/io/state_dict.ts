@@ -58,8 +58,11 @@ export function decodeToFloat32(
   littleEndian = true,
 ): Float32Array {
   if (dtype === 'F32' && littleEndian === HOST_LITTLE_ENDIAN) {
-    // One copy: slice() gives an aligned buffer of its own whatever the offset into the file.
-    return new Float32Array(bytes.slice(byteOffset, byteOffset + count * 4).buffer);
+    // One copy into an aligned buffer of its own, whatever the offset into the file. Not bytes.slice(): on a
+    // Node Buffer (a Uint8Array whose slice() is a view) its .buffer is the whole file or Node's shared pool.
+    const out = new Float32Array(count);
+    new Uint8Array(out.buffer).set(bytes.subarray(byteOffset, byteOffset + count * 4));
+    return out;
   }
   const out = new Float32Array(count);
   const size = DTYPE_SIZES[dtype];

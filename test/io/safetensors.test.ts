@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadPth } from '../../src/io/pth.js';
 import { parseSafetensors, parseSafetensorsFile, serializeSafetensors } from '../../src/io/safetensors.js';
@@ -62,6 +65,19 @@ describe('safetensors', () => {
     const big = new Uint8Array(bytes.length + 3);
     big.set(bytes, 3);
     expect(Array.from(parseSafetensors(big.subarray(3), 'x').get('w')!.data)).toEqual([1.5, -2, 3.25]);
+  });
+
+  it('reads a file given as a Node Buffer (readFileSync) with its F32 tensors intact', () => {
+    // Buffer.slice() is a view: decoding must not take the .buffer of one (the whole file, or Node's pool).
+    const dir = mkdtempSync(join(tmpdir(), 'safetensors-buffer-'));
+    const dict: StateDict = new Map([
+      ['a', { shape: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, 6]), dtype: 'F32' }],
+      ['b', { shape: [4], data: Float32Array.from([-1, 0.5, 7, 8]), dtype: 'F32' }],
+    ]);
+    writeFileSync(join(dir, 'small.safetensors'), serializeSafetensors(dict));
+    const buffer = readFileSync(join(dir, 'small.safetensors'));
+    const back = parseSafetensors(buffer, 'small.safetensors');
+    for (const [k, v] of dict) expect(Array.from(back.get(k)!.data), k).toEqual(Array.from(v.data));
   });
 
   it('serialize refuses data that does not match its shape', () => {
