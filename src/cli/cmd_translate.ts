@@ -63,6 +63,8 @@ async function generatorFile(checkpoint: string): Promise<{ G: string; folder?: 
 interface TrainRecord {
   /** Dropout in the generator (the weights cannot tell). */
   dropout?: boolean;
+  /** Group count of a group-norm generator, for weights files that do not record it (written before they did). */
+  normGroups?: number;
   /** Width of the photos the generator was trained on, when the training folder records it. */
   trainWidth?: number;
 }
@@ -72,11 +74,11 @@ function trainRecord(folder: string | undefined): TrainRecord {
   if (!folder || !existsSync(join(folder, 'options.json'))) return {};
   try {
     const o = JSON.parse(readFileSync(join(folder, 'options.json'), 'utf8')) as {
-      resolved?: { generator?: { dropout?: boolean } };
+      resolved?: { generator?: { dropout?: boolean; normGroups?: number } };
       preprocess?: { preprocess?: string; cropSize?: number };
       dataroot?: string;
     };
-    const rec: TrainRecord = { dropout: o.resolved?.generator?.dropout };
+    const rec: TrainRecord = { dropout: o.resolved?.generator?.dropout, normGroups: o.resolved?.generator?.normGroups };
     const pre = o.preprocess?.preprocess;
     if (pre && pre !== 'none' && typeof o.preprocess?.cropSize === 'number') rec.trainWidth = o.preprocess.cropSize;
     else if (pre === 'none' && typeof o.dataroot === 'string') rec.trainWidth = datasetManifest(o.dataroot)?.width;
@@ -201,7 +203,8 @@ export const translateCommand = defineCommand({
     const { Pix2PixError } = await import('../runtime/errors.js');
     const dropout = opts.no_dropout ? false : record.dropout;
     // Inference needs G only: a training folder's D and optimizer are not read.
-    const model = await loadCheckpoint({ G }, { discriminator: false, dropout });
+    // A group count the weights file records wins over the folder's record (see checkpoint_codec.ts).
+    const model = await loadCheckpoint({ G }, { discriminator: false, dropout, normGroups: record.normGroups });
     try {
       await mkdir(out, { recursive: true });
       const cIn = model.config.generator.inputChannels as 1 | 3;

@@ -3,12 +3,12 @@
 // translations, and the JSON of an infinite PSNR. One tiny model (2 training pairs at 32x32, 1 epoch) trained
 // once for the whole file.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { CLI, cli, said } from './cli_helpers.js';
-import { parseSafetensorsFile } from '../../src/io/safetensors.js';
+import { parseSafetensorsFile, serializeSafetensors } from '../../src/io/safetensors.js';
 
 const meta = (p: string) => sharp(p).metadata();
 
@@ -105,6 +105,14 @@ describe('CLI on its own outputs', () => {
     const r = await cli(['translate', '--checkpoint', gck, '--input', join(data, 'test'), '--out', out]);
     expect(r.code, r.err).toBe(0);
     expect(readdirSync(out).sort()).toEqual(readdirSync(join(data, 'test')).sort());
+    // A weights file from before the group count was recorded: the folder's options.json supplies it.
+    const gFile = join(gck, 'latest_net_G.safetensors');
+    const { tensors, metadata } = parseSafetensorsFile(readFileSync(gFile));
+    delete metadata.normGroups;
+    writeFileSync(gFile, serializeSafetensors(tensors, metadata));
+    const old = join(dir, 'translated_group_old');
+    expect((await cli(['translate', '--checkpoint', gck, '--input', join(data, 'test'), '--out', old])).code).toBe(0);
+    for (const f of readdirSync(out)) expect(readFileSync(join(old, f)).equals(readFileSync(join(out, f))), f).toBe(true);
     // --resume loads the whole set back (G, D and optimizer; the architecture inferred from the files): here the run is finished.
     const resumed = await train('1', '--resume');
     expect(resumed.code, resumed.err).toBe(0);
