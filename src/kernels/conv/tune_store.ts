@@ -32,10 +32,14 @@ export interface TuneStore {
 
 const IMPLS: readonly ConvImpl[] = ['tiled', 'direct', 'blocked', 'taps'];
 
-/** Check one adapter's table read back from storage; throws FileFormatError naming `where`. */
-export function checkAdapterTuning(v: unknown, where: string): AdapterTuning {
+/**
+ * Check one adapter's table read back from storage; throws FileFormatError naming `where` and the `fix`.
+ * A damaged or foreign cache is an error rather than ignored: a cache path given by mistake (another
+ * program's JSON) must not be overwritten, and a silently dropped table would mean silently slower kernels.
+ */
+export function checkAdapterTuning(v: unknown, where: string, fix = 'delete the file to re-tune'): AdapterTuning {
   const bad = (what: string): never => {
-    throw new FileFormatError(where, `tuning cache ${what} (delete the file to re-tune)`);
+    throw new FileFormatError(where, `tuning cache ${what} (${fix})`);
   };
   if (!v || typeof v !== 'object') bad('entry is not an object');
   const t = v as AdapterTuning;
@@ -119,9 +123,13 @@ export class FileTuneStore implements TuneStore {
   }
 }
 
-/** The browser's Cache API: one response per adapter in the cache `cacheName`. */
+/** The browser's Cache API: one response per adapter in the cache named `location`. */
 export class CacheApiTuneStore implements TuneStore {
   constructor(readonly location = 'pix2pix-webgpu-tune') {}
+
+  private get fix(): string {
+    return `delete it to re-tune: caches.delete('${this.location}')`;
+  }
 
   private url(adapter: AdapterIdentity): string {
     return `https://pix2pix-webgpu.invalid/tune/${encodeURIComponent(adapterKey(adapter))}`;
@@ -135,9 +143,9 @@ export class CacheApiTuneStore implements TuneStore {
     try {
       v = await hit.json();
     } catch {
-      throw new FileFormatError(`Cache API '${this.location}'`, 'tuning entry is not valid JSON');
+      throw new FileFormatError(`Cache API '${this.location}'`, `tuning cache entry is not valid JSON (${this.fix})`);
     }
-    return checkAdapterTuning(v, `Cache API '${this.location}'`);
+    return checkAdapterTuning(v, `Cache API '${this.location}'`, this.fix);
   }
 
   async save(tuning: AdapterTuning): Promise<void> {
