@@ -59,6 +59,12 @@ const MAX_SPAN = 16u;
 // the saved pre-activation input or activated output, dst's shape); a forward gather applies outAct after the bias.
 fn finish(idx: u32, m: u32, sum: f32) {
   var v = sum;
+  if (DST_GRAD_SUM) {
+    // dst = act'(saved) * ([dst +] conv): the activation's derivative applies to what was accumulated too.
+    if (p.accumulate == 1u) { v += dst[idx]; }
+    dst[idx] = v * dstGrad(bias[idx]);
+    return;
+  }
   if (DST_GRAD) { v *= dstGrad(bias[idx]); } else if (p.hasBias == 1u) { v += bias[m]; }
   v = outAct(v);
   if (p.accumulate == 1u) { v += dst[idx]; }

@@ -48,6 +48,12 @@ export interface FusedActivationBackward {
   act: FusedActivation;
   saved: Tensor;
   savedIs: 'input' | 'output';
+  /**
+   * With `accumulate`: 'term' (default) dx = dx + act' * g (dx holds gradients that do not pass through the
+   * activation); 'sum' dx = act' * (dx + g) (dx already holds other gradients w.r.t. the activation's output,
+   * e.g. a U-Net skip's, so the activation's backward covers them too).
+   */
+  applyTo?: 'term' | 'sum';
 }
 
 /** Backward options: `accumulate: true` adds into the gradient buffers instead of overwriting them. */
@@ -80,7 +86,7 @@ export function backwardInputFusion(
   if (!d) return { fusion: {}, saved: null };
   ctx.checkTensor(d.saved, op, dx.shape, 'dxActivation.saved');
   checkDistinct(op, { dx, saved: d.saved });
-  return { fusion: { dstGrad: { act: d.act, saved: d.savedIs } }, saved: d.saved };
+  return { fusion: { dstGrad: { act: d.act, saved: d.savedIs, applyTo: d.applyTo } }, saved: d.saved };
 }
 
 /** The weight-gradient launch's fusion: the input prologue applies to x (src for conv2d, grad for conv_transpose2d). */

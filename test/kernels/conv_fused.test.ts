@@ -113,12 +113,14 @@ describe('fused conv activations on the GPU vs the float64 references', async ()
         const db = t([b.length], null, 'db');
         const ySaved = t(c.x, fusedActivationCpu(x, c.outAct!), 'act(x) as a producer output');
         const dxOut = t(c.x, null, 'dx from saved output');
+        const dxSum = t(c.x, old, "dx = act' * (dx + g)");
         const d: Dispatch[] = [
           ...ops.fwd(ctx, y1, xT, wT, bT, { ...base, inputActivation: c.inAct }),
           ...ops.fwd(ctx, y2, xT, wT, bT, { ...base, outputActivation: c.outAct }),
           ...ops.bIn(ctx, dx, dyT, wT, { ...base, inputActivation: c.inAct, dxActivation: { act: c.inAct, saved: xT, savedIs: 'input' } }),
           ...ops.bIn(ctx, dxAcc, dyT, wT, { ...base, accumulate: true, dxActivation: { act: c.inAct, saved: xT, savedIs: 'input' } }),
           ...ops.bIn(ctx, dxOut, dyT, wT, { ...base, dxActivation: { act: c.outAct!, saved: ySaved, savedIs: 'output' } }),
+          ...ops.bIn(ctx, dxSum, dyT, wT, { ...base, accumulate: true, dxActivation: { act: c.inAct, saved: xT, savedIs: 'input', applyTo: 'sum' } }),
           ...ops.bW(ctx, dw, db, dyT, xT, { ...base, inputActivation: c.inAct }),
         ];
         await ctx.run(d);
@@ -133,9 +135,10 @@ describe('fused conv activations on the GPU vs the float64 references', async ()
         expectClose(await dxAcc.read(), gx.map((g, i) => g + old[i]), { ...tol, label: `${label} dx += act'(x) * g` });
         const plain = bwd(dy, x, c.x, w, c.w, c.p, true).dx;
         expectClose(await dxOut.read(), fusedActivationGradCpu(plain, fusedActivationCpu(x, c.outAct!), c.outAct!, 'output'), { ...tol, label: `${label} dx = act'(saved y) * g` });
+        expectClose(await dxSum.read(), fusedActivationGradCpu(ref.dx.map((g, i) => g + old[i]), x, c.inAct, 'input'), { ...tol, label: `${label} dx = act'(x) * (dx + g)` });
         expectClose(await dw.read(), ref.dw, { ...tol, label: `${label} dw from act(x)` });
         expectClose(await db.read(), ref.db!, { ...tol, label: `${label} db` });
-        for (const u of [xT, wT, bT, dyT, y1, y2, dx, dxAcc, dw, db, ySaved, dxOut]) u.destroy();
+        for (const u of [xT, wT, bT, dyT, y1, y2, dx, dxAcc, dw, db, ySaved, dxOut, dxSum]) u.destroy();
       });
     }
   }

@@ -16,6 +16,8 @@ export type FusedActivation = { kind: 'relu' } | { kind: 'leaky_relu'; slope?: n
 export interface FusedActivationGrad {
   act: FusedActivation;
   saved: 'input' | 'output';
+  /** With accumulate: 'term' (default) dst = dst + act' * conv; 'sum' dst = act' * (dst + conv). */
+  applyTo?: 'term' | 'sum';
 }
 
 /** What one conv launch fuses. Absent fields: nothing. */
@@ -67,6 +69,7 @@ function actExpr(a: FusedActivation | undefined, op: string): string {
 function dactExpr(d: FusedActivationGrad, op: string): string {
   checkKind(d.act, op);
   if (d.saved !== 'input' && d.saved !== 'output') throw new ShapeError(op, 'dstGrad.saved', "'input' or 'output'", String(d.saved));
+  if (d.applyTo !== undefined && d.applyTo !== 'term' && d.applyTo !== 'sum') throw new ShapeError(op, 'dxActivation.applyTo', "'term' or 'sum'", String(d.applyTo));
   if (d.act.kind === 'relu') return 'select(0.0, 1.0, s > 0.0)';
   if (d.act.kind === 'leaky_relu') {
     const slope = activationSlope(d.act, op);
@@ -97,6 +100,7 @@ export function fusionWgsl(f: ConvFusion, op: string): string {
     `fn gradAct(v: f32) -> f32 { return ${actExpr(f.gradAct, op)}; }`,
     `fn outAct(v: f32) -> f32 { return ${actExpr(f.outAct, op)}; }`,
     `const DST_GRAD = ${f.dstGrad ? 'true' : 'false'};`,
+    `const DST_GRAD_SUM = ${f.dstGrad?.applyTo === 'sum' ? 'true' : 'false'};`,
     `fn dstGrad(s: f32) -> f32 { return ${f.dstGrad ? dactExpr(f.dstGrad, op) : '1.0'}; }`,
     `const SRC_SUM = ${f.srcSum ? 'true' : 'false'};`,
     f.srcSum ? SRC_SUM_WGSL : 'fn srcChannelSum(c: u32, wid: vec3u) {}',
