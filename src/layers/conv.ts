@@ -5,7 +5,7 @@
 import type { Dispatch, GpuContext } from '../runtime/context.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { ShapeError } from '../runtime/errors.js';
-import type { GraphNode, LoweredNode, Lowering, NodeGradients, PrimitiveLayer, Recorder, SymbolicTensor } from './graph.js';
+import type { GraphNode, LoweredNode, Lowering, PrimitiveLayer, Recorder, SymbolicTensor } from './graph.js';
 import { conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, conv2dOutputShape } from '../kernels/conv2d.js';
 import type { FusedActivation } from '../kernels/conv2d.js';
 import { convTranspose2dBackwardInput, convTranspose2dBackwardWeight, convTranspose2dForward } from '../kernels/conv_transpose2d.js';
@@ -38,13 +38,6 @@ function fusionOf(node: GraphNode, l: Lowering) {
     weight: { inputActivation },
     input: inputActivation ? { dxActivation: { act: inputActivation, saved: x, savedIs: 'input' as const } } : {},
   };
-}
-
-/** The forward input for the weight gradient: the recorded one, or its recomputed copy (the recompute pass). */
-function savedInput(x: Tensor, g: NodeGradients): Tensor {
-  const s = g.savedInputs[0];
-  if (s && (s.shape.length !== x.shape.length || s.shape.some((d, i) => d !== x.shape[i]))) throw new ShapeError('conv backward', 'savedInput shape', x.shape, s.shape);
-  return s ?? x;
 }
 
 const WEIGHT_INIT = { kind: 'normal', mean: 0, std: 0.02 } as const;
@@ -95,7 +88,7 @@ export class Conv2d implements PrimitiveLayer {
         if (dx) out.push(...l.own(conv2dBackwardInput(this.ctx, dx, dy, this.weight.value, { ...p, ...fusion.input, accumulate: g.accumulate[0] })));
         if (wantsGrad(this.weight, g.paramGrads)) {
           const db = this.bias && !this.bias.frozen ? gradOf(this.bias) : null;
-          out.push(...l.own(conv2dBackwardWeight(this.ctx, gradOf(this.weight), db, dy, savedInput(x, g), { ...p, ...fusion.weight, accumulate: g.paramGrads === 'accumulate' })));
+          out.push(...l.own(conv2dBackwardWeight(this.ctx, gradOf(this.weight), db, dy, x, { ...p, ...fusion.weight, accumulate: g.paramGrads === 'accumulate' })));
         }
         return out;
       },
@@ -154,7 +147,7 @@ export class ConvTranspose2d implements PrimitiveLayer {
         if (dx) out.push(...l.own(convTranspose2dBackwardInput(this.ctx, dx, dy, this.weight.value, { ...p, ...fusion.input, accumulate: g.accumulate[0] })));
         if (wantsGrad(this.weight, g.paramGrads)) {
           const db = this.bias && !this.bias.frozen ? gradOf(this.bias) : null;
-          out.push(...l.own(convTranspose2dBackwardWeight(this.ctx, gradOf(this.weight), db, dy, savedInput(x, g), { ...p, ...fusion.weight, accumulate: g.paramGrads === 'accumulate' })));
+          out.push(...l.own(convTranspose2dBackwardWeight(this.ctx, gradOf(this.weight), db, dy, x, { ...p, ...fusion.weight, accumulate: g.paramGrads === 'accumulate' })));
         }
         return out;
       },

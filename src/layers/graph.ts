@@ -6,8 +6,8 @@
  *            returns symbolic outputs. A primitive layer (conv, norm, activation, dropout, concat) adds
  *            one node; a composite (Sequential, the U-Net block, the networks) calls its children.
  *   passes:  functions over the recorded nodes (passes.ts): fuse a norm with the activation after it,
- *            let producers write straight into the channel slices of a concatenation, recompute cheap
- *            activations in backward instead of keeping them. Networks contain no fusion code.
+ *            run activations inside the convolutions next to them, let producers write straight into
+ *            the channel slices of a concatenation. Networks contain no fusion code.
  *   lower:   `graph.lower(outputs)` walks the nodes in order and asks each node's layer for its
  *            LoweredNode: the forward dispatches, and beside them the function that records the node's
  *            backward. The result (a RecordedGraph) is replayed every step; its backward is reverse-mode
@@ -20,7 +20,7 @@
 import type { Dispatch, GpuContext } from '../runtime/context.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { Pix2PixError, ShapeError } from '../runtime/errors.js';
-import { activationForward, type Activation } from '../kernels/activation.js';
+import type { Activation } from '../kernels/activation.js';
 import type { FusedActivation } from '../kernels/norm_common.js';
 import { RunResources, type BackwardOptions, type LayerRun, type ParamGrads, type Parameter, type RunMode } from './layer.js';
 
@@ -66,11 +66,6 @@ export interface NodeGradients {
   /** Per input: add into dInputs[i] (another consumer's gradient is already there) rather than overwrite. */
   readonly accumulate: readonly boolean[];
   readonly paramGrads: ParamGrads;
-  /**
-   * Per input, a tensor holding the input's forward value again (the recompute pass), for weight
-   * gradients; null: read the forward input.
-   */
-  readonly savedInputs: readonly (Tensor | null)[];
 }
 
 /** Anything that records into a graph: the one interface of every layer and network. */
@@ -96,8 +91,6 @@ export interface PrimitiveLayer extends Layer {
 export class GraphNode {
   /** Set by the fusion pass: the norm's output is act(norm(x)), in the same kernels. */
   fusedActivation: FusedActivation | null = null;
-  /** Set by the recompute pass: consumers' weight gradients recompute this activation rather than keep it. */
-  recomputeInBackward = false;
   /** Set by the conv-input pass on a conv: it reads act(input) (its input is the activation's input). */
   inputActivation: { kind: Activation; slope: number } | null = null;
   /** Set by the conv-output pass on a conv: it writes act(conv + b) straight into this activation node's output. */
@@ -297,9 +290,7 @@ export class RecordedGraph implements LayerRun {
       const views = lowered.inputGradientViews?.(dOutputs) ?? [];
       const dInputs: (Tensor | null)[] = [];
       const accumulate: boolean[] = [];
-      const savedInputs: (Tensor | null)[] = [];
       node.inputs.forEach((x, i) => {
-        savedInputs.push(trains(node) ? this.recomputed(x, list) : null);
         if (!needs.has(x)) {
           dInputs.push(null);
           accumulate.push(false);
@@ -325,19 +316,9 @@ export class RecordedGraph implements LayerRun {
         dInputs.push(t);
         accumulate.push(false);
       });
-      list.push(...lowered.backward({ dOutputs, dInputs, accumulate, paramGrads: opts.paramGrads, savedInputs }));
+      list.push(...lowered.backward({ dOutputs, dInputs, accumulate, paramGrads: opts.paramGrads }));
     }
     return list;
-  }
-
-  /** For the recompute pass: the activation producing `x` evaluated again into scratch, or null. */
-  private recomputed(x: SymbolicTensor, list: Dispatch[]): Tensor | null {
-    const p = x.producer;
-    if (!p || !p.recomputeInBackward) return null;
-    const act = p.attrs.activation!;
-    const again = this.res.tensor(x.shape, `${x.label}.recomputed`);
-    list.push(...this.res.own(activationForward(this.graph.ctx, again, this.tensorOf(p.inputs[0]), act.kind, act.slope)));
-    return again;
   }
 
   destroy(): void {

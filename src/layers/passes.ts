@@ -58,20 +58,6 @@ export function concatFreeSkips(ctx: GpuContext): GraphPass {
   };
 }
 
-/**
- * A ReLU whose only readers are convolutions is evaluated again in backward, just before those convs'
- * weight gradients, instead of keeping its output from forward to backward: one cheap element-wise pass
- * against holding a copy of the widest maps through the step (the U-Net's up path: 123 MiB of 512x1024
- * unet_256 activations). Its input stays alive anyway, for the ReLU's own backward.
- */
-export const recomputeReluForConvs: GraphPass = (graph) => {
-  for (const node of graph.nodes) {
-    if (node.layer.op !== 'activation' || node.attrs.activation?.kind !== 'relu') continue;
-    const readers = node.outputs[0].consumers;
-    if (readers.length > 0 && readers.every(isConv)) node.recomputeInBackward = true;
-  }
-};
-
 function isConv(n: GraphNode): boolean {
   return n.layer.op === 'conv2d' || n.layer.op === 'conv_transpose2d';
 }
@@ -80,7 +66,8 @@ function isConv(n: GraphNode): boolean {
  * An activation whose only readers are convolutions runs inside them: each conv reads act(x) from the
  * pre-activation x (the conv kernels' input prologue), its weight gradient does the same, and its input
  * gradient applies act'(x) on the way out (the grad-input epilogue). The activation's map, its forward
- * and its backward disappear, and nothing is recomputed. The U-Net's up path (ReLU → convT) and D's
+ * and its backward disappear (the U-Net used to recompute its up path's ReLU in backward rather than keep
+ * 123 MiB of 512x1024 maps; now there is nothing to keep). The U-Net's up path (ReLU → convT) and D's
  * first LeakyReLU → conv.
  */
 export const fuseActivationIntoConvInputs: GraphPass = (graph, outputs) => {
@@ -121,7 +108,7 @@ export const fuseActivationIntoConvOutputs: GraphPass = (graph, outputs) => {
 
 /** The passes every network lowers with, in order. */
 export function standardPasses(ctx: GpuContext): GraphPass[] {
-  return [fuseNormActivation, fuseActivationIntoConvInputs, fuseActivationIntoConvOutputs, concatFreeSkips(ctx), recomputeReluForConvs];
+  return [fuseNormActivation, fuseActivationIntoConvInputs, fuseActivationIntoConvOutputs, concatFreeSkips(ctx)];
 }
 
 /** Count of nodes by op (tests and docs: what the passes removed). */

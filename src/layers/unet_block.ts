@@ -14,8 +14,8 @@
  * outermost convT always has one.
  *
  * The block is only structure: the graph passes (passes.ts) make the parent's down norm apply this
- * block's LeakyReLU, make both halves of the concatenation write in place, and recompute the up path's
- * ReLU in backward.
+ * block's LeakyReLU, run the up path's ReLU inside the transposed conv, and make both halves of the
+ * concatenation write in place.
  */
 import type { GpuContext } from '../runtime/context.js';
 import { ActivationLayer } from './activation.js';
