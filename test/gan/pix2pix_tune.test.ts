@@ -111,8 +111,8 @@ describe('Pix2Pix.create({ tune: true }) with the Node file store', () => {
       tuned.destroy();
       plain.destroy();
     }
-    // Tuning compiles every candidate of every conv shape of the step (~190 pipelines): ~3 min with a warm
-    // Mesa shader cache and 13 min cold at load average 15-20 on the shared 2-core machine.
+    // Tuning compiles every candidate of every conv shape of the step (~190 pipelines on lavapipe, seconds
+    // each under load): 3 to 13 minutes at load average 13-20 on the shared 2-core machine (Mesa's cache warm).
   }, 1_800_000);
 
   it('a damaged cache file stops create() with an error naming the file (the file is left as it was)', async () => {
