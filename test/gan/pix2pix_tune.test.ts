@@ -112,7 +112,7 @@ describe('Pix2Pix.create({ tune: true }) with the Node file store', () => {
       plain.destroy();
     }
     // Tuning compiles every candidate of every conv shape of the step (~190 pipelines on lavapipe, seconds
-    // each under load): 3 to 13 minutes at load average 13-20 on the shared 2-core machine (Mesa's cache warm).
+    // each under load): 36 s at load average 6-7 with Mesa's shader cache warm, 3 to 13 minutes at load 13-20.
   }, 1_800_000);
 
   it('a damaged cache file stops create() with an error naming the file (the file is left as it was)', async () => {
