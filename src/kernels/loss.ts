@@ -154,14 +154,20 @@ function lossStep(
   const f32 = [targets[0], targets[1] ?? 0, scales[0] / segSize, (scales[1] ?? 0) / segSize, 1 / segSize, 1 / segSize, slope];
   const constants = { WG: REDUCE_WG, LOSS: LOSS_CODE[kind], THROUGH: through ? THROUGH_CODE[through.kind] : 0 };
   const b = (tensor: Tensor, binding: number, access: 'read' | 'rw' = 'read') => ({ tensor, binding, access });
-  const targetT = tensorTarget ? (target as Tensor) : x;
+  // A number target still needs something at binding 3. Not x: a planned (transient) x is bound read_write,
+  // and WebGPU refuses one buffer bound twice in a dispatch when one of the bindings is writable.
+  const placeholder = tensorTarget ? null : ctx.zeros([1], `${op}.no_target`);
+  const targetT = tensorTarget ? (target as Tensor) : placeholder!;
   if (one) {
-    return [ctx.kernel({ op, shader: lossFusedShader, entryPoint: 'step', constants, u32, f32, bindings: [b(dx, 1, 'rw'), b(x, 2), b(targetT, 3), b(loss, 4, 'rw')], workgroups: [1] })];
+    const step = ctx.kernel({ op, shader: lossFusedShader, entryPoint: 'step', constants, u32, f32, bindings: [b(dx, 1, 'rw'), b(x, 2), b(targetT, 3), b(loss, 4, 'rw')], workgroups: [1] });
+    if (placeholder) step.attach(placeholder);
+    return [step];
   }
   const partials = ctx.scratch([groups * 2], `${op}.partials`);
   const pass = ctx.kernel({ op, shader: lossFusedShader, entryPoint: 'step', constants, u32, f32, bindings: [b(dx, 1, 'rw'), b(x, 2), b(targetT, 3), b(partials, 4, 'rw')], workgroups: ctx.grid(groups, 1) });
   const fin = ctx.kernel({ op, shader: lossFusedShader, entryPoint: 'finalize', constants: { WG: REDUCE_WG }, u32, f32, bindings: [b(partials, 2), b(loss, 4, 'rw')], workgroups: [1] });
   fin.attach(partials);
+  if (placeholder) pass.attach(placeholder);
   return [pass, fin];
 }
 

@@ -12,6 +12,8 @@ import { destroyDispatches } from '../../src/runtime/context.js';
 import { ShapeError } from '../../src/runtime/errors.js';
 import { bceWithLogitsStep, mseLossStep, l1LossStep, LOSS_STEP_ONE_GROUP_MAX } from '../../src/kernels/loss.js';
 import { lossForwardCpu, lossStepCpu } from '../../src/kernels/cpu/loss.js';
+import { planMemory } from '../../src/runtime/memory_plan.js';
+import { activationForward } from '../../src/kernels/activation.js';
 
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
@@ -88,6 +90,30 @@ describe('loss + gradient in one pass on the GPU', async () => {
       });
     }
   }
+
+  it('a number target on a planned (transient) x: x is not bound twice (one buffer read_write and read in one dispatch is refused)', async () => {
+    for (const shape of [[2, 1, 7, 15], [2, 3, 130, 111]]) { // one workgroup, and the two-pass path
+      const n = size(shape);
+      const x = Float64Array.from(new Rng(n).normals(n));
+      const ref = lossStepCpu('bce', x, [0, 1], { tensorTarget: false, scales: [0.5, 0.5] });
+      const xIn = ctx.tensor(shape, Float32Array.from(x), 'x.in');
+      const loss = ctx.tensor([2], undefined, 'loss');
+      const { list, xT, dx } = ctx.deferAllocations(() => {
+        const xT = ctx.scratch(shape, 'x.planned');
+        const dx = ctx.scratch(shape, 'dx.planned');
+        const copy = activationForward(ctx, xT, xIn, 'leaky_relu', 1); // LeakyReLU with slope 1: a copy that writes the planned x first
+        return { list: [...copy, ...bceWithLogitsStep(ctx, loss, dx, xT, [0, 1], { scale: [0.5, 0.5] })], xT, dx };
+      });
+      const plan = planMemory(ctx, list, { keep: [dx], label: 'loss_step.planned' });
+      await ctx.run(list);
+      expectClose(await loss.read(), ref.loss, { atol: 1e-5, rtol: 1e-5, label: 'loss' });
+      expectClose(await dx.read(), ref.dx, { atol: 1e-6, rtol: 1e-5, label: 'dx' });
+      destroyDispatches(list);
+      plan.destroy();
+      void xT;
+      for (const t of [xIn, loss]) t.destroy();
+    }
+  });
 
   it('refuses an odd batch for two targets, a wrong loss shape and dx aliasing x', () => {
     const x = ctx.tensor([3, 1, 2, 2], undefined, 'x');

@@ -39,7 +39,7 @@ describe('demo study', () => {
     expect(demoStudyConfig('/d', { full: false, epochs: 2, height: 64, width: 128, trainPairs: 110, whiteBed: 55, blackBed: 55, seeds: 1 }).trials.map((t) => t.name)).toEqual(['n8', 'n24', 'n110', 'aug-8to32', 'transfer-w2b']);
   });
 
-  it('the default demo spends its 10 minutes on epochs: 8100 steps, about 7 minutes on the idle 2-core machine', () => {
+  it('the default demo spends its 10 minutes on epochs: 8100 steps, about 6 minutes on the idle 2-core machine', () => {
     const data = planDataset(demoDataOptions({ full: false, animals: 26, height: 64, width: 128 }));
     expect(data.pairs).toMatchObject({ train: 110, test: 20 });
     const g = data.pairs.byGroup;
