@@ -109,9 +109,13 @@ export function lineChart(series: readonly Series[], o: ChartOptions): string {
   parts.push(`<text transform="translate(14 ${(m.t + H - m.b) / 2}) rotate(-90)" text-anchor="middle" font-size="11">${escapeXml(o.yLabel)}</text>`);
   let legendRow = 0;
   // A translucent backing so the legend stays readable where a series passes under it.
-  const legendRows = series.filter((s) => s.legend !== false).length;
+  const listed = series.filter((s) => s.legend !== false);
+  const legendRows = listed.length;
+  // Sized to the longest name (about 6 px a character at font-size 10), so a long name is not cut off at the edge.
+  const legendWidth = Math.max(112, 20 + 6 * Math.max(0, ...listed.map((s) => s.name.length)));
+  const legendX = W - m.r - legendWidth;
   const legend: string[] = [];
-  if (legendRows) legend.push(`<rect class="legend" x="${W - m.r - 114}" y="${m.t + 1}" width="112" height="${legendRows * 14 + 4}" fill="#fff" fill-opacity="0.8"/>`);
+  if (legendRows) legend.push(`<rect class="legend" x="${legendX - 2}" y="${m.t + 1}" width="${legendWidth}" height="${legendRows * 14 + 4}" fill="#fff" fill-opacity="0.8"/>`);
   series.forEach((s, i) => {
     const color = s.color ?? PALETTE[i % PALETTE.length];
     const ps = s.points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y)).sort((a, b) => a.x - b.x);
@@ -134,8 +138,8 @@ export function lineChart(series: readonly Series[], o: ChartOptions): string {
       parts.push(`<text class="point-label" x="${(x + (anchor === 'end' ? -6 : 6)).toFixed(1)}" y="${(sy(p.y) - 5).toFixed(1)}" text-anchor="${anchor}" font-size="10" fill="${color}">${escapeXml(p.label)}</text>`);
     }
     if (s.legend === false) return;
-    legend.push(`<rect x="${W - m.r - 110}" y="${m.t + 4 + legendRow * 14}" width="10" height="3" fill="${color}"/>`);
-    legend.push(`<text x="${W - m.r - 96}" y="${m.t + 9 + legendRow * 14}" font-size="10">${escapeXml(s.name)}</text>`);
+    legend.push(`<rect x="${legendX + 2}" y="${m.t + 4 + legendRow * 14}" width="10" height="3" fill="${color}"/>`);
+    legend.push(`<text x="${legendX + 16}" y="${m.t + 9 + legendRow * 14}" font-size="10">${escapeXml(s.name)}</text>`);
     legendRow++;
   });
   // Drawn last, over the series.

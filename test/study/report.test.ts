@@ -169,4 +169,16 @@ describe('svg charts', () => {
     const svg = lineChart([{ name: 's', points: [{ x: 8, y: mean }, { x: 24, y: 0.1 }] }], { title: 't', xLabel: 'x', yLabel: 'y' });
     expect(svg).toContain('<path class="series"');
   });
+
+  it('sizes the legend to its longest name, so "real pairs (size sweep), mean of 3" is not cut off at the edge', () => {
+    const name = 'real pairs (size sweep), mean of 3';
+    const svg = lineChart([{ name, points: [{ x: 8, y: 1 }, { x: 24, y: 2 }] }, { name: 'augmented', points: [{ x: 32, y: 1.5 }] }], { title: 't', xLabel: 'x', yLabel: 'y', width: 420 });
+    const box = svg.match(/<rect class="legend" x="([-\d.]+)" y="[-\d.]+" width="([\d.]+)"/);
+    expect(box).not.toBeNull();
+    const [x, w] = [Number(box![1]), Number(box![2])];
+    expect(x).toBeGreaterThanOrEqual(0);
+    expect(x + w).toBeLessThanOrEqual(420);
+    // About 6 px a character at font-size 10, plus the colour swatch: the box holds the whole name.
+    expect(w).toBeGreaterThanOrEqual(6 * name.length + 16);
+  });
 });
