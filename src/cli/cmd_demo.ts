@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { parseSize, UsageError, type CommandSpec } from './command.js';
+import { defineCommand, parseSize, UsageError } from './command.js';
 import { Progress, fmtTime } from './progress.js';
 import type { StudyConfig } from '../study/study_node.js';
 import type { DatasetPlan, SynthesizeOptions } from '../data/synth_node.js';
@@ -176,7 +176,7 @@ export function demoStudyConfig(
   };
 }
 
-export const demoCommand: CommandSpec<Record<string, unknown>> = {
+export const demoCommand = defineCommand({
   name: 'demo',
   summary: 'the whole pipeline on synthetic mouse phantoms: synthesise, train, translate, evaluate, size sweep, report',
   usage: 'demo [--out DIR] [--size HxW] [--epochs N] [--seeds N] [--fid-weights FILE] [--full] [--dry-run]',
@@ -196,16 +196,16 @@ export const demoCommand: CommandSpec<Record<string, unknown>> = {
   epilog: `The default demo takes ${DEMO_MEASURED_TIME} on a 2-core machine with a software Vulkan driver (lavapipe, no GPU).\nIt is resumable: run it again after an interruption; adding --fid-weights later re-scores the trained trials.\n\`demo --dry-run\` (or \`demo --full --dry-run\`: the seed's study) prints the data, trials, pair counts, steps and the estimated time on this adapter, and writes nothing.`,
   async run(opts) {
     const started = Date.now();
-    const out = resolve(opts.out as string);
-    const full = !!opts.full;
-    const dryRun = !!(opts['dry-run'] ?? opts.dry_run);
-    const size = (opts.size as string | undefined) ?? (full ? SEED_IMAGE_SIZE : DEMO_SIZE);
+    const out = resolve(opts.out);
+    const full = opts.full;
+    const dryRun = opts['dry-run'];
+    const size = opts.size ?? (full ? SEED_IMAGE_SIZE : DEMO_SIZE);
     const { height, width } = parseSize(size);
-    const animals = full ? 174 : (opts.animals as number);
+    const animals = full ? 174 : opts.animals;
     if (!Number.isInteger(animals) || animals < 4) throw new UsageError(`demo: --animals must be an integer >= 4, got ${animals}`);
-    const seeds = opts.seeds as number;
+    const seeds = opts.seeds;
     if (!Number.isInteger(seeds) || seeds < 1) throw new UsageError(`demo: --seeds must be an integer >= 1, got ${seeds}`);
-    const fidFlag = (opts['fid-weights'] ?? opts.fid_weights) as string | undefined;
+    const fidFlag = opts['fid-weights'];
     const fidWeights = fidFlag ?? (process.env.PIX2PIX_FID_WEIGHTS || undefined);
     if (fidWeights && !existsSync(fidWeights)) throw new UsageError(`demo: ${fidFlag ? '--fid-weights' : 'PIX2PIX_FID_WEIGHTS'} ${fidWeights}: no such file`);
     const dataDir = join(out, 'data');
@@ -257,7 +257,7 @@ export const demoCommand: CommandSpec<Record<string, unknown>> = {
       ctx.destroy();
       throw new UsageError(`demo --full: ${dataDir} holds ${counts.trainPairs} training and ${counts.testPairs} test pairs, not the seed's ${dataPlan.pairs.train} and ${dataPlan.pairs.test} (made by a demo without --full?): use another --out`);
     }
-    const cfg = demoStudyConfig(dataDir, { full, epochs: opts.epochs as number, height, width, trainPairs: counts.trainPairs, whiteBed: counts.whiteBed, blackBed: counts.blackBed, seeds, fidWeights: fidWeights ? resolve(fidWeights) : undefined });
+    const cfg = demoStudyConfig(dataDir, { full, epochs: opts.epochs, height, width, trainPairs: counts.trainPairs, whiteBed: counts.whiteBed, blackBed: counts.blackBed, seeds, fidWeights: fidWeights ? resolve(fidWeights) : undefined });
     if (dryRun) {
       try {
         const { estimateStudy, formatPlan } = await import('../study/study_node.js');
@@ -295,4 +295,4 @@ export const demoCommand: CommandSpec<Record<string, unknown>> = {
     for (const t of r.results) console.log([t.name.padEnd(16), String(t.effectivePairs).padStart(5), ...keys.map((k) => (t.metrics[k] ?? NaN).toPrecision(4).padStart(9))].join(' '));
     console.log(`demo finished in ${fmtTime((Date.now() - started) / 1000)}; report: ${r.reportPath}`);
   },
-};
+});

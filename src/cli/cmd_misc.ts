@@ -149,7 +149,7 @@ export const evaluateCommand = defineCommand({
   },
 });
 
-export const studyCommand: CommandSpec<Record<string, unknown>> = {
+export const studyCommand = defineCommand({
   name: 'study',
   summary: "run the seed paper's experiments (dataset size, augmentation, transfer) and write report.html",
   usage: 'study --config FILE [--out DIR] [--data DIR] [--trial NAME | --trial-index I|env] [--plan | --dry-run | --report-only]',
@@ -174,15 +174,15 @@ export const studyCommand: CommandSpec<Record<string, unknown>> = {
   async run(opts) {
     const configPath = required(opts, 'config', 'study');
     if (!existsSync(configPath)) throw new UsageError(`study: no config file ${configPath}`);
-    const modes = ['plan', 'dry-run', 'report-only'].filter((m) => opts[m]);
+    const modes = (['plan', 'dry-run', 'report-only'] as const).filter((m) => opts[m]);
     if (modes.length > 1) throw new UsageError(`study: --${modes.join(' and --')} cannot be combined`);
     if (opts.trial && opts['trial-index'] !== undefined) throw new UsageError('study: give --trial or --trial-index, not both');
-    const claimTimeout = opts['claim-timeout'] as number;
+    const claimTimeout = opts['claim-timeout'];
     if (!(claimTimeout > 0)) throw new UsageError(`study: --claim-timeout must be a positive number of seconds, got ${claimTimeout}`);
-    if (opts.data !== undefined && !existsSync(opts.data as string)) throw new UsageError(`study: --data ${opts.data} does not exist`);
+    if (opts.data !== undefined && !existsSync(opts.data)) throw new UsageError(`study: --data ${opts.data} does not exist`);
     const study = await import('../study/study_node.js');
-    const cfg = study.loadStudyConfig(configPath, { dataOverride: opts.data as string | undefined });
-    const out = opts.out as string;
+    const cfg = study.loadStudyConfig(configPath, { dataOverride: opts.data });
+    const out = opts.out;
     if (opts.plan) {
       console.log(JSON.stringify(study.planStudy(cfg), null, 2));
       return;
@@ -196,9 +196,9 @@ export const studyCommand: CommandSpec<Record<string, unknown>> = {
     }
     if (!existsSync(cfg.data)) throw new UsageError(`study: data folder ${cfg.data} does not exist (set "data" in ${configPath}, relative to it, or pass --data DIR)`);
     let only: string[] | undefined;
-    if (opts.trial) only = [opts.trial as string];
+    if (opts.trial) only = [opts.trial];
     else if (opts['trial-index'] !== undefined) {
-      const i = study.resolveTrialIndex(opts['trial-index'] as string, cfg.trials.length);
+      const i = study.resolveTrialIndex(opts['trial-index'], cfg.trials.length);
       only = [cfg.trials[i].name];
       console.error(`study: trial ${i} of ${cfg.trials.length}: ${only[0]}`);
     }
@@ -243,7 +243,7 @@ export const studyCommand: CommandSpec<Record<string, unknown>> = {
     if (r.claimedElsewhere.length) console.error(`running in other workers: ${r.claimedElsewhere.map((c) => c.name).join(', ')} (merge later with --report-only)`);
     console.log(`${r.results.length} of ${cfg.trials.length} trial(s) done (${r.ran.length} run here); report: ${r.reportPath}`);
   },
-};
+});
 
 export const benchCommand = defineCommand({
   name: 'bench',

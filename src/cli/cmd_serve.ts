@@ -1,4 +1,4 @@
-import { UsageError, type CommandSpec } from './command.js';
+import { defineCommand, UsageError } from './command.js';
 
 /**
  * `serve`: the browser example page and the built package on http://127.0.0.1.
@@ -11,7 +11,7 @@ import { UsageError, type CommandSpec } from './command.js';
  * Nothing else in the folder is served. 127.0.0.1 is a secure context (browsers expose navigator.gpu only
  * in those) and is not reachable from other machines.
  */
-export const serveCommand: CommandSpec<Record<string, unknown>> = {
+export const serveCommand = defineCommand({
   name: 'serve',
   summary: 'serve the browser example page (train and translate on WebGPU in your browser) on 127.0.0.1',
   usage: 'serve [--port N] [--files DIR]',
@@ -24,11 +24,11 @@ export const serveCommand: CommandSpec<Record<string, unknown>> = {
     'Example: pix2pix-webgpu serve --files checkpoints   then load /files/latest_net_G.safetensors on the page.',
   ].join('\n'),
   async run(opts) {
-    const port = opts.port as number;
+    const port = opts.port;
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be an integer from 0 to 65535, got ${port}`);
     const { existsSync, statSync } = await import('node:fs');
     const { resolve } = await import('node:path');
-    const files = opts.files === undefined ? undefined : resolve(opts.files as string);
+    const files = opts.files === undefined ? undefined : resolve(opts.files);
     if (files !== undefined && !(existsSync(files) && statSync(files).isDirectory())) throw new UsageError(`--files must be a folder, got '${opts.files}' (not found or not a folder)`);
     const root = await packageRoot();
     for (const need of ['examples/browser/index.html', 'dist/index.js']) {
@@ -60,7 +60,7 @@ export const serveCommand: CommandSpec<Record<string, unknown>> = {
       process.on('SIGTERM', stop);
     });
   },
-};
+});
 
 /** The folder of the package this module belongs to (dist/.. when built, src/.. from source). */
 async function packageRoot(): Promise<string> {
