@@ -24,7 +24,7 @@ import { imagesToTensorData, tensorDataToImages, type ImageF32 } from '../data/i
 import { adamStep, updateAdam } from '../kernels/adam.js';
 import { concatChannelsBackward, concatChannelsForward } from '../kernels/concat.js';
 import { initConstant, initNormal } from '../kernels/init.js';
-import { bceWithLogitsForward, bceWithLogitsStep, l1LossStep, mseLossForward, mseLossStep } from '../kernels/loss.js';
+import { bceWithLogitsStep, l1LossStep, mseLossStep } from '../kernels/loss.js';
 import type { StateDict } from '../io/state_dict.js';
 import { EVAL_MODE, TRAIN_MODE, type LayerRun, type Parameter, type RunMode } from '../layers/layer.js';
 import type { ParameterPack } from '../layers/param_pack.js';
@@ -131,8 +131,6 @@ interface TrainGraph {
   adamG: Dispatch[];
   list: Dispatch[];
   losses: [Tensor, Tensor, Tensor, Tensor]; // G_GAN, G_L1 (unscaled), D_real, D_fake
-  /** The D_real tensor holds loss_D, the mean over both pairs (one batched D pass): D_real = 2·loss_D − D_fake. */
-  dRealFromMean: boolean;
   staging: GPUBuffer;
   /** Where the step's activations, gradients and scratch live (assigned after recording). */
   plan: MemoryPlan | null;
@@ -391,8 +389,7 @@ export class Pix2Pix {
     if (g.adamD.length) updateAdam(g.adamD, { lr, step: this.stepD + 1 });
     updateAdam(g.adamG, { lr, step: this.stepG + 1 });
     this.ctx.encodeAndSubmit(g.list, 'pix2pix.trainStep');
-    const [ganG, l1, dRealOrMean, dFake] = await this.readLosses(g);
-    const dReal = g.dRealFromMean ? 2 * dRealOrMean - dFake : dRealOrMean;
+    const [ganG, l1, dReal, dFake] = await this.readLosses(g);
     this.trainSteps = step;
     if (g.adamD.length) this.stepD++;
     if (g.adamG.length) this.stepG++;
@@ -481,18 +478,9 @@ export class Pix2Pix {
     list.push(...gRun.forward);
     if (!inPlace) list.push(...own(concatChannelsForward(ctx, fakeAB, a, fake)), ...own(concatChannelsForward(ctx, realAB, a, b)));
 
-    // Each GAN loss is one dispatch writing the loss and its gradient (scale ½ for loss_D's two halves), its
-    // target a constant tensor of the logits' shape (a number target binds the logits twice, which a
-    // scratch tensor cannot be).
-    const constant = (shape: readonly number[], value: (i: number) => number, label: string) => {
-      const c = ctx.tensor(shape, Float32Array.from({ length: shape.reduce((x, y) => x * y, 1) }, (_, i) => value(i)), label);
-      tensors.push(c);
-      return c;
-    };
-    const ganStep = (loss: Tensor, dLogits: Tensor, logits: Tensor, target: Tensor, scale: number) =>
+    // Each GAN loss is one dispatch writing the loss and its gradient (scale ½ for loss_D's two halves).
+    const ganStep = (loss: Tensor, dLogits: Tensor, logits: Tensor, target: number, scale: number) =>
       own(cfg.ganMode === 'lsgan' ? mseLossStep(ctx, loss, dLogits, logits, target, { scale }) : bceWithLogitsStep(ctx, loss, dLogits, logits, target, { scale }));
-    const ganForward = (loss: Tensor, logits: Tensor, target: number) =>
-      own(cfg.ganMode === 'lsgan' ? mseLossForward(ctx, loss, logits, target) : bceWithLogitsForward(ctx, loss, logits, target));
     const lossGGAN = t([1], 'loss.G_GAN', false);
     const lossGL1 = t([1], 'loss.G_L1', false);
 
@@ -501,21 +489,18 @@ export class Pix2Pix {
     const adamD: Dispatch[] = [];
     let lossDFake: Tensor;
     let lossDReal: Tensor;
-    let dRealFromMean = false;
     if (pairs) {
       const dPairs = D.record(pairs, TRAIN_MODE, 'D.pairs');
       runs.push(dPairs);
-      // Targets 0 for the fake half, 1 for the real half: the mean over both is loss_D = ½ (fake + real), and
-      // its gradient one step with scale 1. The fake half's own loss is read at offset 0 (bindable); D_real is
-      // 2·loss_D − D_fake, formed on the CPU.
+      // A two-target loss step: the fake half against 0, the real half against 1, each averaged on its own
+      // (loss [D_fake, D_real]) and each gradient scaled by ½, so loss_D = ½ (fake + real) in one dispatch.
       const logits = dPairs.output;
-      const half = logits.size / 2;
-      lossDFake = t([1], 'loss.D_fake', false);
-      lossDReal = t([1], 'loss.D', false);
-      dRealFromMean = true;
+      const lossesD = t([2], 'loss.D_fake_real', false);
+      lossDFake = lossesD.view([1], 0, 'loss.D_fake');
+      lossDReal = lossesD.view([1], 1, 'loss.D_real');
       const dLogits = t([...logits.shape], 'D.pairs.dlogits');
-      const targets = constant(logits.shape, (i) => (i < half ? 0 : 1), 'pix2pix.D_targets');
-      list.push(...dPairs.forward, ...ganStep(lossDReal, dLogits, logits, targets, 1), ...ganForward(lossDFake, logits.view([logits.shape[0] / 2, ...logits.shape.slice(1)], 0, 'D.pairs.fake_logits'), 0));
+      const opts = { scale: [0.5, 0.5] };
+      list.push(...dPairs.forward, ...own(cfg.ganMode === 'lsgan' ? mseLossStep(ctx, lossesD, dLogits, logits, [0, 1], opts) : bceWithLogitsStep(ctx, lossesD, dLogits, logits, [0, 1], opts)));
       if (trainD) list.push(...dPairs.backward(dLogits, null, { paramGrads: 'overwrite' }));
     } else {
       const d1 = D.record(fakeAB, TRAIN_MODE, 'D.fake');
@@ -526,10 +511,10 @@ export class Pix2Pix {
       // Each pass's backward runs right after its forward (nothing changes D in between, so this is the
       // reference's arithmetic): only one pass's activations are alive at a time.
       const dp1 = t([...d1.output.shape], 'D.fake.dlogits');
-      list.push(...d1.forward, ...ganStep(lossDFake, dp1, d1.output, constant(d1.output.shape, () => 0, 'pix2pix.D_fake_target'), 0.5));
+      list.push(...d1.forward, ...ganStep(lossDFake, dp1, d1.output, 0, 0.5));
       if (trainD) list.push(...d1.backward(dp1, null, { paramGrads: 'overwrite' }));
       const dp2 = t([...d2.output.shape], 'D.real.dlogits');
-      list.push(...d2.forward, ...ganStep(lossDReal, dp2, d2.output, constant(d2.output.shape, () => 1, 'pix2pix.D_real_target'), 0.5));
+      list.push(...d2.forward, ...ganStep(lossDReal, dp2, d2.output, 1, 0.5));
       if (trainD) list.push(...d2.backward(dp2, null, { paramGrads: 'accumulate' }));
     }
     if (trainD) {
@@ -542,7 +527,7 @@ export class Pix2Pix {
     runs.push(d3);
     const dp3 = t([...d3.output.shape], 'D.gen.dlogits');
     const dFakeAB = t([N, cAB, H, W], 'pix2pix.dfake_AB');
-    list.push(...d3.forward, ...ganStep(lossGGAN, dp3, d3.output, constant(d3.output.shape, () => 1, 'pix2pix.G_target'), 1), ...d3.backward(dp3, dFakeAB, { paramGrads: 'none' }));
+    list.push(...d3.forward, ...ganStep(lossGGAN, dp3, d3.output, 1, 1), ...d3.backward(dp3, dFakeAB, { paramGrads: 'none' }));
     // The gradient w.r.t. fake is dfake_AB's fake channels: a view with batch 1, else copied out.
     let dFake: Tensor;
     if (inPlace) dFake = dFakeAB.view([N, cOut, H, W], cA * plane, 'pix2pix.dfake_B');
@@ -571,7 +556,6 @@ export class Pix2Pix {
       adamG,
       list,
       losses: [lossGGAN, lossGL1, lossDReal, lossDFake],
-      dRealFromMean,
       staging,
       plan: null,
     };
