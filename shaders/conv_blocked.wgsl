@@ -55,21 +55,8 @@ const MAX_SPAN = 16u;
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dbias: array<f32>;  // weight_grad; bound to dst when unused
 
-// Epilogues (fusion.ts fills //@FUSION): a grad-input gather multiplies by act'(bias[idx]) (binding 3 then holds
-// the saved pre-activation input or activated output, dst's shape); a forward gather applies outAct after the bias.
-fn finish(idx: u32, m: u32, sum: f32) {
-  var v = sum;
-  if (DST_GRAD_SUM) {
-    // dst = act'(saved) * ([dst +] conv): the activation's derivative applies to what was accumulated too.
-    if (p.accumulate == 1u) { v += dst[idx]; }
-    dst[idx] = v * dstGrad(bias[idx]);
-    return;
-  }
-  if (DST_GRAD) { v *= dstGrad(bias[idx]); } else if (p.hasBias == 1u) { v += bias[m]; }
-  v = outAct(v);
-  if (p.accumulate == 1u) { v += dst[idx]; }
-  dst[idx] = v;
-}
+// The gathers' store (dst = [dst +] epilogue(conv)): fusion.ts's GATHER_FINISH_WGSL fills this line.
+//@GATHER_FINISH
 
 fn column(wid: vec3u, nwg: vec3u, li: u32) -> u32 { return (wid.x + wid.y * nwg.x) * WG + li; }
 //@SHARED_END

@@ -31,21 +31,8 @@ override WG: u32 = 256;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;   // bias [M]; the dstGrad mask (dst's shape); else bound to wgt (never read)
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
 
-// Epilogues (fusion.ts fills //@FUSION): a grad-input gather multiplies by act'(bias[idx]) (binding 3 then holds
-// the saved pre-activation input or activated output, dst's shape); a forward gather applies outAct after the bias.
-fn finish(idx: u32, m: u32, sum: f32) {
-  var v = sum;
-  if (DST_GRAD_SUM) {
-    // dst = act'(saved) * ([dst +] conv): the activation's derivative applies to what was accumulated too.
-    if (p.accumulate == 1u) { v += dst[idx]; }
-    dst[idx] = v * dstGrad(bias[idx]);
-    return;
-  }
-  if (DST_GRAD) { v *= dstGrad(bias[idx]); } else if (p.hasBias == 1u) { v += bias[m]; }
-  v = outAct(v);
-  if (p.accumulate == 1u) { v += dst[idx]; }
-  dst[idx] = v;
-}
+// The gathers' store (dst = [dst +] epilogue(conv)): fusion.ts's GATHER_FINISH_WGSL fills this line.
+//@GATHER_FINISH
 
 @compute @workgroup_size(WG)
 fn direct(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {

@@ -107,11 +107,32 @@ export function fusionWgsl(f: ConvFusion, op: string): string {
   ].join('\n');
 }
 
-/** `shader` with its //@FUSION line (exactly one) filled for this launch. */
+/**
+ * The store every gather shader ends with (conv2d.wgsl, conv_transpose2d.wgsl, conv_blocked.wgsl and, through
+ * its shared block, conv_blocked_sg.wgsl), written once here and placed at their //@GATHER_FINISH line. It uses
+ * the fusion constants above and the shaders' common `p`, `bias` and `dst` bindings.
+ */
+const GATHER_FINISH_WGSL = `// Epilogues (fusion.ts fills //@FUSION): a grad-input gather multiplies by act'(bias[idx]) (binding 3 then holds
+// the saved pre-activation input or activated output, dst's shape); a forward gather applies outAct after the bias.
+fn finish(idx: u32, m: u32, sum: f32) {
+  var v = sum;
+  if (DST_GRAD_SUM) {
+    // dst = act'(saved) * ([dst +] conv): the activation's derivative applies to what was accumulated too.
+    if (p.accumulate == 1u) { v += dst[idx]; }
+    dst[idx] = v * dstGrad(bias[idx]);
+    return;
+  }
+  if (DST_GRAD) { v *= dstGrad(bias[idx]); } else if (p.hasBias == 1u) { v += bias[m]; }
+  v = outAct(v);
+  if (p.accumulate == 1u) { v += dst[idx]; }
+  dst[idx] = v;
+}`;
+
+/** `shader` with its //@FUSION line (exactly one) filled for this launch, and its //@GATHER_FINISH line if it has one. */
 export function withFusion(shader: string, f: ConvFusion, op: string): string {
   const parts = shader.split('\n//@FUSION\n');
   if (parts.length !== 2) throw new ShapeError('conv shader template', '//@FUSION lines', 1, parts.length - 1);
-  return `${parts[0]}\n${fusionWgsl(f, op)}\n${parts[1]}`;
+  return `${parts[0]}\n${fusionWgsl(f, op)}\n${parts[1]}`.replace('\n//@GATHER_FINISH\n', () => `\n${GATHER_FINISH_WGSL}\n`);
 }
 
 /** Whether `f` fuses anything. */
