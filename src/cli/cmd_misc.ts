@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { defineCommand, required, parseSize, UsageError, type CommandSpec } from './command.js';
+import { defineCommand, required, parseSize, UsageError } from './command.js';
 import { Progress } from './progress.js';
 import { EVALUATION_DEFAULTS, SSIM_MODES } from '../metrics/defaults.js';
 

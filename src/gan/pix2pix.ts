@@ -28,7 +28,7 @@ import { bceWithLogitsStep, l1LossStep, mseLossStep } from '../kernels/loss.js';
 import type { StateDict } from '../io/state_dict.js';
 import { EVAL_MODE, TRAIN_MODE, type LayerRun, type Parameter, type RunMode } from '../layers/layer.js';
 import type { ParameterPack } from '../layers/param_pack.js';
-import { NLayerDiscriminator, UnetGenerator, mixSeed, type DiscriminatorConfig, type GeneratorConfig, type GeneratorRun } from './networks.js';
+import { NLayerDiscriminator, UnetGenerator, mixSeed, type GeneratorRun } from './networks.js';
 import { linearLambda } from './lr_policy.js';
 import { loadStateDictInto, readStateDict } from './state_dict.js';
 import {

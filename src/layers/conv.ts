@@ -3,7 +3,6 @@
  * conv [Cin, Cout, KH, KW]), with the reference's init: weights N(0, 0.02), biases 0.
  */
 import type { Dispatch, GpuContext } from '../runtime/context.js';
-import type { Tensor } from '../runtime/tensor.js';
 import { ShapeError } from '../runtime/errors.js';
 import type { GraphNode, LoweredNode, Lowering, PrimitiveLayer, Recorder, SymbolicTensor } from './graph.js';
 import { conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, conv2dOutputShape } from '../kernels/conv2d.js';
