@@ -23,7 +23,8 @@ export const TRAIN_OPTIONS = {
   ndf: { type: 'count', min: 1, description: 'discriminator filters in the first conv layer', default: PIX2PIX_DEFAULTS.ndf },
   n_layers_D: { type: 'count', min: 1, description: 'PatchGAN layers (3 = 70x70)', default: PIX2PIX_DEFAULTS.nLayersD },
   norm: { type: 'string', description: 'normalisation (group: GroupNorm, not in the reference)', default: PIX2PIX_DEFAULTS.norm, choices: NORM_VALUES },
-  norm_groups: { type: 'count', min: 1, description: 'with --norm group: at most this many groups per layer (the largest divisor of its channels)', default: PIX2PIX_DEFAULTS.normGroups },
+  // No declared default: an explicit --norm_groups with another norm is refused, not silently ignored.
+  norm_groups: { type: 'count', min: 1, description: `with --norm group only (default ${PIX2PIX_DEFAULTS.normGroups}): at most this many groups per layer (the largest divisor of its channels)` },
   no_dropout: { type: 'boolean', description: 'no dropout in the generator' },
   gan_mode: { type: 'string', description: 'GAN loss', default: PIX2PIX_DEFAULTS.ganMode, choices: GAN_MODE_VALUES },
   lambda_L1: { type: 'number', min: 0, description: 'weight of the L1 loss', default: PIX2PIX_DEFAULTS.lambdaL1 },
@@ -62,6 +63,9 @@ function channels(n: number, flag: string): 1 | 3 {
 
 /** Reference-style flags → library options. */
 export function trainOptionsFromFlags(o: TrainFlags): ParsedTrainOptions {
+  if (o.norm_groups !== undefined && o.norm !== 'group') {
+    throw new UsageError(`--norm_groups ${o.norm_groups} applies only to --norm group, got --norm ${o.norm}`);
+  }
   return {
     model: {
       inputChannels: channels(o.input_nc, 'input_nc'),
@@ -72,8 +76,8 @@ export function trainOptionsFromFlags(o: TrainFlags): ParsedTrainOptions {
       ndf: o.ndf,
       nLayersD: o.n_layers_D,
       norm: o.norm,
-      // Only group norm has a group count (resolvePix2PixOptions ignores it otherwise).
-      normGroups: o.norm === 'group' ? o.norm_groups : undefined,
+      // Only group norm has a group count (refused above otherwise); unset, resolvePix2PixOptions applies the default.
+      normGroups: o.norm_groups,
       dropout: !o.no_dropout,
       ganMode: o.gan_mode,
       lambdaL1: o.lambda_L1,

@@ -126,6 +126,11 @@ export function validateStudyConfig(cfg: StudyConfig, where: string): void {
   if (!cfg.train || !Number.isInteger(cfg.train.nEpochs) || !Number.isInteger(cfg.train.nEpochsDecay) || cfg.train.nEpochs < 0 || cfg.train.nEpochsDecay < 0 || cfg.train.nEpochs + cfg.train.nEpochsDecay < 1) {
     throw new Pix2PixError(where, `"train" needs integer "nEpochs" and "nEpochsDecay" (>= 0, at least one epoch in all), got ${JSON.stringify(cfg.train)}`);
   }
+  // A group count with another norm would be ignored by the model (and recorded as if it mattered): refuse it.
+  const norm = cfg.model.norm ?? PIX2PIX_DEFAULTS.norm;
+  if (cfg.model.normGroups !== undefined && norm !== 'group') {
+    throw new Pix2PixError(where, `"model": normGroups ${JSON.stringify(cfg.model.normGroups)} applies only to norm 'group', got norm '${norm}'`);
+  }
   const names = new Set<string>();
   const count = (v: unknown, what: string, min: number) => {
     if (v !== undefined && (!Number.isInteger(v) || (v as number) < min)) throw new Pix2PixError(where, `${what} must be an integer >= ${min}, got ${JSON.stringify(v)}`);

@@ -44,11 +44,14 @@ describe('CLI defaults', () => {
     expect(resolvePix2PixOptions(model)).toEqual(resolvePix2PixOptions({}));
   });
 
-  it("train --norm group takes --norm_groups (default PIX2PIX_DEFAULTS.normGroups); other norms have no group count", () => {
+  it("train --norm group takes --norm_groups (default PIX2PIX_DEFAULTS.normGroups); other norms refuse it", () => {
     const resolved = (argv: string[]) => resolvePix2PixOptions(trainOptionsFromFlags(parseCommand(trainCommand as CommandSpec<never>, argv).opts as TrainFlags).model);
     expect(resolved(['--norm', 'group', '--norm_groups', '4']).generator).toMatchObject({ norm: 'group', normGroups: 4 });
     expect(resolved(['--norm', 'group']).discriminator).toMatchObject({ norm: 'group', normGroups: PIX2PIX_DEFAULTS.normGroups });
-    expect(resolved(['--norm', 'instance', '--norm_groups', '4']).generator).not.toHaveProperty('normGroups');
+    expect(resolved(['--norm', 'instance']).generator).not.toHaveProperty('normGroups');
+    // An explicit group count with another norm would be silently ignored: refused, naming both flags.
+    expect(() => resolved(['--norm', 'instance', '--norm_groups', '4'])).toThrow(/^--norm_groups 4 applies only to --norm group, got --norm instance$/);
+    expect(() => resolved(['--norm_groups', '4'])).toThrow(`--norm_groups 4 applies only to --norm group, got --norm ${PIX2PIX_DEFAULTS.norm}`);
     expect(() => parseCommand(trainCommand as CommandSpec<never>, ['--norm_groups', '0'])).toThrow(/--norm_groups must be an integer >= 1, got 0/);
   });
 

@@ -56,6 +56,9 @@ describe('study plan', () => {
     expect(bad((c) => (c.trials[0].copies = 1))).toThrow(/'n10'.*belong to augment trials/);
     expect(bad((c) => (c.train.nEpochs = 1.5))).toThrow(/"train" needs integer "nEpochs"/);
     expect(bad((c) => (c.trials[0].trainPairs = 0))).toThrow(/'n10': trainPairs must be an integer >= 1/);
+    expect(bad((c) => (c.model = { ...c.model, norm: 'instance', normGroups: 4 }))).toThrow(/^cfg\.json: "model": normGroups 4 applies only to norm 'group', got norm 'instance'$/);
+    expect(bad((c) => (c.model = { ...c.model, norm: undefined, normGroups: 4 }))).toThrow(/normGroups 4 applies only to norm 'group', got norm 'batch'/);
+    expect(bad((c) => (c.model = { ...c.model, norm: 'group', normGroups: 4 }))).not.toThrow();
   });
 
   it('names each setting that differs', () => {
