@@ -1,7 +1,7 @@
 // The generated API reference (docs/api, `npm run docs`: TypeDoc + scripts/typedoc-categories.mjs) documents
 // every export of both entries, and an app developer meets the model and the metrics before the kernels.
 import { describe, it, expect } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import ts from 'typescript';
 
@@ -41,6 +41,23 @@ describe('API reference (docs/api)', () => {
 
   it("exports the types of the model's checkpoint arguments (a caller can name what fromStateDict and load take)", () => {
     expect(exportedNames('src/index.ts')).toEqual(expect.arrayContaining(['CheckpointSources', 'CheckpointInput', 'NamedStateSource', 'StateSource', 'Pix2PixCheckpoint']));
+  });
+
+  it('exports every error class the library throws: browser-safe ones from both entries, Node-only ones from the Node entry', () => {
+    // Every `export class X extends <an Error class>` in src/ outside the CLI (its UsageError is the CLI's own),
+    // found by following the extends chain, so a new error class cannot be left out of the entries unnoticed.
+    const files = (readdirSync(resolve(REPO, 'src'), { recursive: true }) as string[]).filter((f) => f.endsWith('.ts') && !f.startsWith('cli'));
+    const base = new Map<string, { extends: string; file: string }>();
+    for (const f of files) {
+      for (const m of readFileSync(resolve(REPO, 'src', f), 'utf8').matchAll(/^export class (\w+) extends (\w+)/gm)) base.set(m[1]!, { extends: m[2]!, file: f });
+    }
+    const isError = (name: string): boolean => name === 'Error' || (base.has(name) && isError(base.get(name)!.extends));
+    const errors = [...base].filter(([name]) => isError(name));
+    expect(errors.map(([name]) => name)).toEqual(expect.arrayContaining(['Pix2PixError', 'FileFormatError', 'StudyTrialsFailedError']));
+    const node = new Set(exportedNames('src/node.ts'));
+    const index = new Set(exportedNames('src/index.ts'));
+    expect(errors.filter(([name]) => !node.has(name)).map(([name, e]) => `${name} (src/${e.file})`)).toEqual([]);
+    expect(errors.filter(([name, e]) => !e.file.endsWith('_node.ts') && !index.has(name)).map(([name]) => name)).toEqual([]);
   });
 
   it('groups the root entry with the model and the metrics first and the kernels last', () => {
