@@ -113,8 +113,12 @@ export class NonFiniteLossError extends Pix2PixError {
   }
 }
 
-/** Largest D input pair (bytes) whose fake and real passes run as one batch: 256x256 RGB pairs do, 512x1024 do not. */
-const BATCHED_D_MAX_PAIR_BYTES = 4 * 2 ** 20;
+/**
+ * Largest D input pair (bytes) whose fake and real passes run as one batch: 256x256 RGB pairs do, 512x1024 do not.
+ * @internal Mutable for tests only (not exported by the entries): test/gan/batched_d.test.ts sets `maxPairBytes`
+ * to -1 to force two D passes at a small size, where both paths must train alike. Read when a step is recorded.
+ */
+export const BATCHED_D_LIMIT = { maxPairBytes: 4 * 2 ** 20 };
 
 /** Everything one recorded training step owns. */
 interface TrainGraph {
@@ -463,7 +467,7 @@ export class Pix2Pix {
     // halves the D step's dispatches. Large maps keep two passes, whose activations are not alive at
     // once (batched, the 512x1024 step's peak grows by 155 MiB, past the 1.5 GB budget).
     const pairBytes = N * cAB * plane * 4;
-    const batchD = cfg.discriminator!.norm !== 'batch' && pairBytes <= BATCHED_D_MAX_PAIR_BYTES && pairBytes % align === 0;
+    const batchD = cfg.discriminator!.norm !== 'batch' && pairBytes <= BATCHED_D_LIMIT.maxPairBytes && pairBytes % align === 0;
     const inPlace = N === 1 && (cA * plane * 4) % align === 0;
     const pairs = batchD ? t([2 * N, cAB, H, W], 'pix2pix.D_pairs', !inPlace) : null;
     const fakeAB = pairs ? pairs.view([N, cAB, H, W], 0, 'pix2pix.fake_AB') : t([N, cAB, H, W], 'pix2pix.fake_AB', !inPlace);
