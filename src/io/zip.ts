@@ -253,22 +253,84 @@ async function inflateRaw(raw: Uint8Array, size: number, fileName: string, what:
   return out;
 }
 
-let crcTable: Uint32Array | undefined;
+/** The slice-by-8 tables: table k (k*256 .. k*256+255) is the CRC of a byte followed by k zero bytes. */
+let crcTables: Uint32Array | undefined;
 
-/** CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as ZIP stores it. */
-export function crc32(data: Uint8Array): number {
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
+function crcTablesNow(): Uint32Array {
+  if (!crcTables) {
+    const t = new Uint32Array(8 * 256);
     for (let n = 0; n < 256; n++) {
       let c = n;
       for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
+      t[n] = c >>> 0;
     }
+    for (let n = 0; n < 256; n++) for (let k = 1; k < 8; k++) t[k * 256 + n] = (t[(k - 1) * 256 + n] >>> 8) ^ t[t[(k - 1) * 256 + n] & 0xff];
+    crcTables = t;
   }
-  const table = crcTable;
+  return crcTables;
+}
+
+/** Words are read straight from the buffer as little-endian; a big-endian host takes the byte loop throughout. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const NO_WORDS = new Uint32Array(0);
+
+/**
+ * CRC-32 in portable TypeScript, slice-by-8 (eight bytes per step through eight tables, read as two aligned
+ * 32-bit words): about 3x the byte-at-a-time loop, which took 1.2 s of a 216 MB checkpoint's 1.3 s load.
+ * The browser's path; tested against a byte-at-a-time reference and node:zlib's.
+ */
+export function crc32Portable(data: Uint8Array): number {
+  const t = crcTablesNow();
   let c = 0xffffffff;
-  for (let i = 0; i < data.length; i++) c = table[(c ^ data[i]) & 0xff] ^ (c >>> 8);
+  const n = data.length;
+  let i = 0;
+  // Bytes up to a 4-byte boundary of the underlying buffer, then pairs of words, then the rest.
+  for (; i < n && (data.byteOffset + i) & 3; i++) c = t[(c ^ data[i]) & 0xff] ^ (c >>> 8);
+  const words = LITTLE_ENDIAN ? ((n - i) >>> 3) << 1 : 0;
+  // (A short input may end before the boundary: then there are no words, and no view to make.)
+  const w = words > 0 ? new Uint32Array(data.buffer, data.byteOffset + i, words) : NO_WORDS;
+  for (let j = 0; j < words; j += 2) {
+    const lo = c ^ w[j];
+    const hi = w[j + 1];
+    c =
+      t[1792 + (lo & 0xff)] ^
+      t[1536 + ((lo >>> 8) & 0xff)] ^
+      t[1280 + ((lo >>> 16) & 0xff)] ^
+      t[1024 + (lo >>> 24)] ^
+      t[768 + (hi & 0xff)] ^
+      t[512 + ((hi >>> 8) & 0xff)] ^
+      t[256 + ((hi >>> 16) & 0xff)] ^
+      t[hi >>> 24];
+  }
+  for (i += words * 4; i < n; i++) c = t[(c ^ data[i]) & 0xff] ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
+}
+
+type Crc32 = (data: Uint8Array) => number;
+let nativeCrc: Crc32 | null | undefined;
+
+/**
+ * node:zlib's crc32 (native, Node >= 20.15), reached through process.getBuiltinModule (Node >= 20.16) rather
+ * than an import, so this file stays browser-safe and bundlers see no Node module; null where either is missing.
+ */
+function nativeCrc32(): Crc32 | null {
+  if (nativeCrc === undefined) {
+    const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+    let zlib: { crc32?: (data: Uint8Array) => number } | undefined;
+    try {
+      zlib = proc?.getBuiltinModule?.('node:zlib') as typeof zlib;
+    } catch {
+      zlib = undefined;
+    }
+    const native = zlib?.crc32;
+    nativeCrc = typeof native === 'function' ? (data) => native(data) >>> 0 : null;
+  }
+  return nativeCrc;
+}
+
+/** CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as ZIP stores it: node:zlib's where present, else portable. */
+export function crc32(data: Uint8Array): number {
+  return (nativeCrc32() ?? crc32Portable)(data);
 }
 
 function hex(v: number): string {
