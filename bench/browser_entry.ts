@@ -12,6 +12,10 @@ import type { BenchResult } from './harness.js';
 import { benchKernels } from './cases_kernels.js';
 import { benchModel, MODEL_CONFIGS, type ModelConfigName } from './cases_model.js';
 import { benchMetrics } from './cases_metrics.js';
+import { STATIC_POLICIES, tunedChoices, useStaticPolicy, useTunedChoices, type TunedChoice } from '../src/kernels/conv/policy.js';
+import { CacheApiTuneStore } from '../src/kernels/conv/tune_store.js';
+import type { DeviceClass } from '../src/kernels/conv/device_class.js';
+import { Pix2Pix } from '../src/gan/pix2pix.js';
 
 export interface BrowserBenchOptions {
   configs: ModelConfigName[];
@@ -24,6 +28,17 @@ export interface BrowserBenchOptions {
   inception: boolean;
   /** Only kernel cases whose "group name" matches this regular expression (case-insensitive). */
   filter?: string;
+  /**
+   * Conv selections to compare in the model cases, each a run of its own (with TF.js again beside it when
+   * `tfjs`), in turn for `rounds` rounds: a device class's static policy ('software' is lavapipe's rule,
+   * 'swiftshader' SwiftShader's) or 'tuned' (the `small`-shaped step tuned once in this page before the rounds,
+   * its table kept in the Cache API store). Absent: the adapter's own policy (and any table already applied).
+   */
+  policies?: (DeviceClass | 'tuned')[];
+  /** Rounds over `policies`; default 1. */
+  rounds?: number;
+  /** Timed runs per candidate when tuning (default 3). */
+  tuneRepeats?: number;
 }
 
 export interface BrowserBenchAdapter {
@@ -77,7 +92,31 @@ export async function runBench(o: BrowserBenchOptions): Promise<BrowserBenchOutc
         const rs = await benchKernels(ctx, { warmup, repeats, height: cfg.height, width: cfg.width, ngf: cfg.ngf, filter });
         results.push(...rs.map((r) => ({ ...r, group: `${name} ${r.group}` })));
       }
-      if (o.model) {
+      if (o.model && o.policies?.length) {
+        // The tuned table first (its own model, the Cache API store), then the rounds, each policy in turn.
+        let table: ReadonlyMap<string, TunedChoice> = new Map();
+        if (o.policies.includes('tuned')) {
+          const t0 = performance.now();
+          const tuner = await Pix2Pix.create({ ctx, inputChannels: cfg.channels, outputChannels: cfg.channels, numDowns: cfg.numDowns, ngf: cfg.ngf, ndf: cfg.ndf, norm: 'instance', dropout: true, seed: 1 });
+          const tuned = await tuner.tuneConv([1, cfg.channels, cfg.height, cfg.width], { store: new CacheApiTuneStore(), repeats: o.tuneRepeats ?? 3, log });
+          await tuner.destroy();
+          table = new Map(tunedChoices(ctx));
+          const counts: Record<string, number> = {};
+          for (const r of Object.values(tuned.shapes)) counts[`${r.impl}${r.subgroups === false ? ' (no subgroups)' : ''}`] = (counts[`${r.impl}${r.subgroups === false ? ' (no subgroups)' : ''}`] ?? 0) + 1;
+          notes.push(`tuned ${Object.keys(tuned.shapes).length} conv shapes in ${((performance.now() - t0) / 1000).toFixed(0)} s: ${JSON.stringify(counts)}`);
+        }
+        for (let round = 1; round <= (o.rounds ?? 1); round++) {
+          for (const policy of o.policies) {
+            useTunedChoices(ctx, policy === 'tuned' ? table : new Map());
+            useStaticPolicy(ctx, policy === 'tuned' ? null : STATIC_POLICIES[policy]);
+            log(`${name}: model, policy ${policy}, round ${round}${o.tfjs ? ' (+ TF.js)' : ''}`);
+            const rs = await benchModel(ctx, name, { warmup, repeats, tfjs: o.tfjs });
+            results.push(...rs.map((r) => ({ ...r, group: `${r.group} [${policy} r${round}]` })));
+          }
+        }
+        useTunedChoices(ctx, new Map());
+        useStaticPolicy(ctx, null);
+      } else if (o.model) {
         log(`${name}: model${o.tfjs ? ' (+ TF.js)' : ''}`);
         results.push(...(await benchModel(ctx, name, { warmup, repeats, tfjs: o.tfjs })));
       }

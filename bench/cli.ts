@@ -6,11 +6,14 @@
  *   node dist/bench/cli.js [--config small|256|512x1024|all] [--repeats N] [--warmup N] [--no-tfjs]
  *       [--no-kernels] [--no-model] [--no-metrics] [--no-inception] [--filter REGEX] [--json FILE]
  *   node dist/bench/cli.js --browser [--chromium PATH] [--inception] [--timeout SECONDS] [same options]
+ *       [--policies software,swiftshader,tuned [--rounds N] [--tune-repeats N]]
  *
  * `--browser` runs the same case functions in headless Chromium (puppeteer-core, WebGPU on SwiftShader unless
  * the browser has a GPU): dist/bench/browser.js (bench/browser_entry.ts) is served on http://localhost and
  * the results come back to this process (bench/browser_driver.ts); `--json` then records
  * `environment: 'chromium'` and the browser's adapter info. Inception is skipped there unless `--inception`.
+ * `--policies` (browser only) runs the model cases once per conv selection, in turn, for `--rounds` rounds, TF.js
+ * beside each: a device class's static policy, or 'tuned' (tuned once in the page first; bench/browser_entry.ts).
  * `--filter REGEX` keeps only the kernel cases whose "group case" (e.g. "activation leaky_relu forward", no config
  * prefix) matches, case-insensitively.
  *
@@ -24,6 +27,7 @@ import { formatTable, type BenchResult } from './harness.js';
 import { benchKernels } from './cases_kernels.js';
 import { benchModel, MODEL_CONFIGS, type ModelConfigName } from './cases_model.js';
 import { benchMetrics } from './cases_metrics.js';
+import type { BrowserBenchOptions } from './browser_entry.js';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -41,6 +45,9 @@ async function main(): Promise<void> {
       browser: { type: 'boolean', default: false },
       chromium: { type: 'string' },
       timeout: { type: 'string', default: '1800' },
+      policies: { type: 'string' },
+      rounds: { type: 'string', default: '1' },
+      'tune-repeats': { type: 'string', default: '3' },
       json: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -48,7 +55,7 @@ async function main(): Promise<void> {
   if (values.help) {
     console.log(
       'node dist/bench/cli.js [--config small|256|512x1024|all] [--repeats N] [--warmup N] [--no-tfjs] [--no-kernels] [--no-model] [--no-metrics] [--no-inception] [--filter REGEX] [--json FILE]\n' +
-        '                       [--browser [--chromium PATH] [--inception] [--timeout SECONDS]]',
+        '                       [--browser [--chromium PATH] [--inception] [--timeout SECONDS] [--policies software,swiftshader,tuned [--rounds N] [--tune-repeats N]]]',
     );
     return;
   }
@@ -90,6 +97,9 @@ async function runInBrowser(values: Record<string, string | boolean | undefined>
       metrics: !values['no-metrics'],
       inception,
       filter: typeof values.filter === 'string' ? values.filter : undefined,
+      policies: typeof values.policies === 'string' ? (values.policies.split(',') as BrowserBenchOptions['policies']) : undefined,
+      rounds: Number(values.rounds),
+      tuneRepeats: Number(values['tune-repeats']),
     },
     { chromium: typeof values.chromium === 'string' ? values.chromium : undefined, timeoutMs: Number(values.timeout) * 1000 },
   );

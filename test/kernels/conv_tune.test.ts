@@ -23,10 +23,10 @@ import { conv2dForwardCpu, conv2dBackwardCpu } from '../../src/kernels/cpu/conv2
 import { convTranspose2dForwardCpu } from '../../src/kernels/cpu/conv_transpose2d.js';
 import { CONV_PARAM_FIELDS, CONV_PARAMS_WGSL, packConvParams } from '../../src/kernels/conv/params.js';
 import * as shaders from '../../src/kernels/conv/shaders.js';
-import { collectConvShapes, shapeKey, staticImpl, STATIC_POLICIES, tunedChoices, useTunedChoices, type ConvShape } from '../../src/kernels/conv/policy.js';
+import { collectConvShapes, launchKey, shapeKey, staticImpl, staticPolicy, STATIC_POLICIES, useStaticPolicy, tunedChoices, useTunedChoices, type ConvShape } from '../../src/kernels/conv/policy.js';
 import { candidatesFor, candidateTensorShapes, choiceLabel, defaultTimer, encodeCandidate, loadTuning, measureShape, tuneConvShapes, type CandidateTensors } from '../../src/kernels/conv/tune.js';
 import { FileTuneStore, MemoryTuneStore, checkAdapterTuning } from '../../src/kernels/conv/tune_store.js';
-import { adapterIdentity, adapterKey, classifyAdapter, deviceClass } from '../../src/kernels/conv/device_class.js';
+import { adapterIdentity, adapterKey, classifyAdapter, deviceClass, isSoftwareClass } from '../../src/kernels/conv/device_class.js';
 
 describe('conv uniform struct: one declaration', () => {
   it('every ConvParams shader gets the generated struct exactly once, and no shader file declares its own', () => {
@@ -51,12 +51,57 @@ describe('conv uniform struct: one declaration', () => {
 describe('device class rule', () => {
   it('software, integrated and discrete adapters', () => {
     expect(classifyAdapter({ vendor: 'mesa', architecture: 'software', description: 'llvmpipe: Mesa 25.0.7' })).toBe('software');
-    expect(classifyAdapter({ vendor: 'google', description: 'SwiftShader Device (Subzero)' })).toBe('software');
+    expect(classifyAdapter({ vendor: 'google', description: 'SwiftShader Device (Subzero)' })).toBe('swiftshader');
+    // Dawn over SwiftShader's Vulkan ICD in Node, and Chromium's software WebGPU.
+    expect(classifyAdapter({ vendor: 'google', architecture: 'swiftshader', device: 'swiftshader-device-subzero-', description: 'SwiftShader driver 5.0.0' })).toBe('swiftshader');
+    expect(classifyAdapter({ vendor: 'google', architecture: 'swiftshader', isFallbackAdapter: true })).toBe('swiftshader');
+    expect(classifyAdapter({ vendor: 'microsoft', description: 'Microsoft Basic Render Driver' })).toBe('software');
+    expect(['software', 'swiftshader'].map((c) => isSoftwareClass(c as 'software'))).toEqual([true, true]);
+    expect(['integrated', 'discrete'].map((c) => isSoftwareClass(c as 'discrete'))).toEqual([false, false]);
     expect(classifyAdapter({ vendor: 'nvidia', architecture: 'hopper', isFallbackAdapter: true })).toBe('software');
     expect(classifyAdapter({ vendor: 'intel', architecture: 'gen-12lp' })).toBe('integrated');
     expect(classifyAdapter({ vendor: 'apple', architecture: 'metal-3' })).toBe('integrated');
     expect(classifyAdapter({ vendor: 'nvidia', architecture: 'hopper', description: 'NVIDIA H100' })).toBe('discrete');
     expect(classifyAdapter({ vendor: 'amd', architecture: 'rdna-3' })).toBe('discrete');
+  });
+});
+
+/** A k4 conv geometry: kind, batch, C->M, in -> out sizes, stride (padding 1). */
+function k4(batch: number, C: number, M: number, inHW: [number, number], outHW: [number, number], s: number) {
+  return { batch, M, C, inH: inHW[0], inW: inHW[1], outH: outHW[0], outW: outHW[1], KH: 4, KW: 4, sh: s, sw: s, ph: 1, pw: 1 };
+}
+
+describe('static policies per device class', () => {
+  // Shapes of the `small` step (keys as the tuner writes them), with each class's choice.
+  const cases: [string, Parameters<typeof staticImpl>[0], ReturnType<typeof k4>, string, string][] = [
+    // label, kind, geometry, lavapipe ('software'), SwiftShader
+    ['first down 3->8 at 64x128', 'gather', k4(1, 3, 8, [64, 128], [32, 64], 2), 'blocked', 'blocked'],
+    ['down 16->32 at 16x32', 'gather', k4(1, 16, 32, [16, 32], [8, 16], 2), 'blocked', 'tiled'],
+    ['down 64->64 to 1x2', 'gather', k4(1, 64, 64, [2, 4], [1, 2], 2), 'blocked', 'direct'],
+    ['D s1 32->64 at 8x16, batch 2', 'gather', k4(2, 32, 64, [8, 16], [7, 15], 1), 'blocked', 'tiled'],
+    ['up 128->32 to 8x16', 'transposed', k4(1, 128, 32, [4, 8], [8, 16], 2), 'blocked', 'tiled'],
+    ['up 16->3 to 64x128', 'transposed', k4(1, 16, 3, [32, 64], [64, 128], 2), 'blocked', 'blocked'],
+    ['up 64->64 to 2x4', 'transposed', k4(1, 64, 64, [1, 2], [2, 4], 2), 'blocked', 'direct'],
+    ['dw 3->8 at 64x128', 'weightGrad', k4(1, 3, 8, [64, 128], [32, 64], 2), 'taps', 'direct'],
+    ['dw 16->64 at 16x32', 'weightGrad', k4(1, 16, 64, [16, 32], [8, 16], 2), 'taps', 'tiled'],
+    ['dw 64->64 to 1x2', 'weightGrad', k4(1, 64, 64, [2, 4], [1, 2], 2), 'taps', 'taps'],
+    ['dw 64->128 to 2x4', 'weightGrad', k4(1, 64, 128, [4, 8], [2, 4], 2), 'taps', 'taps'],
+  ];
+  for (const [label, kind, g, software, swiftshader] of cases) {
+    it(`${label}: lavapipe ${software}, SwiftShader ${swiftshader}`, () => {
+      expect(staticImpl(kind, g, STATIC_POLICIES.software)).toBe(software);
+      expect(staticImpl(kind, g, STATIC_POLICIES.swiftshader)).toBe(swiftshader);
+      // The GPU classes keep lavapipe's rule until a GPU is measured.
+      expect(staticImpl(kind, g, STATIC_POLICIES.discrete)).toBe(software);
+    });
+  }
+  it('kernels other than 4x4: direct for few rows, tiled above, in both software classes', () => {
+    const g3 = (M: number) => ({ ...k4(1, 16, M, [16, 16], [16, 16], 1), KH: 3, KW: 3 });
+    for (const p of [STATIC_POLICIES.software, STATIC_POLICIES.swiftshader]) {
+      expect(staticImpl('gather', g3(16), p)).toBe('direct');
+      expect(staticImpl('gather', g3(32), p)).toBe('tiled');
+      expect(staticImpl('weightGrad', g3(64), p)).toBe('tiled');
+    }
   });
 });
 
@@ -126,6 +171,21 @@ describe('adapter identity and class come from ctx.adapterInfo', async () => {
     const i = ctx.adapterInfo;
     expect(adapterIdentity(ctx)).toEqual({ vendor: i.vendor, architecture: i.architecture, device: i.device, description: i.description });
     expect(deviceClass(ctx)).toBe(classifyAdapter(i));
+    // The policy in force is the class's, unless a benchmark overrides it on this context.
+    expect(staticPolicy(ctx)).toBe(STATIC_POLICIES[deviceClass(ctx)]);
+    const other = deviceClass(ctx) === 'swiftshader' ? STATIC_POLICIES.software : STATIC_POLICIES.swiftshader;
+    useStaticPolicy(ctx, other);
+    expect(staticPolicy(ctx)).toBe(other);
+    const x = ctx.tensor([1, 16, 16, 32]);
+    const w = ctx.tensor([32, 16, 4, 4]);
+    const y = ctx.tensor([1, 32, 8, 16]);
+    const d = conv2dForward(ctx, y, x, w, null, { stride: 2, padding: 1 });
+    // 16->32 at 16x32: tiled under SwiftShader's rule, blocked under lavapipe's.
+    expect(d[0].pipeline.label).toMatch(other === STATIC_POLICIES.swiftshader ? /\.tiled\.pipeline$/ : /\.gather(_sg)?\.pipeline$/);
+    useStaticPolicy(ctx, null);
+    expect(staticPolicy(ctx)).toBe(STATIC_POLICIES[deviceClass(ctx)]);
+    destroyDispatches(d);
+    for (const t of [x, w, y]) t.destroy();
     // Dawn on lavapipe or SwiftShader (the machines this suite runs on) says who it is.
     expect(adapterKey(adapterIdentity(ctx))).toMatch(/\S/);
   });
@@ -340,4 +400,107 @@ describe('tuning cache: keys and the Node file store', async () => {
       // The entry check is the same for the browser store's entries.
       expect(() => checkAdapterTuning({ adapter, shapes: { [KEY]: { impl: 'taps', ms: 'slow' } } }, "Cache API 'x'")).toThrow(/Cache API 'x'.*has no valid impl/);
     }));
+});
+
+/**
+ * Fused launches (fusion.ts: input prologue, output epilogue, grad-input epilogue; accumulation; the
+ * convT bias sum) are tuned as themselves: their own key, and the tuner times the very launch the step runs.
+ */
+describe('the tuner keys and times the fused launch, not the plain conv of its geometry', async () => {
+  const ctx = await testContext();
+  const p = { stride: 2, padding: 1 };
+  const leaky = { kind: 'leaky_relu' as const, slope: 0.2 };
+  const xShape = [1, 3, 8, 8];
+  const wShape = [4, 3, 4, 4];
+  const yShape = conv2dOutputShape(xShape, wShape, p);
+  // conv_transpose2d 4->3 (its x is [1, 4, 4, 4], w [4, 3, 4, 4], y [1, 3, 8, 8]).
+  const txShape = [1, 4, 4, 4];
+  const twShape = [4, 3, 4, 4];
+  const tyShape = convTranspose2dOutputShape(txShape, twShape, p);
+
+  /** The three launches of one small layer (fused, or plain with the same geometries), or just the one of `only`. */
+  function encodeLayer(t: Record<string, Tensor>, fused: boolean, impl: 'auto' | TunedChoice = 'auto', only?: string): ReturnType<typeof conv2dForward> {
+    const q = impl === 'auto' ? p : { ...p, impl: impl.impl, blocked: impl.subgroups === false ? { subgroups: false } : undefined };
+    const f = (kind: string) => !only || only === kind;
+    return [
+      ...(f('gather') ? conv2dForward(ctx, t.y, t.x, t.w, t.b, fused ? { ...q, inputActivation: leaky, outputActivation: { kind: 'tanh' } } : q) : []),
+      ...(f('transposed') ? conv2dBackwardInput(ctx, t.dx, t.dy, t.w, fused ? { ...q, accumulate: true, dxActivation: { act: leaky, saved: t.saved, savedIs: 'input' } } : q) : []),
+      ...(f('weightGrad') ? convTranspose2dBackwardWeight(ctx, t.tdw, fused ? t.tdb : null, t.tdy, t.tx, fused ? { ...q, inputActivation: { kind: 'relu' } } : q) : []),
+    ];
+  }
+  type TunedChoice = { impl: 'tiled' | 'direct' | 'blocked' | 'taps'; subgroups?: boolean };
+  const rng = new Rng(77);
+  const make = () => {
+    const shapes: Record<string, number[]> = { x: xShape, w: wShape, b: [4], y: yShape, dx: xShape, dy: yShape, saved: xShape, tx: txShape, tdw: twShape, tdb: [3], tdy: tyShape };
+    return Object.fromEntries(Object.entries(shapes).map(([k, s]) => [k, ctx.tensor(s, rng.normals(s.reduce((a, b) => a * b), 0.5), k)]));
+  };
+
+  it('a fused launch has its own key; the plain launch keeps the key caches already hold', () => {
+    const t = make();
+    const plain = collectConvShapes(ctx, () => encodeLayer(t, false));
+    const fused = collectConvShapes(ctx, () => encodeLayer(t, true));
+    destroyDispatches([...plain.result, ...fused.result]);
+    for (const x of Object.values(t)) x.destroy();
+    const keys = (r: { shapes: ConvShape[] }) => r.shapes.map((s) => shapeKey(s.kind, s.g, s.hasBias, s.launch));
+    expect(keys(plain)).toEqual(plain.shapes.map((s) => shapeKey(s.kind, s.g, s.hasBias)));
+    expect(keys(plain)[0]).toBe('gather n1 3->4 8x8->4x4 k4x4 s2x2 p1x1');
+    expect(keys(fused)).toEqual([
+      'gather n1 3->4 8x8->4x4 k4x4 s2x2 p1x1 | src=leaky_relu(0.2) out=tanh',
+      'transposed n1 4->3 4x4->8x8 k4x4 s2x2 p1x1 | dact=leaky_relu(0.2)/input/term acc',
+      'weightGrad n1 3->4 8x8->4x4 k4x4 s2x2 p1x1 | grad=relu srcsum',
+    ]);
+    expect(launchKey({})).toBe('');
+    expect(launchKey({ fusion: { dstGrad: { act: { kind: 'tanh' }, saved: 'output', applyTo: 'sum' } } })).toBe(' | dact=tanh/output/sum');
+  });
+
+  it('each candidate of a fused shape, launched as the tuner times it, computes what the fused op computes with that variant', async () => {
+    const t0 = make();
+    const { result, shapes } = collectConvShapes(ctx, () => encodeLayer(t0, true));
+    destroyDispatches(result);
+    for (const x of Object.values(t0)) x.destroy();
+    for (const s of shapes) {
+      for (const c of candidatesFor(ctx, s)) {
+        // The fused op with the variant forced (proven against float64 in conv_fused.test.ts) ...
+        const t = make();
+        const outs = s.kind === 'gather' ? ['y'] : s.kind === 'transposed' ? ['dx'] : ['tdw', 'tdb'];
+        const before = await Promise.all(outs.map((k) => t[k].read()));
+        const mine = encodeLayer(t, true, c, s.kind);
+        await ctx.run(mine);
+        destroyDispatches(mine);
+        const want = await Promise.all(outs.map((k) => t[k].read()));
+        // ... against the tuner's launch of the candidate on the same inputs (dst starting from the same values).
+        outs.forEach((k, i) => t[k].write(before[i]));
+        const tensors: CandidateTensors =
+          s.kind === 'weightGrad'
+            ? { kind: 'weightGrad', dw: t.tdw, grad: t.tx, src: t.tdy, gradSum: null, srcSum: t.tdb }
+            : s.kind === 'gather'
+              ? { kind: 'gather', dst: t.y, src: t.x, wgt: t.w, bias: t.b }
+              : { kind: 'transposed', dst: t.dx, src: t.dy, wgt: t.w, bias: null, saved: t.saved };
+        const d = encodeCandidate(ctx, s, c, tensors);
+        await ctx.run(d);
+        destroyDispatches(d);
+        for (const [i, k] of outs.entries()) expectClose(await t[k].read(), want[i], { atol: 1e-5, rtol: 1e-5, label: `${shapeKey(s.kind, s.g, s.hasBias, s.launch)} ${choiceLabel(c)} ${k}` });
+        for (const x of Object.values(t)) x.destroy();
+      }
+    }
+  });
+
+  it('measures fused shapes (with their saved and bias-sum tensors) and the tuned choice drives only the fused launch', async () => {
+    const t = make();
+    const { result, shapes } = collectConvShapes(ctx, () => encodeLayer(t, true));
+    destroyDispatches(result);
+    const tuned = await tuneConvShapes(ctx, shapes, { repeats: 1, warmup: 0 });
+    expect(Object.keys(tuned.shapes)).toEqual(shapes.map((s) => shapeKey(s.kind, s.g, s.hasBias, s.launch)));
+    // Force 'direct' for the fused forward only: the fused launch takes it, the plain one of the same geometry keeps the static rule.
+    const fwd = shapes[0];
+    expect(staticImpl(fwd.kind, fwd.g, STATIC_POLICIES[deviceClass(ctx)])).not.toBe('direct');
+    useTunedChoices(ctx, new Map([[shapeKey(fwd.kind, fwd.g, fwd.hasBias, fwd.launch), { impl: 'direct' as const }]]));
+    const fused = encodeLayer(t, true);
+    const plain = encodeLayer(t, false);
+    expect(fused[0].pipeline.label).toBe('conv2d.forward.direct.pipeline');
+    expect(plain[0].pipeline.label).not.toBe('conv2d.forward.direct.pipeline');
+    destroyDispatches([...fused, ...plain]);
+    useTunedChoices(ctx, new Map());
+    for (const x of Object.values(t)) x.destroy();
+  });
 });

@@ -10,11 +10,20 @@ export interface AdapterIdentity {
 }
 
 /**
- * software: a CPU implementation of the API (Mesa lavapipe/llvmpipe, SwiftShader, WARP, or an adapter that
- * says it is a fallback); integrated: a GPU sharing memory with the CPU (Intel, Apple, and adapters
- * describing themselves as integrated); discrete: every other GPU.
+ * swiftshader: Google's SwiftShader (Chrome's software WebGPU, and Dawn over its Vulkan ICD); software: every
+ * other CPU implementation of the API (Mesa lavapipe/llvmpipe, WARP, or an adapter that says it is a
+ * fallback); integrated: a GPU sharing memory with the CPU (Intel, Apple, and adapters describing themselves
+ * as integrated); discrete: every other GPU. SwiftShader has a class of its own because its kernels cost what
+ * lavapipe's do not: it runs a workgroup as 4-wide SIMD batches switched at every barrier, so the tiled
+ * kernel's barriers and the blocked kernels' idle rows weigh differently (bench/RESULTS.md, 2026-11-30
+ * afternoon, SwiftShader), and the static rule measured on lavapipe left 27% of its step on the table.
  */
-export type DeviceClass = 'software' | 'integrated' | 'discrete';
+export type DeviceClass = 'software' | 'swiftshader' | 'integrated' | 'discrete';
+
+/** Whether the class is a CPU implementation (lavapipe, SwiftShader, WARP, ...). */
+export function isSoftwareClass(c: DeviceClass): boolean {
+  return c === 'software' || c === 'swiftshader';
+}
 
 /** The fields of the adapter's info the class rule reads (AdapterInfo, or a literal in tests). */
 interface InfoLike {
@@ -36,12 +45,14 @@ export function adapterKey(id: AdapterIdentity): string {
   return [id.vendor, id.architecture, id.device, id.description].map((s) => s.replace(/\|/g, '/')).join('|');
 }
 
+const SWIFTSHADER = /swiftshader/i;
 const SOFTWARE = /llvmpipe|lavapipe|swiftshader|software|microsoft basic render|warp/i;
 const INTEGRATED = /integrated|intel|apple|^arm$|mali|adreno|qualcomm|powervr/i;
 
 /** The rule documented at {@link DeviceClass}, applied to the adapter's fields. */
 export function classifyAdapter(i: InfoLike): DeviceClass {
   const text = [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' ');
+  if (SWIFTSHADER.test(text)) return 'swiftshader';
   if (i.isFallbackAdapter || SOFTWARE.test(text)) return 'software';
   if (INTEGRATED.test(text)) return 'integrated';
   return 'discrete';

@@ -32,7 +32,7 @@ function encodeAnyGather(
   if (!!fusion.dstGrad !== !!saved) throw new Pix2PixError(op, 'the dstGrad epilogue and its saved tensor come together');
   if (fusion.dstGrad && (bias || fusion.outAct)) throw new Pix2PixError(op, 'the dstGrad epilogue takes no bias and no outAct');
   const t = { dst, src, wgt, bias, saved };
-  const r = resolveImpl(ctx, implChoice, kind, g, !!bias, tuning, op);
+  const r = resolveImpl(ctx, implChoice, kind, g, !!bias, tuning, op, { fusion, accumulate });
   if (r.impl === 'direct') return encodeDirectGather(ctx, op, kind, t, g, accumulate, fusion);
   if (r.impl === 'blocked') return encodeBlockedGather(ctx, op, kind, t, g, accumulate, r.tuning, fusion);
   return encodeTiledGather(ctx, op, kind, t, g, accumulate, fusion);
@@ -71,7 +71,7 @@ export function encodeWeightGrad(
 ): Dispatch[] {
   if (fusion.outAct || fusion.dstGrad) throw new Pix2PixError(op, 'outAct and dstGrad fuse into the gathers only');
   // The separate bias_grad pass below sums raw grad values; gradAct would have to apply there too.
-  const r = resolveImpl(ctx, implChoice, 'weightGrad', g, !!gradSum, tuning, op);
+  const r = resolveImpl(ctx, implChoice, 'weightGrad', g, !!gradSum, tuning, op, { fusion, accumulate, srcSum: !!srcSum });
   const fusedSrcSum = srcSum && !gradSum && (r.impl === 'blocked' || r.impl === 'taps') && g.batch * g.inH * g.inW <= BIAS_SERIAL_MAX ? srcSum : null;
   const t = { dst, grad, src, gradSum, srcSum: fusedSrcSum };
   let out: Dispatch[];

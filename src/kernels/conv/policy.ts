@@ -6,48 +6,87 @@ import { ShapeError } from '../../runtime/errors.js';
 import { blockedFits } from './blocked.js';
 import { type BlockedTuning, type ConvImpl, type ConvKind } from './common.js';
 import { deviceClass, type DeviceClass } from './device_class.js';
+import type { ConvFusion, FusedActivation } from './fusion.js';
 import type { ConvGeometry } from './params.js';
 import { tapsFits } from './taps.js';
 
-/** Thresholds of the static rule (see {@link staticImpl}). */
+/** Thresholds of the static rule (see {@link staticImpl}), per kind of launch. */
 export interface StaticPolicy {
-  /** direct up to this many GEMM rows (dst channels), tiled above (kernels other than 4x4, or too big for blocked). */
-  directMaxRows: Record<ConvKind, number>;
+  /** direct when the GEMM has at most this many columns (tiny outputs, where no tile or block fills); 0: never. */
+  directMaxColumns: Record<ConvKind, number>;
   /** 4x4 kernels: blocked (weight gradient: taps) when dst has at most this many channels ... */
-  blockedMaxRows: number;
+  blockedMaxRows: Record<ConvKind, number>;
   /** ... or the GEMM has at most this many columns (per phase; weight gradient: reduction steps). */
-  blockedMaxColumns: number;
+  blockedMaxColumns: Record<ConvKind, number>;
+  /** Otherwise direct up to this many GEMM rows (dst channels), tiled above. */
+  directMaxRows: Record<ConvKind, number>;
 }
+
+const perKind = (gather: number, transposed: number, weightGrad: number): Record<ConvKind, number> => ({ gather, transposed, weightGrad });
 
 // Measured on Mesa lavapipe (bench/RESULTS.md, conv selection history: direct vs tiled, blocked vs tiled, taps).
 const SOFTWARE_POLICY: StaticPolicy = {
-  directMaxRows: { gather: 16, transposed: 8, weightGrad: 16 },
-  blockedMaxRows: 32,
-  blockedMaxColumns: 256,
+  directMaxColumns: perKind(0, 0, 0),
+  blockedMaxRows: perKind(32, 32, 32),
+  blockedMaxColumns: perKind(256, 256, 256),
+  directMaxRows: perKind(16, 8, 16),
+};
+
+// Measured on SwiftShader (Dawn over its Vulkan ICD, the `small` step's 53 conv shapes tuned twice with GPU
+// timestamps; bench/RESULTS.md, 2026-11-30 afternoon): blocked only up to 16 dst channels and tiled above
+// (its barriers cost less than blocked's idle rows there), direct for outputs of at most 8 pixels, and for the
+// weight gradient tiled from 32 rows, direct below (taps only for reductions of at most 8 steps).
+const SWIFTSHADER_POLICY: StaticPolicy = {
+  directMaxColumns: perKind(8, 8, 0),
+  blockedMaxRows: perKind(16, 16, 0),
+  blockedMaxColumns: perKind(0, 0, 8),
+  directMaxRows: perKind(16, 8, 16),
 };
 
 /**
- * The static defaults per device class. Only the software class has been measured; the GPU classes use
- * its thresholds until a GPU is measured (bench/RESULTS.md, conv selection history), and `tune` replaces
+ * The static defaults per device class. Only the software classes have been measured; the GPU classes use
+ * lavapipe's thresholds until a GPU is measured (bench/RESULTS.md, conv selection history), and `tune` replaces
  * them per shape on the user's adapter. The subgroup kernels already follow the device (common.ts subgroupsFor).
  */
 export const STATIC_POLICIES: Record<DeviceClass, StaticPolicy> = {
   software: SOFTWARE_POLICY,
+  swiftshader: SWIFTSHADER_POLICY,
   integrated: SOFTWARE_POLICY,
   discrete: SOFTWARE_POLICY,
 };
 
-/** The GEMM's column count the static rule compares with blockedMaxColumns. */
+/** The GEMM's column count the static rule compares with its column thresholds. */
 function columns(kind: ConvKind, g: ConvGeometry): number {
   return kind === 'transposed' ? g.batch * Math.ceil(g.outH / g.sh) * Math.ceil(g.outW / g.sw) : g.batch * g.outH * g.outW;
 }
 
-/** The static choice: blocked/taps for small-channel or few-column 4x4 kernels, else direct for few rows, else tiled. */
+/**
+ * The static choice: direct for tiny outputs, then blocked/taps for small-channel or few-column 4x4 kernels,
+ * else direct for few rows, else tiled.
+ */
 export function staticImpl(kind: ConvKind, g: ConvGeometry, policy: StaticPolicy): ConvImpl {
-  if (g.KH === 4 && g.KW === 4 && (g.M <= policy.blockedMaxRows || columns(kind, g) <= policy.blockedMaxColumns)) {
+  const cols = columns(kind, g);
+  if (cols <= policy.directMaxColumns[kind]) return 'direct';
+  if (g.KH === 4 && g.KW === 4 && (g.M <= policy.blockedMaxRows[kind] || cols <= policy.blockedMaxColumns[kind])) {
     return kind === 'weightGrad' && tapsFits(g) ? 'taps' : 'blocked';
   }
   return g.M <= policy.directMaxRows[kind] ? 'direct' : 'tiled';
+}
+
+const overrides = new WeakMap<GpuContext, StaticPolicy>();
+
+/**
+ * Use `policy` instead of the device class's static policy on this context (null: back to the class's), for
+ * benchmarks that compare one class's rule with another's on the same adapter. Tuned choices still come first.
+ */
+export function useStaticPolicy(ctx: GpuContext, policy: StaticPolicy | null): void {
+  if (policy) overrides.set(ctx, policy);
+  else overrides.delete(ctx);
+}
+
+/** The static policy in force on this context: an override, else its device class's. */
+export function staticPolicy(ctx: GpuContext): StaticPolicy {
+  return overrides.get(ctx) ?? STATIC_POLICIES[deviceClass(ctx)];
 }
 
 /** One measured choice: the variant, and for blocked/taps whether the subgroup kernel runs. */
@@ -56,9 +95,41 @@ export interface TunedChoice {
   subgroups?: boolean;
 }
 
-/** The key of a shape in a tuning table: the kind, the geometry, and whether a bias is fused (weight gradient). */
-export function shapeKey(kind: ConvKind, g: ConvGeometry, hasBias: boolean): string {
-  return `${kind} n${g.batch} ${g.C}->${g.M} ${g.inH}x${g.inW}->${g.outH}x${g.outW} k${g.KH}x${g.KW} s${g.sh}x${g.sw} p${g.ph}x${g.pw}${kind === 'weightGrad' && hasBias ? ' bias' : ''}`;
+/**
+ * How one launch differs from the plain conv of its geometry: what it fuses (fusion.ts: input prologue, output
+ * epilogue, grad-input epilogue), whether it adds into dst, and whether a weight gradient also sums src per
+ * channel (conv_transpose2d's bias gradient). Each changes the kernel a variant runs (and 'srcSum' adds a
+ * dispatch to the variants that cannot fuse it), so the tuner times and keys the launch with them.
+ */
+export interface ConvLaunch {
+  fusion?: ConvFusion;
+  accumulate?: boolean;
+  srcSum?: boolean;
+}
+
+function activationLabel(a: FusedActivation): string {
+  return a.kind === 'leaky_relu' ? `leaky_relu(${a.slope ?? 0.2})` : a.kind;
+}
+
+/** The launch part of a shape key: empty for a plain launch, so plain shapes keep the keys caches already hold. */
+export function launchKey(l: ConvLaunch = {}): string {
+  const f = l.fusion ?? {};
+  const parts: string[] = [];
+  if (f.srcAct) parts.push(`src=${activationLabel(f.srcAct)}`);
+  if (f.gradAct) parts.push(`grad=${activationLabel(f.gradAct)}`);
+  if (f.outAct) parts.push(`out=${activationLabel(f.outAct)}`);
+  if (f.dstGrad) parts.push(`dact=${activationLabel(f.dstGrad.act)}/${f.dstGrad.saved}/${f.dstGrad.applyTo ?? 'term'}`);
+  if (l.srcSum) parts.push('srcsum');
+  if (l.accumulate) parts.push('acc');
+  return parts.length ? ` | ${parts.join(' ')}` : '';
+}
+
+/**
+ * The key of a shape in a tuning table: the kind, the geometry, whether a bias is fused (weight gradient), and
+ * the launch's fusion and accumulation ({@link launchKey}).
+ */
+export function shapeKey(kind: ConvKind, g: ConvGeometry, hasBias: boolean, launch: ConvLaunch = {}): string {
+  return `${kind} n${g.batch} ${g.C}->${g.M} ${g.inH}x${g.inW}->${g.outH}x${g.outW} k${g.KH}x${g.KW} s${g.sh}x${g.sw} p${g.ph}x${g.pw}${kind === 'weightGrad' && hasBias ? ' bias' : ''}${launchKey(launch)}`;
 }
 
 const tables = new WeakMap<GpuContext, ReadonlyMap<string, TunedChoice>>();
@@ -68,6 +139,8 @@ export interface ConvShape {
   kind: ConvKind;
   g: ConvGeometry;
   hasBias: boolean;
+  /** Fusion and accumulation of the launch (absent: a plain launch). */
+  launch?: ConvLaunch;
 }
 
 const collectors = new WeakMap<GpuContext, Map<string, ConvShape>>();
@@ -114,20 +187,21 @@ export function resolveImpl(
   hasBias: boolean,
   tuning: BlockedTuning,
   op: string,
+  launch: ConvLaunch = {},
 ): { impl: ConvImpl; tuning: BlockedTuning } {
   if (!IMPLS.includes(choice)) throw new ShapeError(op, 'impl', "'auto', 'tiled', 'direct', 'blocked' or 'taps'", String(choice));
   let impl = choice;
   if (impl === 'auto') {
-    const key = shapeKey(kind, g, hasBias);
+    const key = shapeKey(kind, g, hasBias, launch);
     const collector = collectors.get(ctx);
-    if (collector && !collector.has(key)) collector.set(key, { kind, g: { ...g }, hasBias });
+    if (collector && !collector.has(key)) collector.set(key, { kind, g: { ...g }, hasBias, launch: { ...launch } });
     const tuned = tables.get(ctx)?.get(key);
     if (tuned && choiceFits(kind, g, tuned)) {
       // A tuned 'subgroups: false' turns the subgroup kernel off; otherwise the device rule decides (common.ts).
       const off = tuned.subgroups === false && tuning.subgroups === undefined;
       return { impl: tuned.impl, tuning: off ? { ...tuning, subgroups: false } : tuning };
     }
-    impl = staticImpl(kind, g, STATIC_POLICIES[deviceClass(ctx)]);
+    impl = staticImpl(kind, g, staticPolicy(ctx));
   }
   if (impl === 'taps') impl = kind === 'weightGrad' && tapsFits(g) ? 'taps' : 'blocked';
   if (impl === 'blocked' && !blockedFits(g)) impl = 'tiled';

@@ -21,7 +21,7 @@ const TAPS_MAX_SPAN = 20;
 // 0.197 / 0.197, 6->8 N=2 64x128 0.786 / 0.721; bench/RESULTS.md via /work/team/RESULTS_Hfuse.md).
 const TAPS_ROWS = 8;
 const TAPS_PIXELS = 4;
-const TAPS_TARGET_GROUPS: Record<DeviceClass, number> = { software: 1, integrated: 2, discrete: 2 };
+const TAPS_TARGET_GROUPS: Record<DeviceClass, number> = { software: 1, swiftshader: 1, integrated: 2, discrete: 2 };
 const TAPS_SPLIT_ROWS = 8;
 
 /** The taps kernel holds a kernel row of KW taps per thread for at least one row: KW <= 20, at most 16 taps. */

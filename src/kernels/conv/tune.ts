@@ -55,31 +55,42 @@ export function candidatesFor(ctx: GpuContext, s: ConvShape): TunedChoice[] {
   return out.filter((c) => choiceFits(s.kind, s.g, c));
 }
 
-/** The tensors one candidate writes and reads: a gather's (dst, src, wgt, bias) or a weight gradient's (dw, grad, src, gradSum). */
+/**
+ * The tensors one candidate writes and reads: a gather's (dst, src, wgt, bias, and the grad-input epilogue's
+ * saved tensor) or a weight gradient's (dw, grad, src, gradSum, and conv_transpose2d's bias sum srcSum).
+ */
 export type CandidateTensors =
-  | { kind: 'gather' | 'transposed'; dst: Tensor; src: Tensor; wgt: Tensor; bias: Tensor | null }
-  | { kind: 'weightGrad'; dw: Tensor; grad: Tensor; src: Tensor; gradSum: Tensor | null };
+  | { kind: 'gather' | 'transposed'; dst: Tensor; src: Tensor; wgt: Tensor; bias: Tensor | null; saved?: Tensor | null }
+  | { kind: 'weightGrad'; dw: Tensor; grad: Tensor; src: Tensor; gradSum: Tensor | null; srcSum?: Tensor | null };
 
 /** The shapes of {@link CandidateTensors} for a conv shape ([N, C, H, W] maps, PyTorch weight layouts). */
 export function candidateTensorShapes(s: ConvShape): Record<string, number[] | null> {
   const { g } = s;
   const src = [g.batch, g.C, g.inH, g.inW];
   const out = [g.batch, g.M, g.outH, g.outW];
-  if (s.kind === 'weightGrad') return { dw: [g.M, g.C, g.KH, g.KW], grad: out, src, gradSum: s.hasBias ? [g.M] : null };
-  return { dst: out, src, wgt: s.kind === 'gather' ? [g.M, g.C, g.KH, g.KW] : [g.C, g.M, g.KH, g.KW], bias: s.hasBias ? [g.M] : null };
+  if (s.kind === 'weightGrad') return { dw: [g.M, g.C, g.KH, g.KW], grad: out, src, gradSum: s.hasBias ? [g.M] : null, srcSum: s.launch?.srcSum ? [g.C] : null };
+  const wgt = s.kind === 'gather' ? [g.M, g.C, g.KH, g.KW] : [g.C, g.M, g.KH, g.KW];
+  return { dst: out, src, wgt, bias: s.hasBias ? [g.M] : null, saved: s.launch?.fusion?.dstGrad ? out : null };
 }
 
 /**
- * The launch of one candidate, exactly as the tuner times it (and as the step runs it when chosen): the
- * variant forced, the subgroup kernel turned off for a 'subgroups: false' candidate, overwriting dst.
+ * The launch of one candidate, exactly as the tuner times it and as the step runs it when chosen: the variant
+ * forced, the subgroup kernel turned off for a 'subgroups: false' candidate, and the shape's launch (its fused
+ * prologue/epilogue, accumulation into dst, conv_transpose2d's bias sum, with the extra dispatch a variant
+ * needs when it cannot fuse that sum). Tensors of the launch's fusion (saved, srcSum) must be given when it has one.
  */
 export function encodeCandidate(ctx: GpuContext, s: ConvShape, c: TunedChoice, t: CandidateTensors): Dispatch[] {
   const tuning: BlockedTuning = c.subgroups === false ? { subgroups: false } : {};
   const op = `conv.tune.${s.kind}`;
   if (t.kind !== s.kind) throw new ShapeError(op, 'tensors for kind', s.kind, t.kind);
-  if (t.kind === 'weightGrad') return encodeWeightGrad(ctx, op, t.dw, t.grad, t.src, s.g, false, c.impl, t.gradSum, tuning);
+  const fusion = s.launch?.fusion ?? {};
+  const accumulate = !!s.launch?.accumulate;
+  if (t.kind === 'weightGrad') {
+    if (!!s.launch?.srcSum !== !!t.srcSum) throw new ShapeError(op, 'srcSum tensor for a launch with srcSum', !!s.launch?.srcSum, !!t.srcSum);
+    return encodeWeightGrad(ctx, op, t.dw, t.grad, t.src, s.g, accumulate, c.impl, t.gradSum, tuning, fusion, t.srcSum ?? null);
+  }
   const enc = t.kind === 'gather' ? encodeGather : encodeTransposedGather;
-  return [enc(ctx, op, t.dst, t.src, t.wgt, t.bias, s.g, false, c.impl, tuning)];
+  return [enc(ctx, op, t.dst, t.src, t.wgt, t.bias, s.g, accumulate, c.impl, tuning, fusion, t.saved ?? null)];
 }
 
 /** Fresh tensors of the shape (their contents do not matter for timing), pushed onto `owned`. */
@@ -92,8 +103,8 @@ function scratchTensors(ctx: GpuContext, s: ConvShape, owned: Tensor[]): Candida
     owned.push(x);
     return x;
   };
-  if (s.kind === 'weightGrad') return { kind: s.kind, dw: t('dw')!, grad: t('grad')!, src: t('src')!, gradSum: t('gradSum') };
-  return { kind: s.kind, dst: t('dst')!, src: t('src')!, wgt: t('wgt')!, bias: t('bias') };
+  if (s.kind === 'weightGrad') return { kind: s.kind, dw: t('dw')!, grad: t('grad')!, src: t('src')!, gradSum: t('gradSum'), srcSum: t('srcSum') };
+  return { kind: s.kind, dst: t('dst')!, src: t('src')!, wgt: t('wgt')!, bias: t('bias'), saved: t('saved') };
 }
 
 /** Which clock times the candidates: GPU timestamps, or the CPU's clock around submit-and-wait. */
@@ -275,7 +286,7 @@ export async function tuneConvShapes(ctx: GpuContext, shapes: readonly ConvShape
   const tuning: AdapterTuning = (opts.store && (await opts.store.load(adapter))) || { adapter, shapes: {} };
   let measured = 0;
   for (const s of shapes) {
-    const key = shapeKey(s.kind, s.g, s.hasBias);
+    const key = shapeKey(s.kind, s.g, s.hasBias, s.launch);
     if (!opts.retune && tuning.shapes[key]) continue;
     const r = await measureShape(ctx, s, opts);
     tuning.shapes[key] = r;
