@@ -26,6 +26,11 @@ override BATCH_STATS: u32 = 1; // input_grad: 1 statistics came from the batch (
 // host appends one of two definitions of dy_at (norm_common.ts), so the plain variant binds no extra buffer.
 override ACT: u32 = 0;
 override SLOPE: f32 = 0.2;
+// Dropout fused after the norm (and its activation): 1 multiplies the forward's output by the dropout mask
+// over 1 - p (torch's Dropout in training), drawn as shaders/dropout.wgsl draws it from (drop_seed, flat
+// element index), so the fused mask is the separate layer's; backward multiplies dy by the same mask. The host
+// prepends shaders/random.wgsl (hash_uniform).
+override DROP: u32 = 0;
 
 fn activate(v: f32) -> f32 {
   // As activation.wgsl: select, not max, so NaN propagates as torch's relu does.
@@ -44,9 +49,12 @@ struct Params {
   n: u32,             // total elements
   accumulate: u32,
   param_repeat: u32,  // groups per channel for param_grads (N for instance norm, 1 for batch norm)
+  drop_seed: u32,     // DROP: the dropout mask's seed (rewritten every step)
   eps: f32,
   momentum: f32,
   unbias: f32,        // M / (M - 1): torch updates running_var with the unbiased variance
+  drop_p: f32,        // DROP: the dropout probability
+  drop_scale: f32,    // DROP: 1 / (1 - p)
 }
 
 @group(0) @binding(0) var<uniform> u: Params;
@@ -77,6 +85,18 @@ struct Params {
 
 var<workgroup> red0: array<f32, WG>;
 var<workgroup> red1: array<f32, WG>;
+
+// The dropout factor of element i: 0 (dropped) or 1 / (1 - p); 1 without a fused dropout.
+fn drop_keep(i: u32) -> f32 {
+  if (DROP == 0u) { return 1.0; }
+  return select(u.drop_scale, 0.0, hash_uniform(u.drop_seed, i) < u.drop_p);
+}
+
+// The gradient reaching the norm's output: dy through the fused activation (dy_at) and the fused dropout.
+fn dy_in(i: u32) -> f32 {
+  if (DROP == 0u) { return dy_at(i); }
+  return dy_at(i) * drop_keep(i);
+}
 
 fn group_size() -> u32 { return u.segments * u.hw; }
 
@@ -156,7 +176,7 @@ fn normalize(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
   let i = flat(gid, nwg);
   if (i >= u.n) { return; }
   let g = group_of(i);
-  y[i] = activate((x[i] - mean_in[g]) * rstd_in[g]);
+  y[i] = activate((x[i] - mean_in[g]) * rstd_in[g]) * drop_keep(i);
 }
 
 @compute @workgroup_size(WG)
@@ -165,7 +185,7 @@ fn normalize_affine(@builtin(global_invocation_id) gid: vec3u, @builtin(num_work
   if (i >= u.n) { return; }
   let g = group_of(i);
   let c = channel_of(i);
-  y[i] = activate((x[i] - mean_in[g]) * rstd_in[g] * gamma[c] + beta[c]);
+  y[i] = activate((x[i] - mean_in[g]) * rstd_in[g] * gamma[c] + beta[c]) * drop_keep(i);
 }
 
 @compute @workgroup_size(WG)
@@ -179,7 +199,7 @@ fn grad_sums(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
   var sdyx = 0.0;
   for (var k = lid; k < m; k += WG) {
     let i = element(g, k);
-    let d = dy_at(i);
+    let d = dy_in(i);
     sdy += d;
     sdyx += d * (x[i] - mean) * rstd;
   }
@@ -208,10 +228,10 @@ fn param_grads(@builtin(global_invocation_id) gid: vec3u) {
 fn input_grad_value(i: u32, scale: f32) -> f32 {
   let g = group_of(i);
   let rstd = rstd_in[g];
-  if (BATCH_STATS == 0u) { return scale * rstd * dy_at(i); }
+  if (BATCH_STATS == 0u) { return scale * rstd * dy_in(i); }
   let m = f32(group_size());
   let xhat = (x[i] - mean_in[g]) * rstd;
-  return scale * rstd * (dy_at(i) - sums_in[2u * g] / m - xhat * sums_in[2u * g + 1u] / m);
+  return scale * rstd * (dy_in(i) - sums_in[2u * g] / m - xhat * sums_in[2u * g + 1u] / m);
 }
 
 @compute @workgroup_size(WG)
@@ -270,7 +290,7 @@ fn serial_forward(g: u32, scale: f32, shift: f32) {
   rstd_out[g] = rstd;
   for (var s = 0u; s < u.segments; s++) {
     let row = group_row(g, s);
-    for (var k = 0u; k < u.hw; k++) { y[row + k] = activate((x[row + k] - st.x) * rstd * scale + shift); }
+    for (var k = 0u; k < u.hw; k++) { y[row + k] = activate((x[row + k] - st.x) * rstd * scale + shift) * drop_keep(row + k); }
   }
 }
 
@@ -301,13 +321,13 @@ fn serial_backward(g: u32, scale: f32) {
     let row = group_row(g, s);
     for (var k = 0u; k < hw4; k += 4u) {
       let i = row + k;
-      let d = vec4f(dy_at(i), dy_at(i + 1u), dy_at(i + 2u), dy_at(i + 3u));
+      let d = vec4f(dy_in(i), dy_in(i + 1u), dy_in(i + 2u), dy_in(i + 3u));
       let xh = (vec4f(x[i], x[i + 1u], x[i + 2u], x[i + 3u]) - mean) * rstd;
       a4 += d;
       b4 += d * xh;
     }
     for (var k = hw4; k < u.hw; k++) {
-      let d = dy_at(row + k);
+      let d = dy_in(row + k);
       a1 += d;
       b1 += d * (x[row + k] - mean) * rstd;
     }
@@ -322,7 +342,7 @@ fn serial_backward(g: u32, scale: f32) {
     for (var k = 0u; k < u.hw; k++) {
       let i = row + k;
       let xhat = (x[i] - mean) * rstd;
-      let v = scale * rstd * (dy_at(i) - sdy / m - xhat * sdyx / m);
+      let v = scale * rstd * (dy_in(i) - sdy / m - xhat * sdyx / m);
       dx[i] = select(v, dx[i] + v, u.accumulate == 1u);
     }
   }

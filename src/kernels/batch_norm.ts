@@ -10,7 +10,7 @@
 import type { Dispatch, GpuContext } from '../runtime/context.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { ShapeError } from '../runtime/errors.js';
-import { checkNormBackward, checkNormForward, normGeometry, recordNormBackward, recordNormForward, type FusedActivation } from './norm_common.js';
+import { checkNormBackward, checkNormForward, normGeometry, recordNormBackward, recordNormForward, type FusedActivation, type FusedDropout } from './norm_common.js';
 
 /**
  * y = (x - mean) * rstd * gamma + beta per channel; writes mean and rstd ([C]) for backward. In
@@ -26,7 +26,7 @@ export function batchNormForward(
   beta: Tensor | null,
   runningMean: Tensor | null,
   runningVar: Tensor | null,
-  o: { training: boolean; eps?: number; momentum?: number; activation?: FusedActivation },
+  o: { training: boolean; eps?: number; momentum?: number; activation?: FusedActivation; dropout?: FusedDropout },
 ): Dispatch[] {
   const op = 'batch_norm.forward';
   ctx.checkTensor(x, op, undefined, 'x');
@@ -44,6 +44,7 @@ export function batchNormForward(
     runningMean,
     runningVar,
     activation: o.activation,
+    dropout: o.dropout,
   });
 }
 
@@ -62,11 +63,11 @@ export function batchNormBackward(
   mean: Tensor,
   rstd: Tensor,
   gamma: Tensor | null,
-  o: { training: boolean; accumulate?: boolean; activation?: { fused: FusedActivation; y: Tensor } },
+  o: { training: boolean; accumulate?: boolean; activation?: { fused: FusedActivation; y: Tensor }; dropout?: FusedDropout },
 ): Dispatch[] {
   const op = 'batch_norm.backward';
   ctx.checkTensor(x, op, undefined, 'x');
   const g = normGeometry(op, x, false);
   checkNormBackward(ctx, op, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, g.C);
-  return recordNormBackward(ctx, op, g, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, { accumulate: !!o.accumulate, batchStats: o.training, activation: o.activation });
+  return recordNormBackward(ctx, op, g, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, { accumulate: !!o.accumulate, batchStats: o.training, activation: o.activation, dropout: o.dropout });
 }

@@ -14,7 +14,7 @@
  */
 import type { Dispatch, GpuContext } from '../runtime/context.js';
 import type { Tensor } from '../runtime/tensor.js';
-import { checkNormBackward, checkNormForward, normGeometry, recordNormBackward, recordNormForward, type FusedActivation } from './norm_common.js';
+import { checkNormBackward, checkNormForward, normGeometry, recordNormBackward, recordNormForward, type FusedActivation, type FusedDropout } from './norm_common.js';
 
 /**
  * y = (x - mean) * rstd * gamma + beta per (n, c) map; writes mean and rstd ([N*C]) for backward.
@@ -28,13 +28,13 @@ export function instanceNormForward(
   x: Tensor,
   gamma: Tensor | null,
   beta: Tensor | null,
-  o: { eps?: number; activation?: FusedActivation } = {},
+  o: { eps?: number; activation?: FusedActivation; dropout?: FusedDropout } = {},
 ): Dispatch[] {
   const op = 'instance_norm.forward';
   ctx.checkTensor(x, op, undefined, 'x');
   const g = normGeometry(op, x, true);
   checkNormForward(ctx, op, g, y, mean, rstd, x, gamma, beta);
-  return recordNormForward(ctx, op, g, y, mean, rstd, x, gamma, beta, { eps: o.eps ?? 1e-5, batchStats: true, activation: o.activation });
+  return recordNormForward(ctx, op, g, y, mean, rstd, x, gamma, beta, { eps: o.eps ?? 1e-5, batchStats: true, activation: o.activation, dropout: o.dropout });
 }
 
 /**
@@ -51,11 +51,11 @@ export function instanceNormBackward(
   mean: Tensor,
   rstd: Tensor,
   gamma: Tensor | null,
-  o: { accumulate?: boolean; activation?: { fused: FusedActivation; y: Tensor } } = {},
+  o: { accumulate?: boolean; activation?: { fused: FusedActivation; y: Tensor }; dropout?: FusedDropout } = {},
 ): Dispatch[] {
   const op = 'instance_norm.backward';
   ctx.checkTensor(x, op, undefined, 'x');
   const g = normGeometry(op, x, true);
   checkNormBackward(ctx, op, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, g.groups);
-  return recordNormBackward(ctx, op, g, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, { accumulate: !!o.accumulate, batchStats: true, activation: o.activation });
+  return recordNormBackward(ctx, op, g, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, { accumulate: !!o.accumulate, batchStats: true, activation: o.activation, dropout: o.dropout });
 }

@@ -2,11 +2,14 @@
  * Shared recording for instance norm and batch norm (shaders/norm.wgsl): both normalise groups of an
  * NCHW tensor and differ only in what a group is. See the shader header for the work split.
  */
-import shader from '../../shaders/norm.wgsl';
+import normShader from '../../shaders/norm.wgsl';
+import randomShader from '../../shaders/random.wgsl';
 import type { Binding, Dispatch, GpuContext } from '../runtime/context.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { ShapeError } from '../runtime/errors.js';
 
+// random.wgsl first: the fused dropout's mask is dropout.wgsl's hash_uniform (seed, element).
+const shader = `${randomShader}\n${normShader}`;
 const WG = 256;
 
 export interface NormGeometry {
@@ -27,12 +30,48 @@ export function normGeometry(op: string, x: Tensor, instance: boolean): NormGeom
   return { N, C, hw, instance, groups: instance ? N * C : C, m: instance ? hw : N * hw };
 }
 
-function uniforms(g: NormGeometry, accumulate: boolean, eps: number, momentum: number): { u32: number[]; f32: number[] } {
+/**
+ * Dropout fused after the norm (and its fused activation): the forward writes dropout(act(norm(x))) with the
+ * mask of shaders/dropout.wgsl for the same seed, the backward multiplies dy by it. The seed changes per step
+ * with {@link setNormDropoutSeed}.
+ */
+export interface FusedDropout {
+  p: number;
+  seed: number;
+}
+
+function uniforms(g: NormGeometry, accumulate: boolean, eps: number, momentum: number, dropout?: FusedDropout): { u32: number[]; f32: number[] } {
   return {
-    u32: [g.hw, g.C, g.groups, g.instance ? 1 : g.N, g.instance ? 0 : g.C, g.instance ? 1 : 0, g.N * g.C * g.hw, accumulate ? 1 : 0, g.instance ? g.N : 1],
+    u32: [g.hw, g.C, g.groups, g.instance ? 1 : g.N, g.instance ? 0 : g.C, g.instance ? 1 : 0, g.N * g.C * g.hw, accumulate ? 1 : 0, g.instance ? g.N : 1, dropout ? dropout.seed : 0],
     // torch divides by (M - 1) for the running variance; with M = 1 it would divide by zero (torch refuses that in training).
-    f32: [eps, momentum, g.m > 1 ? g.m / (g.m - 1) : 1],
+    f32: [eps, momentum, g.m > 1 ? g.m / (g.m - 1) : 1, dropout ? dropout.p : 0, dropout ? 1 / (1 - dropout.p) : 1],
   };
+}
+
+/** The uniforms of each dispatch recorded with a fused dropout (setUniforms rewrites them whole). */
+const dropoutDispatches = new WeakMap<Dispatch, { u32: number[]; f32: number[] }>();
+
+/** Refuse a probability outside [0, 1) and a seed that is no u32, as the dropout kernels do. */
+function checkDropout(op: string, d: FusedDropout): void {
+  if (!(d.p >= 0 && d.p < 1)) throw new ShapeError(op, 'dropout p', 'a probability in [0, 1)', d.p);
+  if (!Number.isInteger(d.seed) || d.seed < 0 || d.seed > 0xffffffff) throw new ShapeError(op, 'dropout seed', 'an integer in [0, 2^32)', d.seed);
+}
+
+/** Remember the uniforms of dispatches that carry a fused dropout's seed. */
+function trackDropout(list: Dispatch[], u: { u32: number[]; f32: number[] }, dropout: FusedDropout | undefined): Dispatch[] {
+  if (dropout) for (const d of list) dropoutDispatches.set(d, u);
+  return list;
+}
+
+/** New mask seed for norm dispatches recorded with a fused dropout (its forward and backward share it). No allocation. */
+export function setNormDropoutSeed(dispatches: readonly Dispatch[], seed: number): void {
+  for (const d of dispatches) {
+    const u = dropoutDispatches.get(d);
+    if (!u) throw new ShapeError('setNormDropoutSeed', `dispatch '${d.op}'`, 'a norm dispatch with a fused dropout', d.op);
+    checkDropout('setNormDropoutSeed', { p: u.f32[3], seed });
+    u.u32[9] = seed;
+    d.setUniforms(u.u32, u.f32);
+  }
 }
 
 const b = (tensor: Tensor, binding: number, access: 'read' | 'rw' = 'read'): Binding => ({ tensor, binding, access });
@@ -94,12 +133,29 @@ export function recordNormForward(
   x: Tensor,
   gamma: Tensor | null,
   beta: Tensor | null,
-  o: { eps: number; batchStats: boolean; runningMean?: Tensor | null; runningVar?: Tensor | null; momentum?: number; activation?: FusedActivation },
+  o: { eps: number; batchStats: boolean; runningMean?: Tensor | null; runningVar?: Tensor | null; momentum?: number; activation?: FusedActivation; dropout?: FusedDropout },
 ): Dispatch[] {
   if (o.activation) checkFusedActivation(op, o.activation);
-  const { u32, f32 } = uniforms(g, false, o.eps, o.momentum ?? 0.1);
+  if (o.dropout) checkDropout(op, o.dropout);
+  const u = uniforms(g, false, o.eps, o.momentum ?? 0.1, o.dropout);
+  return trackDropout(normForwardDispatches(ctx, op, g, y, mean, rstd, x, gamma, beta, o, u), u, o.dropout);
+}
+
+function normForwardDispatches(
+  ctx: GpuContext,
+  op: string,
+  g: NormGeometry,
+  y: Tensor,
+  mean: Tensor,
+  rstd: Tensor,
+  x: Tensor,
+  gamma: Tensor | null,
+  beta: Tensor | null,
+  o: { batchStats: boolean; runningMean?: Tensor | null; runningVar?: Tensor | null; activation?: FusedActivation; dropout?: FusedDropout },
+  { u32, f32 }: { u32: number[]; f32: number[] },
+): Dispatch[] {
   const act = activationConstants(o.activation);
-  const base = { op, shader: `${shader}\n${PLAIN_DY}\n`, constants: { WG, BATCH_STATS: 1, ...act }, u32, f32 };
+  const base = { op, shader: `${shader}\n${PLAIN_DY}\n`, constants: { WG, BATCH_STATS: 1, DROP: o.dropout ? 1 : 0, ...act }, u32, f32 };
   const out: Dispatch[] = [];
   if (o.batchStats && serial(g)) {
     const variance = ctx.scratch([g.groups], `${op}.var`);
@@ -168,15 +224,36 @@ export function recordNormBackward(
   mean: Tensor,
   rstd: Tensor,
   gamma: Tensor | null,
-  o: { accumulate: boolean; batchStats: boolean; activation?: { fused: FusedActivation; y: Tensor } },
+  o: { accumulate: boolean; batchStats: boolean; activation?: { fused: FusedActivation; y: Tensor }; dropout?: FusedDropout },
 ): Dispatch[] {
   const fused = o.activation;
   if (fused) {
     checkFusedActivation(op, fused.fused);
     ctx.checkTensor(fused.y, op, x.shape, 'y (the fused forward output)');
   }
-  const { u32, f32 } = uniforms(g, o.accumulate, 0, 0);
-  const base = { op, shader: `${shader}\n${fused ? FUSED_DY : PLAIN_DY}\n`, constants: { WG, BATCH_STATS: o.batchStats ? 1 : 0, ...activationConstants(fused?.fused) }, u32, f32 };
+  if (o.dropout) checkDropout(op, o.dropout);
+  const u = uniforms(g, o.accumulate, 0, 0, o.dropout);
+  return trackDropout(normBackwardDispatches(ctx, op, g, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, o, u), u, o.dropout);
+}
+
+function normBackwardDispatches(
+  ctx: GpuContext,
+  op: string,
+  g: NormGeometry,
+  dx: Tensor | null,
+  dgamma: Tensor | null,
+  dbeta: Tensor | null,
+  dy: Tensor,
+  x: Tensor,
+  mean: Tensor,
+  rstd: Tensor,
+  gamma: Tensor | null,
+  o: { batchStats: boolean; activation?: { fused: FusedActivation; y: Tensor }; dropout?: FusedDropout },
+  { u32, f32 }: { u32: number[]; f32: number[] },
+): Dispatch[] {
+  const fused = o.activation;
+  const constants = { WG, BATCH_STATS: o.batchStats ? 1 : 0, DROP: o.dropout ? 1 : 0, ...activationConstants(fused?.fused) };
+  const base = { op, shader: `${shader}\n${fused ? FUSED_DY : PLAIN_DY}\n`, constants, u32, f32 };
   // Every entry point that reads dy reads it through dy_at, which with a fused activation reads y too.
   const dyBindings = fused ? [b(dy, 13), b(fused.y, 21)] : [b(dy, 13)];
   const sums = ctx.scratch([2 * g.groups], `${op}.sums`);

@@ -3,6 +3,7 @@ import type { GpuContext } from '../runtime/context.js';
 import { activationBackward, activationBackwardNeeds, activationForward, type Activation } from '../kernels/activation.js';
 import type { GraphNode, LoweredNode, Lowering, PrimitiveLayer, Recorder, SymbolicTensor } from './graph.js';
 import type { Parameter } from './layer.js';
+import { Pix2PixError } from '../runtime/errors.js';
 
 export class ActivationLayer implements PrimitiveLayer {
   readonly op = 'activation';
@@ -31,8 +32,21 @@ export class ActivationLayer implements PrimitiveLayer {
     const inEpilogue = node.inProducerEpilogue;
     // ReLU/LeakyReLU differentiate from x, tanh/sigmoid from y: both are kept anyway.
     const saved = inEpilogue || activationBackwardNeeds(this.kind) === 'y' ? y : l.tensorOf(node.inputs[0]);
+    const forward = inEpilogue ? [] : l.own(activationForward(this.ctx, y, l.tensorOf(node.inputs[0]), this.kind, this.slope));
+    if (node.backwardInConsumer) {
+      // A reading conv's grad-input epilogue applies act' in place (passes.ts): the input's gradient is the
+      // output's gradient tensor, and there is nothing to dispatch.
+      return {
+        forward,
+        inputGradientViews: (dOutputs) => [dOutputs[0]],
+        backward: ({ dInputs: [dx] }) => {
+          if (dx) throw new Pix2PixError(node.label, 'the activation backward is in a conv epilogue, but its input gradient was given a tensor of its own');
+          return [];
+        },
+      };
+    }
     return {
-      forward: inEpilogue ? [] : l.own(activationForward(this.ctx, y, l.tensorOf(node.inputs[0]), this.kind, this.slope)),
+      forward,
       backward: ({ dOutputs: [dy], dInputs: [dx], accumulate: [acc] }) =>
         dx ? l.own(activationBackward(this.ctx, dx, dy, saved, this.kind, { slope: this.slope, accumulate: acc })) : [],
     };

@@ -30,12 +30,20 @@ function fusionOf(node: GraphNode, l: Lowering) {
   const inputActivation: FusedActivation | undefined = a ? (a.kind === 'leaky_relu' ? { kind: 'leaky_relu', slope: a.slope } : { kind: a.kind as 'relu' | 'tanh' }) : undefined;
   const outputActivation: FusedActivation | undefined = e ? (e.kind === 'leaky_relu' ? { kind: 'leaky_relu', slope: e.slope } : { kind: e.kind as 'relu' | 'tanh' }) : undefined;
   const x = l.tensorOf(node.inputs[0]);
+  // The activation that produced x, when its backward runs in this conv's grad-input epilogue (passes.ts):
+  // dx = act'(x) * (dx + g), from x as the activation's saved output.
+  const g = node.gradEpilogue?.attrs.activation;
+  const gradActivation: FusedActivation | undefined = g ? (g.kind === 'leaky_relu' ? { kind: 'leaky_relu', slope: g.slope } : { kind: g.kind as 'relu' | 'tanh' }) : undefined;
   return {
     x,
     y: l.tensorOf(node.epilogue ? node.epilogue.outputs[0] : node.outputs[0]),
     forward: { inputActivation, outputActivation },
     weight: { inputActivation },
-    input: inputActivation ? { dxActivation: { act: inputActivation, saved: x, savedIs: 'input' as const } } : {},
+    input: inputActivation
+      ? { dxActivation: { act: inputActivation, saved: x, savedIs: 'input' as const } }
+      : gradActivation
+        ? { dxActivation: { act: gradActivation, saved: x, savedIs: 'output' as const, applyTo: 'sum' as const } }
+        : {},
   };
 }
 

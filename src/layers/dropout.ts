@@ -25,7 +25,7 @@ export class Dropout implements PrimitiveLayer {
 
   record([x]: readonly SymbolicTensor[], rec: Recorder): SymbolicTensor[] {
     if (!rec.mode.dropout) return [x];
-    return rec.node(this, [x], [x.shape], 'dropout', { seed: rec.seed + this.seedOffset });
+    return rec.node(this, [x], [x.shape], 'dropout', { seed: rec.seed + this.seedOffset, p: this.p });
   }
 
   lower(node: GraphNode, l: Lowering): LoweredNode {

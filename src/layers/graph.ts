@@ -84,6 +84,8 @@ export type NodeOp = 'conv2d' | 'conv_transpose2d' | 'norm' | 'activation' | 'dr
 /** A layer that records exactly one node and lowers it to dispatches. */
 export interface PrimitiveLayer extends Layer {
   readonly op: NodeOp;
+  /** A norm whose kernels can apply a following dropout (GraphNode.fusedDropout). */
+  readonly fusesDropout?: boolean;
   lower(node: GraphNode, lowering: Lowering): LoweredNode;
 }
 
@@ -91,12 +93,25 @@ export interface PrimitiveLayer extends Layer {
 export class GraphNode {
   /** Set by the fusion pass: the norm's output is act(norm(x)), in the same kernels. */
   fusedActivation: FusedActivation | null = null;
+  /**
+   * Set by the norm-dropout pass on a norm: its output is dropout(act(norm(x))) with this probability and
+   * first seed (the removed dropout node's), in the same kernels; the lowered norm takes the dropout's setSeed.
+   */
+  fusedDropout: { p: number; seed: number } | null = null;
   /** Set by the conv-input pass on a conv: it reads act(input) (its input is the activation's input). */
   inputActivation: { kind: Activation; slope: number } | null = null;
   /** Set by the conv-output pass on a conv: it writes act(conv + b) straight into this activation node's output. */
   epilogue: GraphNode | null = null;
   /** Set by the conv-output pass on an activation: its producer computes its forward; only its backward remains. */
   inProducerEpilogue = false;
+  /**
+   * Set by the activation-backward pass on a conv that reads this activation node's output: the conv's
+   * grad-input epilogue applies the activation's derivative (from the saved output) to everything
+   * accumulated into that gradient, so the activation's backward dispatches nothing.
+   */
+  gradEpilogue: GraphNode | null = null;
+  /** Set by the grad-epilogue pass on an activation: a consumer's grad-input epilogue computes its backward. */
+  backwardInConsumer = false;
 
   constructor(
     readonly layer: PrimitiveLayer,
@@ -104,8 +119,8 @@ export class GraphNode {
     public outputs: SymbolicTensor[],
     readonly label: string,
     readonly mode: RunMode,
-    /** Op-specific facts the passes read: an activation's kind and slope, dropout's seed. */
-    readonly attrs: { activation?: { kind: Activation; slope: number }; seed?: number },
+    /** Op-specific facts the passes read: an activation's kind and slope, dropout's seed and probability. */
+    readonly attrs: { activation?: { kind: Activation; slope: number }; seed?: number; p?: number },
   ) {}
 }
 

@@ -18,6 +18,7 @@ import { ShapeError } from '../runtime/errors.js';
 import { batchNormBackward, batchNormForward } from '../kernels/batch_norm.js';
 import { groupNormBackward, groupNormForward } from '../kernels/group_norm.js';
 import { instanceNormBackward, instanceNormForward } from '../kernels/instance_norm.js';
+import { setNormDropoutSeed, type FusedDropout } from '../kernels/norm_common.js';
 import type { GraphNode, LoweredNode, Lowering, NodeGradients, PrimitiveLayer, Recorder, SymbolicTensor } from './graph.js';
 import { Parameter, gradOf, wantsGrad } from './layer.js';
 
@@ -38,6 +39,7 @@ export function normGroupsFor(channels: number, normGroups = DEFAULT_NORM_GROUPS
 /** InstanceNorm2d(C, affine=False): per-sample, per-channel statistics over H x W. */
 export class InstanceNorm2d implements PrimitiveLayer {
   readonly op = 'norm';
+  readonly fusesDropout = true;
 
   constructor(
     readonly ctx: GpuContext,
@@ -54,19 +56,58 @@ export class InstanceNorm2d implements PrimitiveLayer {
     return recordNorm(this, x, rec);
   }
 
-  /** With a fused activation (node.fusedActivation) the output is act(norm(x)), in the same kernels. */
+  /**
+   * With a fused activation (node.fusedActivation) the output is act(norm(x)), with a fused dropout
+   * (node.fusedDropout) dropout of that, in the same kernels.
+   */
   lower(node: GraphNode, l: Lowering): LoweredNode {
     const { x, y, activation, fused } = normTensors(node, l);
     const mean = l.scratch([x.shape[0] * x.shape[1]], `${node.label}.mean`);
     const rstd = l.scratch([x.shape[0] * x.shape[1]], `${node.label}.rstd`);
+    const drop = new DropoutSeeds(node);
     return {
-      forward: l.own(instanceNormForward(this.ctx, y, mean, rstd, x, null, null, { eps: NORM_EPS, activation })),
+      forward: drop.track(l.own(instanceNormForward(this.ctx, y, mean, rstd, x, null, null, { eps: NORM_EPS, activation, dropout: drop.current }))),
       backward: ({ dOutputs: [dy], dInputs: [dx], accumulate: [acc] }) =>
-        dx ? l.own(instanceNormBackward(this.ctx, dx, null, null, dy, x, mean, rstd, null, { accumulate: acc, activation: fused })) : [],
+        dx ? drop.track(l.own(instanceNormBackward(this.ctx, dx, null, null, dy, x, mean, rstd, null, { accumulate: acc, activation: fused, dropout: drop.current }))) : [],
+      setSeed: drop.setSeed,
     };
   }
 
   destroy(): void {}
+}
+
+/**
+ * A norm node's fused dropout (GraphNode.fusedDropout): the mask's current seed and the dispatches that carry it,
+ * so that setSeed (the lowered node takes the removed dropout node's) rewrites forward and backward alike.
+ */
+class DropoutSeeds {
+  private readonly p: number | null;
+  private seed: number;
+  private readonly lists: Dispatch[][] = [];
+
+  constructor(node: GraphNode) {
+    this.p = node.fusedDropout?.p ?? null;
+    this.seed = node.fusedDropout?.seed ?? 0;
+  }
+
+  /** The dropout to record with (undefined when none is fused). */
+  get current(): FusedDropout | undefined {
+    return this.p === null ? undefined : { p: this.p, seed: this.seed };
+  }
+
+  track(list: Dispatch[]): Dispatch[] {
+    if (this.p !== null) this.lists.push(list);
+    return list;
+  }
+
+  /** Undefined without a fused dropout: the lowered node is then no seeded node. */
+  get setSeed(): ((seed: number) => void) | undefined {
+    if (this.p === null) return undefined;
+    return (seed: number) => {
+      this.seed = seed >>> 0;
+      for (const list of this.lists) setNormDropoutSeed(list, this.seed);
+    };
+  }
 }
 
 /** One node of a norm layer, its channel count checked. */
@@ -107,6 +148,7 @@ function affineNormBackward(
 /** BatchNorm2d(C): statistics over N x H x W per channel, learnable affine, running statistics. */
 export class BatchNorm2d implements PrimitiveLayer {
   readonly op = 'norm';
+  readonly fusesDropout = true;
   readonly weight: Parameter;
   readonly bias: Parameter;
   readonly runningMean: Tensor;
@@ -148,13 +190,17 @@ export class BatchNorm2d implements PrimitiveLayer {
     const update = training && node.mode.updateStats;
     // Eval normalises with the running statistics; training passes them only when they should move.
     const running = update || !training;
-    const forward = l.own(
-      batchNormForward(this.ctx, y, mean, rstd, x, this.weight.value, this.bias.value, running ? this.runningMean : null, running ? this.runningVar : null, {
-        training,
-        eps: NORM_EPS,
-        momentum: BN_MOMENTUM,
-        activation,
-      }),
+    const drop = new DropoutSeeds(node);
+    const forward = drop.track(
+      l.own(
+        batchNormForward(this.ctx, y, mean, rstd, x, this.weight.value, this.bias.value, running ? this.runningMean : null, running ? this.runningVar : null, {
+          training,
+          eps: NORM_EPS,
+          momentum: BN_MOMENTUM,
+          activation,
+          dropout: drop.current,
+        }),
+      ),
     );
     return {
       forward,
@@ -162,9 +208,11 @@ export class BatchNorm2d implements PrimitiveLayer {
         affineNormBackward(
           g,
           this.weight,
-          (dx, dgamma, dbeta, accumulate) => l.own(batchNormBackward(this.ctx, dx, dgamma, dbeta, g.dOutputs[0], x, mean, rstd, this.weight.value, { training, accumulate, activation: fused })),
+          (dx, dgamma, dbeta, accumulate) =>
+            drop.track(l.own(batchNormBackward(this.ctx, dx, dgamma, dbeta, g.dOutputs[0], x, mean, rstd, this.weight.value, { training, accumulate, activation: fused, dropout: drop.current }))),
           this.bias,
         ),
+      setSeed: drop.setSeed,
     };
   }
 
@@ -179,6 +227,8 @@ export class BatchNorm2d implements PrimitiveLayer {
 /** GroupNorm(groups, C, affine): per-sample statistics over each group of C/groups channels and H x W. */
 export class GroupNorm2d implements PrimitiveLayer {
   readonly op = 'norm';
+  /** shaders/group_norm.wgsl has no dropout epilogue: a dropout after a group norm stays its own node. */
+  readonly fusesDropout = false;
   readonly weight: Parameter;
   readonly bias: Parameter;
 

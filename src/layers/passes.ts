@@ -29,6 +29,28 @@ export const fuseNormActivation: GraphPass = (graph, outputs) => {
 };
 
 /**
+ * norm [→ activation] → dropout becomes one node: the norm kernels multiply their output by the dropout mask
+ * (the same hash of seed and element as the dropout kernels) and their backward multiplies dy by it, so the
+ * norm's own output map and the dropout's two element-wise passes disappear (the U-Net's up path: norm then
+ * Dropout(0.5)). Applies where the norm's layer fuses dropout (instance and batch norm) and its output has no
+ * other reader. The dropout's seed moves to the norm, which takes over its place among the seeded nodes.
+ */
+export const fuseNormDropout: GraphPass = (graph, outputs) => {
+  for (const norm of [...graph.nodes]) {
+    if (norm.layer.op !== 'norm' || !norm.layer.fusesDropout || norm.fusedDropout) continue;
+    const y = norm.outputs[0];
+    if (y.consumers.length !== 1 || outputs.includes(y)) continue;
+    const drop = y.consumers[0];
+    if (drop.layer.op !== 'dropout' || drop.attrs.p === undefined) continue;
+    norm.fusedDropout = { p: drop.attrs.p, seed: (drop.attrs.seed ?? 0) >>> 0 };
+    const dropped = drop.outputs[0];
+    dropped.producer = norm;
+    norm.outputs = [dropped];
+    graph.remove(drop);
+  }
+};
+
+/**
  * A channel concatenation of batch 1 is two contiguous ranges of one buffer: each input's producer
  * writes straight into its range (a view), the concatenation dispatches nothing, and its backward hands
  * each input a view of the output gradient. Applies when every input is written by a node of the graph,
@@ -106,9 +128,35 @@ export const fuseActivationIntoConvOutputs: GraphPass = (graph, outputs) => {
   }
 };
 
+/**
+ * An activation whose output is read by a conv and by others (G's level-2 LeakyReLU: its output is the
+ * level's conv input and the outermost skip) keeps its forward but loses its backward dispatch: reverse-mode
+ * visits the output's readers last-recorded first, so the first-recorded reader's input gradient is the last
+ * write into the output's gradient. When that reader is a conv, its grad-input epilogue computes
+ * act'(y) * (everything accumulated + its own term) from the saved output y (fusion.ts dstGrad with applyTo
+ * 'sum'; ReLU, LeakyReLU with a slope >= 0, tanh), in place, and the activation hands its input the same
+ * tensor as its gradient. Applies when the activation's input has no other reader (so no other gradient
+ * reaches it) and is no graph input, and the conv has no input prologue of its own.
+ */
+export const fuseActivationBackwardIntoConvGradInput: GraphPass = (graph, outputs) => {
+  const order = new Map(graph.nodes.map((n, i) => [n, i]));
+  for (const act of graph.nodes) {
+    const a = act.attrs.activation;
+    if (act.layer.op !== 'activation' || !a || act.backwardInConsumer) continue;
+    if (a.kind !== 'relu' && a.kind !== 'tanh' && !(a.kind === 'leaky_relu' && a.slope >= 0)) continue;
+    const [x] = act.inputs;
+    const [y] = act.outputs;
+    if (outputs.includes(y) || outputs.includes(x) || !x.producer || x.consumers.length !== 1 || y.consumers.length === 0) continue;
+    const last = y.consumers.reduce((m, c) => (order.get(c)! < order.get(m)! ? c : m));
+    if (!isConv(last) || last.inputs[0] !== y || last.inputActivation || last.gradEpilogue) continue;
+    last.gradEpilogue = act;
+    act.backwardInConsumer = true;
+  }
+};
+
 /** The passes every network lowers with, in order. */
 export function standardPasses(ctx: GpuContext): GraphPass[] {
-  return [fuseNormActivation, fuseActivationIntoConvInputs, fuseActivationIntoConvOutputs, concatFreeSkips(ctx)];
+  return [fuseNormActivation, fuseNormDropout, fuseActivationIntoConvInputs, fuseActivationIntoConvOutputs, fuseActivationBackwardIntoConvGradInput, concatFreeSkips(ctx)];
 }
 
 /** Count of nodes by op (tests and docs: what the passes removed). */

@@ -5,7 +5,7 @@
 import type { Tensor } from '../runtime/tensor.js';
 import { Conv2d, ConvTranspose2d } from './conv.js';
 import type { Parameter } from './layer.js';
-import { BatchNorm2d, InstanceNorm2d } from './norm.js';
+import { BatchNorm2d, InstanceNorm2d, type GroupNorm2d } from './norm.js';
 
 export type StateEntry =
   /** A parameter (weight, bias): GPU tensor, trainable. */
@@ -16,7 +16,7 @@ export type StateEntry =
   | { key: string; kind: 'counter'; shape: readonly number[]; owner: BatchNorm2d };
 
 /** Entries of one leaf layer under `prefix` ('model.3.'). Instance norm (affine=False) has none. */
-export function stateEntriesOf(layer: Conv2d | ConvTranspose2d | BatchNorm2d | InstanceNorm2d, prefix: string): StateEntry[] {
+export function stateEntriesOf(layer: Conv2d | ConvTranspose2d | BatchNorm2d | InstanceNorm2d | GroupNorm2d, prefix: string): StateEntry[] {
   if (layer instanceof InstanceNorm2d) return [];
   const out: StateEntry[] = layer.params().map((p) => ({ key: prefix + p.name, kind: 'param' as const, shape: p.shape, param: p, tensor: p.value }));
   if (layer instanceof BatchNorm2d) {

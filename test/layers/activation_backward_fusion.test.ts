@@ -1,0 +1,162 @@
+// The activation-backward pass (passes.ts fuseActivationBackwardIntoConvGradInput): an activation whose output a
+// conv reads first (in recording order) and others read too has its backward taken by that conv's grad-input
+// epilogue (act'(y) * (accumulated + own term), in place). The graph with the pass must give the same output,
+// input gradient and parameter gradients as the same graph with no passes (every activation its own forward
+// and backward dispatch), lose exactly the activation's backward dispatch, and leave graphs alone where the
+// first reader is no conv.
+import { describe, it, expect } from 'vitest';
+import { testContext } from '../helpers/gpu.js';
+import { compareClose } from '../helpers/compare.js';
+import { Graph, type GraphPass, type Layer, type Recorder, type SymbolicTensor } from '../../src/layers/graph.js';
+import { fuseActivationBackwardIntoConvGradInput, standardPasses } from '../../src/layers/passes.js';
+import { Conv2d } from '../../src/layers/conv.js';
+import { ActivationLayer } from '../../src/layers/activation.js';
+import { ConcatChannels } from '../../src/layers/concat.js';
+import { InstanceNorm2d } from '../../src/layers/norm.js';
+import type { Parameter } from '../../src/layers/layer.js';
+import type { Activation } from '../../src/kernels/activation.js';
+import { planMemory } from '../../src/runtime/memory_plan.js';
+import { Rng } from '../../src/runtime/random.js';
+import type { Dispatch, GpuContext } from '../../src/runtime/context.js';
+
+const MODE = { batchStats: true, updateStats: false, dropout: false };
+
+/**
+ * x -> conv1 [-> norm] -> act -> y; y -> conv2 -> z; output cat(y, z) (or, with `normFirst`, cat(norm2(y), z) with
+ * norm2 recorded before conv2, so the first reader of y is no conv). The skip makes y's gradient a sum of two.
+ */
+class SkipNet implements Layer {
+  readonly conv1: Conv2d;
+  readonly conv2: Conv2d;
+  readonly act: ActivationLayer;
+  readonly norm: InstanceNorm2d | null;
+  readonly norm2: InstanceNorm2d | null;
+  readonly cat: ConcatChannels;
+
+  constructor(ctx: GpuContext, kind: Activation, o: { norm: boolean; normFirst: boolean }) {
+    this.conv1 = new Conv2d(ctx, 3, 4, { kernel: 4, stride: 2, padding: 1, bias: true }, 'conv1', 'conv1');
+    this.conv2 = new Conv2d(ctx, 4, 4, { kernel: 3, stride: 1, padding: 1, bias: true }, 'conv2', 'conv2');
+    this.act = new ActivationLayer(ctx, kind, 0.2, 'act');
+    this.norm = o.norm ? new InstanceNorm2d(ctx, 4, 'norm') : null;
+    this.norm2 = o.normFirst ? new InstanceNorm2d(ctx, 4, 'norm2') : null;
+    this.cat = new ConcatChannels(ctx);
+  }
+
+  record([x]: readonly SymbolicTensor[], rec: Recorder): SymbolicTensor[] {
+    let [h] = this.conv1.record([x], rec);
+    if (this.norm) [h] = this.norm.record([h], rec);
+    const [y] = this.act.record([h], rec);
+    const [skip] = this.norm2 ? this.norm2.record([y], rec) : [y];
+    const [z] = this.conv2.record([y], rec);
+    return this.cat.record([skip, z], rec);
+  }
+
+  params(): Parameter[] {
+    return [...this.conv1.params(), ...this.conv2.params()];
+  }
+
+  destroy(): void {
+    this.conv1.destroy();
+    this.conv2.destroy();
+  }
+}
+
+interface Lowered {
+  output: Float32Array;
+  dx: Float32Array;
+  grads: Float32Array[];
+  graph: Graph;
+  backward: Dispatch[];
+}
+
+async function runGraph(ctx: GpuContext, layer: Layer, params: Parameter[], x: Float32Array, shape: number[], passes: GraphPass[]): Promise<Lowered> {
+  const input = ctx.tensor(shape, x, 'x');
+  const graph = new Graph(ctx);
+  const { run, dy, dx, backward } = ctx.deferAllocations(() => {
+    const [y] = layer.record([graph.input(input)], graph.recorder(MODE, 'net'));
+    const run = graph.lower([y], { passes });
+    const dy = ctx.tensor(run.output.shape, new Rng(5).normals(run.output.size, 1), 'dy');
+    const dx = ctx.tensor(shape, undefined, 'dx');
+    return { run, dy, dx, backward: run.backward(dy, dx, { paramGrads: 'overwrite' }) };
+  });
+  const list = [...run.forward, ...backward];
+  const plan = planMemory(ctx, list, { keep: [run.output], label: 'activation backward fusion test' });
+  await ctx.run(list, 'activation backward fusion test');
+  const out = { output: await run.output.read(), dx: await dx.read(), grads: await Promise.all(params.map((p) => p.grad!.read())), graph, backward };
+  run.destroy();
+  plan.destroy();
+  for (const t of [input, dy, dx]) t.destroy();
+  return out;
+}
+
+function expectSame(a: Float32Array, b: Float32Array, label: string): void {
+  const scale = Math.max(1e-6, ...Array.from(b, Math.abs));
+  const r = compareClose(a, b, { atol: 2e-5 * scale, rtol: 1e-3, label });
+  expect(r.ok, r.message).toBe(true);
+}
+
+const backwardOf = (kind: Activation) => `${kind}.backward`;
+
+describe('activation backward in the reading conv', async () => {
+  const ctx = await testContext();
+
+  // leaky_relu and relu after a conv run in its epilogue (forward gone too); tanh after a norm keeps its forward.
+  for (const [kind, norm] of [['leaky_relu', false], ['relu', false], ['tanh', false], ['tanh', true], ['leaky_relu', true]] as const) {
+    it(`${kind}${norm ? ' after a norm' : ''}: same output and gradients, no ${kind} backward dispatch`, async () => {
+      const net = new SkipNet(ctx, kind, { norm, normFirst: false });
+      const rng = new Rng(21);
+      const params = net.params();
+      for (const p of params) p.value.write(rng.normals(p.value.size, 0.3));
+      const shape = [1, 3, 16, 16];
+      const x = rng.normals(3 * 16 * 16, 1);
+      const plain = await runGraph(ctx, net, params, x, shape, []);
+      const fused = await runGraph(ctx, net, params, x, shape, standardPasses(ctx));
+      expectSame(fused.output, plain.output, 'output');
+      expectSame(fused.dx, plain.dx, 'dx');
+      params.forEach((p, i) => expectSame(fused.grads[i], plain.grads[i], `${p.value.label} gradient`));
+      expect(plain.backward.filter((d) => d.op === backwardOf(kind)).length).toBe(1);
+      // A norm with relu/leaky_relu after it takes the activation itself (fuseNormActivation): nothing left to move.
+      const inNorm = norm && kind !== 'tanh';
+      const act = fused.graph.nodes.find((n) => n.layer.op === 'activation');
+      if (inNorm) expect(act).toBeUndefined();
+      else {
+        expect(act?.backwardInConsumer).toBe(true);
+        expect(fused.graph.nodes.find((n) => n.label === 'net.conv2')?.gradEpilogue).toBe(act);
+      }
+      expect(fused.backward.filter((d) => d.op === backwardOf(kind)).length).toBe(0);
+      net.destroy();
+    });
+  }
+
+  it('leaves the activation alone when its first reader is no conv', async () => {
+    const net = new SkipNet(ctx, 'tanh', { norm: true, normFirst: true });
+    const rng = new Rng(22);
+    const params = net.params();
+    for (const p of params) p.value.write(rng.normals(p.value.size, 0.3));
+    const shape = [1, 3, 16, 16];
+    const x = rng.normals(3 * 16 * 16, 1);
+    const plain = await runGraph(ctx, net, params, x, shape, []);
+    const fused = await runGraph(ctx, net, params, x, shape, standardPasses(ctx));
+    expectSame(fused.dx, plain.dx, 'dx');
+    params.forEach((p, i) => expectSame(fused.grads[i], plain.grads[i], `${p.value.label} gradient`));
+    expect(fused.graph.nodes.some((n) => n.backwardInConsumer || n.gradEpilogue)).toBe(false);
+    expect(fused.backward.filter((d) => d.op === 'tanh.backward').length).toBe(1);
+    net.destroy();
+  });
+
+  it('does not apply to an activation of the graph input (its gradient may be asked for) or of the output', () => {
+    const graph = new Graph(ctx);
+    const input = ctx.tensor([1, 4, 8, 8], undefined, 'x');
+    const act = new ActivationLayer(ctx, 'relu');
+    const conv = new Conv2d(ctx, 4, 4, { kernel: 4, stride: 1, padding: 1, bias: false }, 'conv', 'conv');
+    const rec = graph.recorder(MODE, 'net');
+    const [y] = act.record([graph.input(input)], rec);
+    const [z] = conv.record([y], rec);
+    fuseActivationBackwardIntoConvGradInput(graph, [z]);
+    expect(graph.nodes.some((n) => n.backwardInConsumer || n.gradEpilogue)).toBe(false);
+    fuseActivationBackwardIntoConvGradInput(graph, [y]);
+    expect(graph.nodes.some((n) => n.backwardInConsumer || n.gradEpilogue)).toBe(false);
+    conv.destroy();
+    input.destroy();
+  });
+});
