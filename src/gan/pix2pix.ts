@@ -51,6 +51,7 @@ import { collectConvShapes } from '../kernels/conv/policy.js';
 import { loadTuning, tuneConvShapes, type TuneOptions } from '../kernels/conv/tune.js';
 import { defaultTuneStore, type AdapterTuning } from '../kernels/conv/tune_store.js';
 import { downloadBytes, splitDownloadOptions, type DownloadOptions } from './from_url.js';
+import { GpuWaitPacer } from './gpu_wait.js';
 
 export { PIX2PIX_DEFAULTS, resolvePix2PixOptions, type GanMode, type NetG, type Pix2PixOptions, type ResolvedConfig } from './options.js';
 export type { DownloadOptions, DownloadProgress } from './from_url.js';
@@ -167,6 +168,8 @@ export class Pix2Pix {
   /** LambdaLR's step count (the reference's update_learning_rate calls). */
   private schedulerSteps = 0;
   private graph: TrainGraph | null = null;
+  /** How long to sleep before waiting for a step's losses (gpu_wait.ts); reset with each new step graph. */
+  private readonly waitPacer = new GpuWaitPacer();
   private readonly translateGraphs = new Map<string, TranslateGraph>();
   private destroyed = false;
   /** The last queued call (settled: its failure is its caller's, not the next call's). */
@@ -383,6 +386,7 @@ export class Pix2Pix {
       if (this.config.tune) await this.tuneConvNow(a.shape, { store: await defaultTuneStore() });
       this.graph = this.ctx.deferAllocations(() => this.recordTrainStep(a.shape));
       this.graph.plan = planMemory(this.ctx, this.graph.list, { label: 'pix2pix.trainStep' });
+      this.waitPacer.reset();
     }
     const g = this.graph;
     for (const dst of [g.a, ...g.aCopies]) writeInput(this.ctx, dst, a);
@@ -393,7 +397,9 @@ export class Pix2Pix {
     if (g.adamD.length) updateAdam(g.adamD, { lr, step: this.stepD + 1 });
     updateAdam(g.adamG, { lr, step: this.stepG + 1 });
     this.ctx.encodeAndSubmit(g.list, 'pix2pix.trainStep');
+    const submitted = performance.now();
     const [ganG, l1, dReal, dFake] = await this.readLosses(g);
+    this.waitPacer.record(performance.now() - submitted);
     this.trainSteps = step;
     if (g.adamD.length) this.stepD++;
     if (g.adamG.length) this.stepG++;
@@ -409,6 +415,8 @@ export class Pix2Pix {
     g.losses.forEach((t, i) => enc.copyBufferToBuffer(t.buffer, t.offset, g.staging, i * 4, 4));
     this.ctx.device.queue.submit([enc.finish()]);
     await this.ctx.flush('pix2pix.trainStep');
+    // Sleep through most of the step before mapAsync, whose wait spins a core in Node (gpu_wait.ts).
+    await this.waitPacer.pace();
     await g.staging.mapAsync(1 /* GPUMapMode.READ */, 0, 16);
     const out = Array.from(new Float32Array(g.staging.getMappedRange(0, 16).slice(0)));
     g.staging.unmap();

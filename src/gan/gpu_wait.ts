@@ -1,0 +1,58 @@
+/**
+ * Waiting for a training step without taking the GPU's cores.
+ *
+ * Dawn in Node (the `webgpu` package) resolves mapAsync and onSubmittedWorkDone by processing its events from
+ * setImmediate callbacks, over and over, until the work is done: while a step runs, the JavaScript thread spins
+ * on a core. On a software adapter the "GPU" is CPU threads (lavapipe runs a dispatch on one thread per core),
+ * so on the 2-core machine the spinning thread took about a third of the CPU the kernels wanted (a Node CPU
+ * profile of 100 `small` steps: 6.6 s in processImmediate and 4.3 s of garbage collection against 5.2 s idle;
+ * bench/RESULTS.md, 2026-11-30 afternoon, lavapipe). A timer creates no pending Dawn work, so nothing polls while
+ * it runs: the step sleeps through most of its expected GPU time first and only then waits as before.
+ *
+ * The expected time is the shortest of the recent steps (submit to read-back), so a slow step (load, a first
+ * run) does not make the next sleep long, and a sleep that outlasted the work shortens the next one: a step
+ * measured while sleeping too long records at most the sleep, and the estimate comes down to the real time in
+ * a few steps. Browsers wait for the GPU process without spinning the page's thread: no pacing there.
+ */
+
+/** Whether this runtime's WebGPU polls on the JavaScript thread while waiting (Dawn's Node bindings). */
+export const WAIT_POLLS = typeof process !== 'undefined' && !!process.versions?.node;
+
+export class GpuWaitPacer {
+  private readonly recent: number[] = [];
+
+  constructor(
+    /** Pace at all (default: where waiting polls). */
+    readonly enabled = WAIT_POLLS,
+    /** Part of the expected time to sleep: the rest is waited for as before, so a faster step loses little. */
+    readonly fraction = 0.8,
+    /** Steps the expectation looks back over. */
+    readonly window = 8,
+    /** Steps measured before the first sleep. */
+    readonly warmup = 2,
+  ) {}
+
+  /** Milliseconds to sleep before waiting on the GPU (0 when not pacing or still measuring). */
+  sleepMs(): number {
+    if (!this.enabled || this.recent.length < this.warmup) return 0;
+    return this.fraction * Math.min(...this.recent);
+  }
+
+  /** One step's time from submit to its results being readable, ms. */
+  record(ms: number): void {
+    if (!Number.isFinite(ms) || ms < 0) return;
+    this.recent.push(ms);
+    if (this.recent.length > this.window) this.recent.shift();
+  }
+
+  /** Sleep for {@link sleepMs} (resolves at once when that is 0). */
+  async pace(): Promise<void> {
+    const ms = this.sleepMs();
+    if (ms >= 1) await new Promise<void>((resolve) => setTimeout(resolve, ms));
+  }
+
+  /** Forget the history (a new graph: its time is not the old one's). */
+  reset(): void {
+    this.recent.length = 0;
+  }
+}
