@@ -12,11 +12,23 @@
  * The expected time is the shortest of the recent steps (submit to read-back), so a slow step (load, a first
  * run) does not make the next sleep long, and a sleep that outlasted the work shortens the next one: a step
  * measured while sleeping too long records at most the sleep, and the estimate comes down to the real time in
- * a few steps. Browsers wait for the GPU process without spinning the page's thread: no pacing there.
+ * a few steps. Browsers wait for the GPU process without spinning the page's thread, and a GPU's kernels do
+ * not run on the CPU's cores: no pacing there ({@link pacingWanted}).
  */
+
+import type { DeviceClass } from '../kernels/conv/device_class.js';
 
 /** Whether this runtime's WebGPU polls on the JavaScript thread while waiting (Dawn's Node bindings). */
 export const WAIT_POLLS = typeof process !== 'undefined' && !!process.versions?.node;
+
+/**
+ * Whether to pace: where waiting polls and the adapter runs its kernels on the CPU (software classes). On a GPU
+ * the polling thread takes nothing the kernels need, and a timer's millisecond granularity would only add latency
+ * to short steps.
+ */
+export function pacingWanted(cls: DeviceClass, polls = WAIT_POLLS): boolean {
+  return polls && cls !== 'integrated' && cls !== 'discrete';
+}
 
 export class GpuWaitPacer {
   private readonly recent: number[] = [];

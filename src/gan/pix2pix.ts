@@ -51,7 +51,8 @@ import { collectConvShapes } from '../kernels/conv/policy.js';
 import { loadTuning, tuneConvShapes, type TuneOptions } from '../kernels/conv/tune.js';
 import { defaultTuneStore, type AdapterTuning } from '../kernels/conv/tune_store.js';
 import { downloadBytes, splitDownloadOptions, type DownloadOptions } from './from_url.js';
-import { GpuWaitPacer } from './gpu_wait.js';
+import { GpuWaitPacer, pacingWanted } from './gpu_wait.js';
+import { deviceClass } from '../kernels/conv/device_class.js';
 
 export { PIX2PIX_DEFAULTS, resolvePix2PixOptions, type GanMode, type NetG, type Pix2PixOptions, type ResolvedConfig } from './options.js';
 export type { DownloadOptions, DownloadProgress } from './from_url.js';
@@ -169,7 +170,7 @@ export class Pix2Pix {
   private schedulerSteps = 0;
   private graph: TrainGraph | null = null;
   /** How long to sleep before waiting for a step's losses (gpu_wait.ts); reset with each new step graph. */
-  private readonly waitPacer = new GpuWaitPacer();
+  private readonly waitPacer: GpuWaitPacer;
   private readonly translateGraphs = new Map<string, TranslateGraph>();
   private destroyed = false;
   /** The last queued call (settled: its failure is its caller's, not the next call's). */
@@ -184,6 +185,7 @@ export class Pix2Pix {
     private readonly ownsCtx: boolean,
     readonly config: ResolvedConfig,
   ) {
+    this.waitPacer = new GpuWaitPacer(pacingWanted(deviceClass(ctx)));
     this.G = new UnetGenerator(ctx, config.generator);
     this.D = config.discriminator ? new NLayerDiscriminator(ctx, config.discriminator) : null;
     this.applyFreeze();

@@ -3,7 +3,7 @@
 // step, a sleep that outlasted the work shortens the next one, and the pacing is on in Node and reaches trainStep.
 import { describe, it, expect } from 'vitest';
 import { testContext } from '../helpers/gpu.js';
-import { GpuWaitPacer, WAIT_POLLS } from '../../src/gan/gpu_wait.js';
+import { GpuWaitPacer, WAIT_POLLS, pacingWanted } from '../../src/gan/gpu_wait.js';
 import { Pix2Pix } from '../../src/gan/pix2pix.js';
 import { Rng } from '../../src/runtime/random.js';
 
@@ -35,6 +35,13 @@ describe('GpuWaitPacer', () => {
     expect(p.sleepMs()).toBeCloseTo(16);
   });
 
+  it('is wanted where waiting polls and the kernels run on the CPU', () => {
+    expect(pacingWanted('software', true)).toBe(true);
+    expect(pacingWanted('integrated', true)).toBe(false);
+    expect(pacingWanted('discrete', true)).toBe(false);
+    expect(pacingWanted('software', false)).toBe(false);
+  });
+
   it('does nothing when disabled', async () => {
     const p = new GpuWaitPacer(false);
     for (let i = 0; i < 5; i++) p.record(40);
@@ -56,7 +63,7 @@ describe('GpuWaitPacer', () => {
 describe('trainStep paces its wait in Node', async () => {
   const ctx = await testContext();
 
-  it('polling is detected in Node, and the steps train the pacer', async () => {
+  it('polling is detected in Node, and the steps train the pacer (this adapter is a software one)', async () => {
     expect(WAIT_POLLS).toBe(true);
     const model = await Pix2Pix.create({ ctx, numDowns: 5, ngf: 2, ndf: 2, norm: 'instance', dropout: false, seed: 5 });
     const rng = new Rng(2);
