@@ -247,7 +247,14 @@ function reference(s: ConvShape, v: Record<string, Float32Array | null>): Record
   const wShape = [g.M, g.C, g.KH, g.KW];
   expect(conv2dOutputShape(srcShape, wShape, p)).toEqual([g.batch, g.M, g.outH, g.outW]);
   const r = conv2dBackwardCpu(v.grad!, v.src!, srcShape, new Float32Array(wShape.reduce((a, b) => a * b)), wShape, p, s.hasBias);
-  return s.hasBias ? { dw: r.dw, gradSum: r.db! } : { dw: r.dw };
+  const out: Record<string, Float64Array> = s.hasBias ? { dw: r.dw, gradSum: r.db! } : { dw: r.dw };
+  if (s.launch?.srcSum) {
+    // conv_transpose2d's bias gradient, summed in the same launch: srcSum[c] = sum of src[n, c, :, :].
+    const hw = g.inH * g.inW;
+    out.srcSum = new Float64Array(g.C);
+    for (let n = 0; n < g.batch; n++) for (let c = 0; c < g.C; c++) for (let i = 0; i < hw; i++) out.srcSum[c] += v.src![(n * g.C + c) * hw + i];
+  }
+  return out;
 }
 
 describe('every candidate the tuner may pick, launched as the tuner launches it', async () => {
@@ -257,6 +264,8 @@ describe('every candidate the tuner may pick, launched as the tuner launches it'
   it('the layers give gathers, transposed gathers and weight gradients, with and without bias', () => {
     expect(new Set(shapes.map((s) => s.kind))).toEqual(new Set(['gather', 'transposed', 'weightGrad']));
     expect(shapes.some((s) => s.kind === 'weightGrad' && s.hasBias) && shapes.some((s) => s.kind === 'weightGrad' && !s.hasBias)).toBe(true);
+    // conv_transpose2d's weight gradient carries its bias sum (the launch's srcSum), checked below as an output.
+    expect(shapes.some((s) => s.kind === 'weightGrad' && s.launch?.srcSum)).toBe(true);
     // The candidate lists include every variant family: blocked for the gathers, taps for the weight gradient.
     const labels = new Set(shapes.flatMap((s) => candidatesFor(ctx, s).map(choiceLabel)));
     for (const l of ['tiled', 'direct', 'blocked', 'taps']) expect(labels).toContain(l);
@@ -276,7 +285,7 @@ describe('every candidate the tuner may pick, launched as the tuner launches it'
         for (const [name, shape] of Object.entries(shapesOf)) t[name] = shape ? ctx.tensor(shape, values[name] ?? undefined) : null;
         // Outputs start as garbage: the candidate must overwrite them.
         for (const name of Object.keys(want)) t[name]!.write(new Float32Array(t[name]!.size).fill(7));
-        const tensors = (s.kind === 'weightGrad' ? { kind: s.kind, dw: t.dw!, grad: t.grad!, src: t.src!, gradSum: t.gradSum } : { kind: s.kind, dst: t.dst!, src: t.src!, wgt: t.wgt!, bias: t.bias }) as CandidateTensors;
+        const tensors = (s.kind === 'weightGrad' ? { kind: s.kind, dw: t.dw!, grad: t.grad!, src: t.src!, gradSum: t.gradSum, srcSum: t.srcSum } : { kind: s.kind, dst: t.dst!, src: t.src!, wgt: t.wgt!, bias: t.bias }) as CandidateTensors;
         const d = encodeCandidate(ctx, s, c, tensors);
         // The launch is the candidate asked for (subgroup kernels named _sg).
         const entries = d.map((x) => x.pipeline.label);

@@ -15,8 +15,8 @@ export interface AdapterIdentity {
  * fallback); integrated: a GPU sharing memory with the CPU (Intel, Apple, and adapters describing themselves
  * as integrated); discrete: every other GPU. SwiftShader has a class of its own because its kernels cost what
  * lavapipe's do not: it runs a workgroup as 4-wide SIMD batches switched at every barrier, so the tiled
- * kernel's barriers and the blocked kernels' idle rows weigh differently (bench/RESULTS.md, 2026-11-30
- * afternoon, SwiftShader), and the static rule measured on lavapipe left 27% of its step on the table.
+ * kernel's barriers and the blocked kernels' idle rows weigh differently, and lavapipe's static rule made the
+ * step 31% slower there (bench/RESULTS.md, 2026-11-30 afternoon, SwiftShader).
  */
 export type DeviceClass = 'software' | 'swiftshader' | 'integrated' | 'discrete';
 
