@@ -95,7 +95,8 @@ describe('tuning store in headless Chromium (Cache API, built package)', () => {
     expect(second.entries).toEqual({ [urls[0]]: planted });
     expect(second.labels.length).toBeGreaterThan(keys.length);
     for (const l of second.labels) expect(l).toMatch(/\.(direct|bias_grad\w*)\.pipeline$/);
-    expect(second.staticLabels.filter((l) => /\.direct\.pipeline$/.test(l))).toEqual([]);
+    // The static rule (SwiftShader's picks direct for the smallest levels, so not only 'direct' is new) differs from the planted table.
+    expect(second.staticLabels.filter((l) => !/\.(direct|bias_grad\w*)\.pipeline$/.test(l)).length).toBeGreaterThan(0);
     for (const k of ['G_GAN', 'G_L1', 'D_real', 'D_fake'] as const) expect(Math.abs(second.lossTuned[k] - second.lossPlain[k])).toBeLessThan(1e-4 * Math.max(1, Math.abs(second.lossPlain[k])));
   });
 
