@@ -16,7 +16,7 @@ export interface AdapterIdentity {
  * as integrated); discrete: every other GPU. SwiftShader has a class of its own because its kernels cost what
  * lavapipe's do not: it runs a workgroup as 4-wide SIMD batches switched at every barrier, so the tiled
  * kernel's barriers and the blocked kernels' idle rows weigh differently, and lavapipe's static rule made the
- * step 31% slower there (bench/RESULTS.md, 2026-11-30 afternoon, SwiftShader).
+ * step 35% slower there (median of 9 alternated rounds in Chromium) (bench/RESULTS.md, 2026-11-30 afternoon, SwiftShader).
  */
 export type DeviceClass = 'software' | 'swiftshader' | 'integrated' | 'discrete';
 

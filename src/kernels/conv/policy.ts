@@ -36,7 +36,7 @@ const SOFTWARE_POLICY: StaticPolicy = {
 // ICD and once in Chromium, the rule fitted to the three tables; bench/RESULTS.md, 2026-11-30 afternoon): blocked
 // only up to 16 dst channels and tiled above, direct for outputs of at most 8 pixels, and for the weight gradient
 // tiled from 32 rows, direct below (taps only for reductions of at most 8 steps). In Chromium it made the step
-// 31% faster than lavapipe's rule (median of 6 alternated rounds).
+// 26% faster than lavapipe's rule (median of 9 alternated rounds).
 const SWIFTSHADER_POLICY: StaticPolicy = {
   directMaxColumns: perKind(8, 8, 0),
   blockedMaxRows: perKind(16, 16, 0),
