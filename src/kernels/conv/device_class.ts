@@ -13,10 +13,10 @@ export interface AdapterIdentity {
  * swiftshader: Google's SwiftShader (Chrome's software WebGPU, and Dawn over its Vulkan ICD); software: every
  * other CPU implementation of the API (Mesa lavapipe/llvmpipe, WARP, or an adapter that says it is a
  * fallback); integrated: a GPU sharing memory with the CPU (Intel, Apple, and adapters describing themselves
- * as integrated); discrete: every other GPU. SwiftShader has a class of its own because its kernels cost what
- * lavapipe's do not: it runs a workgroup as 4-wide SIMD batches switched at every barrier, so the tiled
- * kernel's barriers and the blocked kernels' idle rows weigh differently, and lavapipe's static rule made the
- * step 35% slower there (median of 9 alternated rounds in Chromium) (bench/RESULTS.md, 2026-11-30 afternoon, SwiftShader).
+ * as integrated); discrete: every other GPU. SwiftShader has a class of its own because the variants rank
+ * differently there (4-lane subgroups, so the subgroup kernels never run; each workgroup one task on one CPU
+ * thread): lavapipe's static rule made its step 35% slower than its own (median of 9 alternated rounds in
+ * Chromium; bench/RESULTS.md, 2026-11-30 afternoon, SwiftShader).
  */
 export type DeviceClass = 'software' | 'swiftshader' | 'integrated' | 'discrete';
 
