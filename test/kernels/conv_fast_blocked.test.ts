@@ -2,7 +2,7 @@
 // references, for conv2d and conv_transpose2d in all three directions: odd and non-square maps, batch > 1,
 // odd channel counts, 1x1 maps, strides 1/2/3 and mixed, phases without taps, kernels 1..4 and 1x7
 // (<= 16 taps: larger kernels fall back to the tiled path, also checked), with several launch shapes
-// (rows per thread 1, 3, 8, 32, outputs per thread 1, 3, 4, 7, workgroup 32, forced row splits of the weight gradient, with and without
+// (rows per thread 1, 3, 8, 16, 32, outputs per thread 1, 3, 4, 7, workgroup 32, forced row splits of the weight gradient, with and without
 // the fused bias column), with and without subgroups (conv_blocked_sg.wgsl, generated steps).
 import { describe, it, expect, afterAll } from 'vitest';
 import { runAndRead, testContext } from '../helpers/gpu.js';
@@ -51,6 +51,8 @@ const CONV_CASES: Case[] = [
   { name: 'pixels 3 on an odd row, rows 2', x: [2, 5, 7, 13], w: [5, 4, 4], p: { stride: 1, padding: 1 }, bias: true, tuning: { pixels: 3, rows: 2 } },
   { name: 'pixels 7, k(3,4) s(2,1)', x: [1, 3, 7, 17], w: [4, 3, 4], p: { stride: [2, 1], padding: [1, 2] }, bias: false, tuning: { pixels: 7, rows: 4 } },
   { name: 'k7 (falls back to tiled)', x: [1, 3, 9, 8], w: [4, 7, 7], p: { stride: 1, padding: 3 }, bias: true },
+  // The software policy's 16 rows for few-column maps (policy.ts blockedRows16MaxColumns), 24 rows: one partial block.
+  { name: 'rows 16 onto a 2x4 map', x: [1, 20, 4, 8], w: [24, 4, 4], p: { stride: 2, padding: 1 }, bias: true, tuning: { rows: 16 } },
 ];
 
 const CONVT_CASES: Case[] = [
@@ -68,6 +70,7 @@ const CONVT_CASES: Case[] = [
   { name: 'one split', x: [2, 5, 12, 13], w: [3, 4, 4], p: { stride: 2, padding: 1 }, bias: false, tuning: { splits: 1 } },
   { name: 'grad input pixels 3 on odd rows', x: [2, 6, 5, 7], w: [5, 4, 4], p: { stride: 2, padding: 1 }, bias: true, tuning: { pixels: 3 } },
   { name: 'k5 (falls back to tiled)', x: [2, 3, 3, 4], w: [5, 5, 5], p: { stride: 3, padding: 2, outputPadding: 2 }, bias: true },
+  { name: 'rows 16 from a 2x4 map', x: [1, 24, 2, 4], w: [20, 4, 4], p: { stride: 2, padding: 1 }, bias: true, tuning: { rows: 16 } },
 ];
 
 describe('blocked conv kernels vs float64 CPU reference', async () => {

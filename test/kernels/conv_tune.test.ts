@@ -23,7 +23,7 @@ import { conv2dForwardCpu, conv2dBackwardCpu } from '../../src/kernels/cpu/conv2
 import { convTranspose2dForwardCpu } from '../../src/kernels/cpu/conv_transpose2d.js';
 import { CONV_PARAM_FIELDS, CONV_PARAMS_WGSL, packConvParams } from '../../src/kernels/conv/params.js';
 import * as shaders from '../../src/kernels/conv/shaders.js';
-import { collectConvShapes, launchKey, shapeKey, staticImpl, staticPolicy, STATIC_POLICIES, useStaticPolicy, tunedChoices, useTunedChoices, type ConvShape } from '../../src/kernels/conv/policy.js';
+import { blockedTuning, collectConvShapes, launchKey, shapeKey, staticImpl, staticPolicy, STATIC_POLICIES, useStaticPolicy, tunedChoices, useTunedChoices, type ConvShape } from '../../src/kernels/conv/policy.js';
 import { candidatesFor, candidateTensorShapes, choiceLabel, defaultTimer, encodeCandidate, loadTuning, measureShape, tuneConvShapes, type CandidateTensors } from '../../src/kernels/conv/tune.js';
 import { FileTuneStore, MemoryTuneStore, checkAdapterTuning } from '../../src/kernels/conv/tune_store.js';
 import { adapterIdentity, adapterKey, classifyAdapter, deviceClass, isSoftwareClass } from '../../src/kernels/conv/device_class.js';
@@ -95,6 +95,19 @@ describe('static policies per device class', () => {
       expect(staticImpl(kind, g, STATIC_POLICIES.discrete)).toBe(software);
     });
   }
+  it('lavapipe: blocked gathers onto few columns with >= 16 channels take 16 rows per thread; other classes 8', () => {
+    const tiny = k4(1, 64, 128, [4, 8], [2, 4], 2);
+    const up = k4(1, 128, 64, [2, 4], [4, 8], 2);
+    expect(blockedTuning('gather', tiny, {}, STATIC_POLICIES.software)).toEqual({ rows: 16 });
+    expect(blockedTuning('transposed', up, { subgroups: false }, STATIC_POLICIES.software)).toEqual({ subgroups: false, rows: 16 });
+    // The caller's rows win; few channels, many columns, the weight gradient and the other classes keep the kernel's default.
+    expect(blockedTuning('gather', tiny, { rows: 8 }, STATIC_POLICIES.software)).toEqual({ rows: 8 });
+    expect(blockedTuning('gather', k4(1, 64, 8, [4, 8], [2, 4], 2), {}, STATIC_POLICIES.software)).toEqual({});
+    expect(blockedTuning('gather', k4(1, 16, 32, [16, 32], [8, 16], 2), {}, STATIC_POLICIES.software)).toEqual({});
+    expect(blockedTuning('transposed', k4(1, 16, 32, [32, 64], [64, 128], 2), {}, STATIC_POLICIES.software)).toEqual({});
+    expect(blockedTuning('weightGrad', tiny, {}, STATIC_POLICIES.software)).toEqual({});
+    for (const c of ['swiftshader', 'integrated', 'discrete'] as const) expect(blockedTuning('gather', tiny, {}, STATIC_POLICIES[c])).toEqual({});
+  });
   it('kernels other than 4x4: direct for few rows, tiled above, in both software classes', () => {
     const g3 = (M: number) => ({ ...k4(1, 16, M, [16, 16], [16, 16], 1), KH: 3, KW: 3 });
     for (const p of [STATIC_POLICIES.software, STATIC_POLICIES.swiftshader]) {
@@ -188,6 +201,23 @@ describe('adapter identity and class come from ctx.adapterInfo', async () => {
     for (const t of [x, w, y]) t.destroy();
     // Dawn on lavapipe or SwiftShader (the machines this suite runs on) says who it is.
     expect(adapterKey(adapterIdentity(ctx))).toMatch(/\S/);
+  });
+  it("the rows rule reaches the launch: lavapipe's 64->128 conv onto 2x4 runs 8 row blocks of 16, under the GPU rule 16 of 8", () => {
+    const x = ctx.tensor([1, 64, 4, 8]);
+    const w = ctx.tensor([128, 64, 4, 4]);
+    const y = ctx.tensor([1, 128, 2, 4]);
+    const rowBlocks = (policy: (typeof STATIC_POLICIES)['software']) => {
+      useStaticPolicy(ctx, policy);
+      const d = conv2dForward(ctx, y, x, w, null, { stride: 2, padding: 1 });
+      useStaticPolicy(ctx, null);
+      expect(d[0].pipeline.label).toMatch(/\.gather(_sg)?\.pipeline$/);
+      const z = d[0].workgroups[2];
+      destroyDispatches(d);
+      return z;
+    };
+    expect(rowBlocks(STATIC_POLICIES.software)).toBe(8);
+    expect(rowBlocks(STATIC_POLICIES.discrete)).toBe(16);
+    for (const t of [x, w, y]) t.destroy();
   });
 });
 
