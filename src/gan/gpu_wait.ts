@@ -16,7 +16,7 @@
  * not run on the CPU's cores: no pacing there ({@link pacingWanted}).
  */
 
-import type { DeviceClass } from '../kernels/conv/device_class.js';
+import { isSoftwareClass, type DeviceClass } from '../kernels/conv/device_class.js';
 
 /** Whether this runtime's WebGPU polls on the JavaScript thread while waiting (Dawn's Node bindings). */
 export const WAIT_POLLS = typeof process !== 'undefined' && !!process.versions?.node;
@@ -27,7 +27,7 @@ export const WAIT_POLLS = typeof process !== 'undefined' && !!process.versions?.
  * to short steps.
  */
 export function pacingWanted(cls: DeviceClass, polls = WAIT_POLLS): boolean {
-  return polls && cls !== 'integrated' && cls !== 'discrete';
+  return polls && isSoftwareClass(cls);
 }
 
 export class GpuWaitPacer {
