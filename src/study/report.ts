@@ -210,11 +210,11 @@ export function gridTrials(trials: readonly TrialReport[]): TrialReport[] {
 }
 
 function settingsCells(s?: TrialSettings): string[] {
-  if (!s) return ['–', '–', '–', '–', '–', '–', '–'];
+  if (!s) return ['–', '–', '–', '–', '–', '–', '–', '–'];
   const g = `U-Net ${s.numDowns} levels, ngf ${s.ngf}${s.dropout ? ', dropout' : ''}`;
   const d = s.nLayersD ? `PatchGAN ${s.nLayersD} layers, ndf ${s.ndf}` : '–';
   const epochs = `${s.nEpochs}+${s.nEpochsDecay}${s.pretrain ? ` (pretrain ${s.pretrain.epochs} on ${s.pretrain.pairs}${s.pretrain.filter?.bed ? ` ${s.pretrain.filter.bed}-bed` : ''})` : ''}`;
-  return [s.imageSize, g, d, epochs, String(s.lr), String(s.seed), String(s.steps)];
+  return [s.imageSize, g, d, epochs, String(s.lr), s.lambdaL1 !== undefined ? String(s.lambdaL1) : '–', String(s.seed), String(s.steps)];
 }
 
 function testSetText(t: TestSetSummary): string {
@@ -236,7 +236,7 @@ function lossPanels(t: TrialReport): string {
       { name: label, color, strokeWidth: 1.8, markers: false, points: xs.map((x, i) => ({ x, y: sm[i] })) },
     ];
   };
-  const l1 = lineChart(trace('G_L1', '#1f77b4', 'G_L1'), { title: `${t.name}: L1 term (λ·|G(x)−y|)`, xLabel: 'step', yLabel: 'G_L1', width: 330, height: 200 });
+  const l1 = lineChart(trace('G_L1', '#1f77b4', 'G_L1'), { title: `${t.name}: L1 term (λ·|G(x)−y|${t.settings?.lambdaL1 !== undefined ? `, λ = ${t.settings.lambdaL1}` : ''})`, xLabel: 'step', yLabel: 'G_L1', width: 330, height: 200 });
   const adv = lineChart([...trace('G_GAN', '#d62728', 'G_GAN'), ...trace('D_real', '#2ca02c', 'D_real'), ...trace('D_fake', '#ff7f0e', 'D_fake')], {
     title: `${t.name}: adversarial terms`,
     xLabel: 'step',
@@ -357,7 +357,7 @@ export function renderReport(r: StudyReport): string {
     lineChart(metricSeries(r.trials, m.key), { title: `${m.label} vs training pairs (${m.better} is better)`, xLabel: 'real training pairs', yLabel: m.label }),
   );
   const lossCharts = r.trials.filter((t) => t.losses.length > 0).map(lossPanels);
-  const head = ['trial', 'kind', 'real pairs', 'pairs/epoch', 'resolution', 'generator', 'discriminator', 'epochs', 'lr', 'seed', 'steps', ...REPORT_METRICS.map((m) => m.label), 'time'];
+  const head = ['trial', 'kind', 'real pairs', 'pairs/epoch', 'resolution', 'generator', 'discriminator', 'epochs', 'lr', 'λ L1', 'seed', 'steps', ...REPORT_METRICS.map((m) => m.label), 'time'];
   const rows = r.trials.map(
     (t) =>
       `<tr><td>${escapeXml(t.name)}</td><td>${escapeXml(t.kind)}</td><td>${t.trainPairs}</td><td>${t.effectivePairs}</td>${settingsCells(t.settings)

@@ -576,8 +576,8 @@ export async function writeStudyOutputs(cfg: StudyConfig, o: { out: string; devi
     results.push(r);
   }
   const keys = ['mse', 'nrmse', 'psnr', 'ssim', 'fid', 'kid', 'waem', 'skeleton'] as const;
-  const settingCols = ['image_size', 'num_downs', 'ngf', 'ndf', 'epochs', 'lr', 'batch_size', 'steps'];
-  const settingVals = (s?: TrialSettings) => (s ? [s.imageSize, s.numDowns, s.ngf, s.ndf, `${s.nEpochs}+${s.nEpochsDecay}`, s.lr, s.batchSize, s.steps] : settingCols.map(() => ''));
+  const settingCols = ['image_size', 'num_downs', 'ngf', 'ndf', 'epochs', 'lr', 'lambda_l1', 'batch_size', 'steps'];
+  const settingVals = (s?: TrialSettings) => (s ? [s.imageSize, s.numDowns, s.ngf, s.ndf, `${s.nEpochs}+${s.nEpochsDecay}`, s.lr, s.lambdaL1, s.batchSize, s.steps] : settingCols.map(() => ''));
   const csv = [
     ['trial', 'kind', 'train_pairs', 'effective_pairs', ...keys, ...settingCols, 'seconds'].join(','),
     ...results.map((r) => [r.name, r.kind, r.trainPairs, r.effectivePairs, ...keys.map((k) => r.metrics[k] ?? ''), ...settingVals(r.settings), r.seconds?.toFixed(1) ?? ''].join(',')),

@@ -115,6 +115,10 @@ describe('study report', () => {
     expect(html).toContain('m001 (white fur, black bed, 5 images)');
     const row = html.match(/<tr><td>transfer-w2b<\/td>.*?<\/tr>/)![0];
     for (const cell of ['64x128', 'U-Net 6 levels, ngf 8', 'PatchGAN 3 layers, ndf 8', '8+8 (pretrain 16 on 24 white-bed)', '0.002', '128']) expect(row).toContain(`<td>${cell}</td>`);
+    // The L1 weight is a column and in the L1 panel's title: the demo departs from the reference's 100.
+    expect(html).toContain('<th>λ L1</th>');
+    expect(row).toMatch(/<td>0\.002<\/td><td>100<\/td>/);
+    expect(html).toContain('transfer-w2b: L1 term (λ·|G(x)−y|, λ = 100)');
     expect(html).toMatch(/<th>skeleton recovery<\/th>/);
     expect(html).toContain('id="fid-missing"');
     expect(html).toContain('demo --fid-weights FILE');

@@ -75,6 +75,9 @@ describe('demo study', () => {
     expect(r.results.map((t) => t.settings?.seed)).toEqual([0, 1]);
     const csv = readFileSync(join(out, 'results.csv'), 'utf8').split('\n');
     expect(csv[0].split(',')).toContain('skeleton');
+    // The L1 weight is recorded per trial: the demo's differs from the reference's 100.
+    const cols = csv[0].split(',');
+    expect(csv[1].split(',')[cols.indexOf('lambda_l1')]).toBe(String(r.results[0].settings?.lambdaL1));
     const html = readFileSync(join(out, 'report.html'), 'utf8');
     expect(html).toMatch(/Test set: 8 images of 4 held-out animals never seen in training; fur: 2 white, 2 black; beds: 2 white, 2 black/);
     expect(html).toContain('skeleton recovery vs training pairs');
