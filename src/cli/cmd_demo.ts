@@ -55,7 +55,8 @@ import type { DatasetPlan, SynthesizeOptions } from '../data/synth_node.js';
  * ~42 ms a step plus ~25 s of synthesis, compilation, translation and scoring. The new default (13500 steps,
  * ndf 4) ran twice on the shared machine under load 2-5 from other jobs: 9 min 19 s wall (9 min 44 s CPU) and
  * 8 min 44 s (10 min 27 s CPU), the same figures both times. Idle: 25 s + 13500 x 0.65 x 42 ms = 6.5 min, or
- * 0.71 (the old run's wall/CPU) x 9 min 44 s = 6.9 min.
+ * 0.71 (the old run's wall/CPU) x 9 min 44 s = 6.9 min. Measured idle (2026-11-30, edb5673): 7 min 01 s wall,
+ * 9 min 09 s CPU, the same figures again.
  * Its results (seed means where 3 seeds), 8 → 24 → 110 real pairs: MSE 0.0073 → 0.0029 → 0.0016, PSNR 22.5 →
  * 25.6 → 28.0, SSIM 0.714 → 0.819 → 0.876, WAEM 0.72 → 1.13 → 1.69, skeleton recovery 0.113 → 0.199 → 0.349;
  * aug-8to32 0.133, transfer-w2b 0.109. (The old default: 0.087 → 0.163 → 0.22-0.24, MSE 0.0029 and SSIM 0.81 at
@@ -76,8 +77,8 @@ export const DEMO_NGF = 8;
 export const DEMO_NDF = 4;
 /** L1 weight 10000, not the reference's 100: see the measurements above (the GAN term's texture hides the bones). */
 export const DEMO_LAMBDA_L1 = 10000;
-// Estimated for the idle 2-core machine (lavapipe) from the measurements above: 6.5-6.9 min.
-export const DEMO_MEASURED_TIME = 'about 7 minutes (13500 training steps; 8 min 44 s measured with other jobs running)';
+// Measured on the idle 2-core machine (lavapipe), 2026-11-30 at edb5673: 7 min 01 s wall, 9 min 09 s CPU.
+export const DEMO_MEASURED_TIME = 'about 7 minutes (13500 training steps; 7 min 01 s measured idle)';
 
 /** The seed's real-pair sweep (Fig. 2, "up to 700 in the graph") and its augmented set size. */
 export const SEED_SIZES = [50, 100, 200, 400, 700] as const;
