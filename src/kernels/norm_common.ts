@@ -138,22 +138,7 @@ export function recordNormForward(
   if (o.activation) checkFusedActivation(op, o.activation);
   if (o.dropout) checkDropout(op, o.dropout);
   const u = uniforms(g, false, o.eps, o.momentum ?? 0.1, o.dropout);
-  return trackDropout(normForwardDispatches(ctx, op, g, y, mean, rstd, x, gamma, beta, o, u), u, o.dropout);
-}
-
-function normForwardDispatches(
-  ctx: GpuContext,
-  op: string,
-  g: NormGeometry,
-  y: Tensor,
-  mean: Tensor,
-  rstd: Tensor,
-  x: Tensor,
-  gamma: Tensor | null,
-  beta: Tensor | null,
-  o: { batchStats: boolean; runningMean?: Tensor | null; runningVar?: Tensor | null; activation?: FusedActivation; dropout?: FusedDropout },
-  { u32, f32 }: { u32: number[]; f32: number[] },
-): Dispatch[] {
+  const { u32, f32 } = u;
   const act = activationConstants(o.activation);
   const base = { op, shader: `${shader}\n${PLAIN_DY}\n`, constants: { WG, BATCH_STATS: 1, DROP: o.dropout ? 1 : 0, ...act }, u32, f32 };
   const out: Dispatch[] = [];
@@ -179,7 +164,7 @@ function normForwardDispatches(
         }),
       );
     }
-    return out;
+    return trackDropout(out, u, o.dropout);
   }
   if (o.batchStats) {
     const variance = ctx.scratch([g.groups], `${op}.var`);
@@ -209,7 +194,7 @@ function normForwardDispatches(
       workgroups: ctx.grid(x.size, WG),
     }),
   );
-  return out;
+  return trackDropout(out, u, o.dropout);
 }
 
 export function recordNormBackward(
@@ -233,25 +218,7 @@ export function recordNormBackward(
   }
   if (o.dropout) checkDropout(op, o.dropout);
   const u = uniforms(g, o.accumulate, 0, 0, o.dropout);
-  return trackDropout(normBackwardDispatches(ctx, op, g, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, o, u), u, o.dropout);
-}
-
-function normBackwardDispatches(
-  ctx: GpuContext,
-  op: string,
-  g: NormGeometry,
-  dx: Tensor | null,
-  dgamma: Tensor | null,
-  dbeta: Tensor | null,
-  dy: Tensor,
-  x: Tensor,
-  mean: Tensor,
-  rstd: Tensor,
-  gamma: Tensor | null,
-  o: { batchStats: boolean; activation?: { fused: FusedActivation; y: Tensor }; dropout?: FusedDropout },
-  { u32, f32 }: { u32: number[]; f32: number[] },
-): Dispatch[] {
-  const fused = o.activation;
+  const { u32, f32 } = u;
   const constants = { WG, BATCH_STATS: o.batchStats ? 1 : 0, DROP: o.dropout ? 1 : 0, ...activationConstants(fused?.fused) };
   const base = { op, shader: `${shader}\n${fused ? FUSED_DY : PLAIN_DY}\n`, constants, u32, f32 };
   // Every entry point that reads dy reads it through dy_at, which with a fused activation reads y too.
@@ -271,7 +238,7 @@ function normBackwardDispatches(
     if (dgamma && dbeta) {
       out.push(ctx.kernel({ ...base, entryPoint: 'param_grads', bindings: [b(sums, 15), b(dgamma, 16, 'rw'), b(dbeta, 17, 'rw')], workgroups: [Math.ceil(g.C / WG)] }));
     }
-    return out;
+    return trackDropout(out, u, o.dropout);
   }
   const out: Dispatch[] = [
     ctx.kernel({ ...base, entryPoint: 'grad_sums', bindings: [b(x, 4), b(mean, 7), b(rstd, 9), ...dyBindings, b(sums, 14, 'rw')], workgroups: ctx.grid(g.groups, 1) }).attach(sums),
@@ -290,7 +257,7 @@ function normBackwardDispatches(
       }),
     );
   }
-  return out;
+  return trackDropout(out, u, o.dropout);
 }
 
 /** Validate the tensors of a norm backward; `statsLength` is N*C (instance) or C (batch). */
