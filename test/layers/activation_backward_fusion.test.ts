@@ -6,8 +6,8 @@
 // first reader is no conv.
 import { describe, it, expect } from 'vitest';
 import { testContext } from '../helpers/gpu.js';
-import { compareClose } from '../helpers/compare.js';
-import { Graph, type GraphPass, type Layer, type Recorder, type SymbolicTensor } from '../../src/layers/graph.js';
+import { expectSame, runGraph } from '../helpers/graph.js';
+import { Graph, type Layer, type Recorder, type SymbolicTensor } from '../../src/layers/graph.js';
 import { fuseActivationBackwardIntoConvGradInput, standardPasses } from '../../src/layers/passes.js';
 import { Conv2d } from '../../src/layers/conv.js';
 import { ActivationLayer } from '../../src/layers/activation.js';
@@ -15,11 +15,11 @@ import { ConcatChannels } from '../../src/layers/concat.js';
 import { InstanceNorm2d } from '../../src/layers/norm.js';
 import type { Parameter } from '../../src/layers/layer.js';
 import type { Activation } from '../../src/kernels/activation.js';
-import { planMemory } from '../../src/runtime/memory_plan.js';
 import { Rng } from '../../src/runtime/random.js';
-import type { Dispatch, GpuContext } from '../../src/runtime/context.js';
+import type { GpuContext } from '../../src/runtime/context.js';
 
 const MODE = { batchStats: true, updateStats: false, dropout: false };
+const RUN = { mode: MODE, dy: (n: number) => new Rng(5).normals(n, 1), label: 'activation backward fusion test' };
 
 /**
  * x -> conv1 [-> norm] -> act -> y; y -> conv2 -> z; output cat(y, z) (or, with `normFirst`, cat(norm2(y), z) with
@@ -61,40 +61,6 @@ class SkipNet implements Layer {
   }
 }
 
-interface Lowered {
-  output: Float32Array;
-  dx: Float32Array;
-  grads: Float32Array[];
-  graph: Graph;
-  backward: Dispatch[];
-}
-
-async function runGraph(ctx: GpuContext, layer: Layer, params: Parameter[], x: Float32Array, shape: number[], passes: GraphPass[]): Promise<Lowered> {
-  const input = ctx.tensor(shape, x, 'x');
-  const graph = new Graph(ctx);
-  const { run, dy, dx, backward } = ctx.deferAllocations(() => {
-    const [y] = layer.record([graph.input(input)], graph.recorder(MODE, 'net'));
-    const run = graph.lower([y], { passes });
-    const dy = ctx.tensor(run.output.shape, new Rng(5).normals(run.output.size, 1), 'dy');
-    const dx = ctx.tensor(shape, undefined, 'dx');
-    return { run, dy, dx, backward: run.backward(dy, dx, { paramGrads: 'overwrite' }) };
-  });
-  const list = [...run.forward, ...backward];
-  const plan = planMemory(ctx, list, { keep: [run.output], label: 'activation backward fusion test' });
-  await ctx.run(list, 'activation backward fusion test');
-  const out = { output: await run.output.read(), dx: await dx.read(), grads: await Promise.all(params.map((p) => p.grad!.read())), graph, backward };
-  run.destroy();
-  plan.destroy();
-  for (const t of [input, dy, dx]) t.destroy();
-  return out;
-}
-
-function expectSame(a: Float32Array, b: Float32Array, label: string): void {
-  const scale = Math.max(1e-6, ...Array.from(b, Math.abs));
-  const r = compareClose(a, b, { atol: 2e-5 * scale, rtol: 1e-3, label });
-  expect(r.ok, r.message).toBe(true);
-}
-
 const backwardOf = (kind: Activation) => `${kind}.backward`;
 
 describe('activation backward in the reading conv', async () => {
@@ -109,8 +75,8 @@ describe('activation backward in the reading conv', async () => {
       for (const p of params) p.value.write(rng.normals(p.value.size, 0.3));
       const shape = [1, 3, 16, 16];
       const x = rng.normals(3 * 16 * 16, 1);
-      const plain = await runGraph(ctx, net, params, x, shape, []);
-      const fused = await runGraph(ctx, net, params, x, shape, standardPasses(ctx));
+      const plain = await runGraph(ctx, net, params, x, shape, [], RUN);
+      const fused = await runGraph(ctx, net, params, x, shape, standardPasses(ctx), RUN);
       expectSame(fused.output, plain.output, 'output');
       expectSame(fused.dx, plain.dx, 'dx');
       params.forEach((p, i) => expectSame(fused.grads[i], plain.grads[i], `${p.value.label} gradient`));
@@ -135,8 +101,8 @@ describe('activation backward in the reading conv', async () => {
     for (const p of params) p.value.write(rng.normals(p.value.size, 0.3));
     const shape = [1, 3, 16, 16];
     const x = rng.normals(3 * 16 * 16, 1);
-    const plain = await runGraph(ctx, net, params, x, shape, []);
-    const fused = await runGraph(ctx, net, params, x, shape, standardPasses(ctx));
+    const plain = await runGraph(ctx, net, params, x, shape, [], RUN);
+    const fused = await runGraph(ctx, net, params, x, shape, standardPasses(ctx), RUN);
     expectSame(fused.dx, plain.dx, 'dx');
     params.forEach((p, i) => expectSame(fused.grads[i], plain.grads[i], `${p.value.label} gradient`));
     expect(fused.graph.nodes.some((n) => n.backwardInConsumer || n.gradEpilogue)).toBe(false);

@@ -4,49 +4,14 @@
 // passes leave exactly the nodes they should. Batch 1 (concat-free skips) and batch 2 (copied skips).
 import { describe, it, expect } from 'vitest';
 import { testContext } from '../helpers/gpu.js';
-import { compareClose } from '../helpers/compare.js';
-import { Graph, type GraphPass, type Layer } from '../../src/layers/graph.js';
+import { expectSame, runGraph } from '../helpers/graph.js';
+import type { Graph } from '../../src/layers/graph.js';
 import { standardPasses } from '../../src/layers/passes.js';
-import type { Parameter } from '../../src/layers/layer.js';
-import { planMemory } from '../../src/runtime/memory_plan.js';
 import { NLayerDiscriminator, UnetGenerator } from '../../src/gan/networks.js';
 import { Rng } from '../../src/runtime/random.js';
-import type { GpuContext } from '../../src/runtime/context.js';
 
 // Batch statistics without moving running statistics, no dropout: two runs of the same graph see the same weights.
 const MODE = { batchStats: true, updateStats: false, dropout: false };
-
-interface Lowered {
-  output: Float32Array;
-  dx: Float32Array;
-  grads: Float32Array[];
-  graph: Graph;
-}
-
-async function runGraph(ctx: GpuContext, layer: Layer, params: Parameter[], x: Float32Array, shape: number[], dyValues: (n: number) => Float32Array, passes: GraphPass[]): Promise<Lowered> {
-  const input = ctx.tensor(shape, x, 'x');
-  const graph = new Graph(ctx);
-  const { run, dy, dx, list } = ctx.deferAllocations(() => {
-    const [y] = layer.record([graph.input(input)], graph.recorder(MODE, 'net'));
-    const run = graph.lower([y], { passes });
-    const dy = ctx.tensor(run.output.shape, dyValues(run.output.size), 'dy');
-    const dx = ctx.tensor(shape, undefined, 'dx');
-    return { run, dy, dx, list: [...run.forward, ...run.backward(dy, dx, { paramGrads: 'overwrite' })] };
-  });
-  const plan = planMemory(ctx, list, { keep: [run.output], label: 'passes test' });
-  await ctx.run(list, 'passes test');
-  const out = { output: await run.output.read(), dx: await dx.read(), grads: await Promise.all(params.map((p) => p.grad!.read())), graph };
-  run.destroy();
-  plan.destroy();
-  for (const t of [input, dy, dx]) t.destroy();
-  return out;
-}
-
-function expectSame(a: Float32Array, b: Float32Array, label: string): void {
-  const scale = Math.max(1e-6, ...Array.from(b, Math.abs));
-  const r = compareClose(a, b, { atol: 2e-5 * scale, rtol: 1e-3, label });
-  expect(r.ok, r.message).toBe(true);
-}
 
 describe('graph passes', async () => {
   const ctx = await testContext();
@@ -60,8 +25,8 @@ describe('graph passes', async () => {
       const shape = [N, 3, 32, 32];
       const x = rng.normals(N * 3 * 32 * 32, 1);
       const dy = (n: number) => new Rng(5).normals(n, 1);
-      const plain = await runGraph(ctx, G.root, params, x, shape, dy, []);
-      const fused = await runGraph(ctx, G.root, params, x, shape, dy, standardPasses(ctx));
+      const plain = await runGraph(ctx, G.root, params, x, shape, [], { mode: MODE, dy, label: 'passes test' });
+      const fused = await runGraph(ctx, G.root, params, x, shape, standardPasses(ctx), { mode: MODE, dy, label: 'passes test' });
       expectSame(fused.output, plain.output, 'output');
       expectSame(fused.dx, plain.dx, 'dx');
       params.forEach((p, i) => expectSame(fused.grads[i], plain.grads[i], `${p.value.label} gradient`));
@@ -91,8 +56,8 @@ describe('graph passes', async () => {
       const shape = [2, 4, 32, 32];
       const x = rng.normals(2 * 4 * 32 * 32, 1);
       const dy = (n: number) => new Rng(6).normals(n, 1);
-      const plain = await runGraph(ctx, D.model, params, x, shape, dy, []);
-      const fused = await runGraph(ctx, D.model, params, x, shape, dy, standardPasses(ctx));
+      const plain = await runGraph(ctx, D.model, params, x, shape, [], { mode: MODE, dy, label: 'passes test' });
+      const fused = await runGraph(ctx, D.model, params, x, shape, standardPasses(ctx), { mode: MODE, dy, label: 'passes test' });
       expectSame(fused.output, plain.output, 'logits');
       expectSame(fused.dx, plain.dx, 'dx');
       params.forEach((p, i) => expectSame(fused.grads[i], plain.grads[i], `${p.value.label} gradient`));

@@ -5,44 +5,15 @@
 // dispatches), and lose both dropout dispatches; group norm, whose kernels have no dropout, keeps the node.
 import { describe, it, expect } from 'vitest';
 import { testContext } from '../helpers/gpu.js';
-import { compareClose } from '../helpers/compare.js';
-import { Graph, type GraphPass, type Layer, type RecordedGraph } from '../../src/layers/graph.js';
+import { expectSame, runGraph } from '../helpers/graph.js';
 import { standardPasses } from '../../src/layers/passes.js';
-import type { Parameter } from '../../src/layers/layer.js';
-import { planMemory } from '../../src/runtime/memory_plan.js';
 import { UnetGenerator } from '../../src/gan/networks.js';
-import { Rng, mixSeed } from '../../src/runtime/random.js';
-import type { Dispatch, GpuContext } from '../../src/runtime/context.js';
+import { Rng } from '../../src/runtime/random.js';
 
 // Train-mode statistics (running statistics not moved, so two runs see the same weights) and dropout on.
 const MODE = { batchStats: true, updateStats: false, dropout: true };
-
-async function runGraph(ctx: GpuContext, layer: Layer, params: Parameter[], x: Float32Array, shape: number[], passes: GraphPass[], reseed: number | null) {
-  const input = ctx.tensor(shape, x, 'x');
-  const graph = new Graph(ctx);
-  const { run, dy, dx, backward } = ctx.deferAllocations(() => {
-    const [y] = layer.record([graph.input(input)], graph.recorder(MODE, 'net', 17));
-    const run: RecordedGraph = graph.lower([y], { passes });
-    const dy = ctx.tensor(run.output.shape, new Rng(5).normals(run.output.size, 1), 'dy');
-    const dx = ctx.tensor(shape, undefined, 'dx');
-    return { run, dy, dx, backward: run.backward(dy, dx, { paramGrads: 'overwrite' }) as Dispatch[] };
-  });
-  if (reseed !== null) run.seeded.forEach((n, i) => n.setSeed!(mixSeed(reseed, i)));
-  const list = [...run.forward, ...backward];
-  const plan = planMemory(ctx, list, { keep: [run.output], label: 'norm dropout fusion test' });
-  await ctx.run(list, 'norm dropout fusion test');
-  const out = { output: await run.output.read(), dx: await dx.read(), grads: await Promise.all(params.map((p) => p.grad!.read())), graph, list, seeded: run.seeded.length };
-  run.destroy();
-  plan.destroy();
-  for (const t of [input, dy, dx]) t.destroy();
-  return out;
-}
-
-function expectSame(a: Float32Array, b: Float32Array, label: string): void {
-  const scale = Math.max(1e-6, ...Array.from(b, Math.abs));
-  const r = compareClose(a, b, { atol: 2e-5 * scale, rtol: 1e-3, label });
-  expect(r.ok, r.message).toBe(true);
-}
+/** Recorded with seed 17, then (unless reseed is null) reseeded as a training step does. */
+const run = (reseed: number | null) => ({ mode: MODE, dy: (n: number) => new Rng(5).normals(n, 1), seed: 17, reseed, label: 'norm dropout fusion test' });
 
 describe('norm + dropout fused by the graph passes', async () => {
   const ctx = await testContext();
@@ -56,8 +27,8 @@ describe('norm + dropout fused by the graph passes', async () => {
       for (const p of params) p.value.write(rng.normals(p.value.size, 0.3));
       const shape = [1, 3, 128, 128];
       const x = rng.normals(3 * 128 * 128, 1);
-      const plain = await runGraph(ctx, G.root, params, x, shape, [], reseed);
-      const fused = await runGraph(ctx, G.root, params, x, shape, standardPasses(ctx), reseed);
+      const plain = await runGraph(ctx, G.root, params, x, shape, [], run(reseed));
+      const fused = await runGraph(ctx, G.root, params, x, shape, standardPasses(ctx), run(reseed));
       // Two dropout layers, each a forward dispatch, in the plain graph.
       expect(plain.list.filter((d) => d.op === 'dropout.forward').length).toBe(2);
       expectSame(fused.output, plain.output, 'output');
@@ -85,8 +56,8 @@ describe('norm + dropout fused by the graph passes', async () => {
     for (const p of params) p.value.write(rng.normals(p.value.size, 0.3));
     const shape = [1, 3, 128, 128];
     const x = rng.normals(3 * 128 * 128, 1);
-    const a = await runGraph(ctx, G.root, params, x, shape, standardPasses(ctx), 1);
-    const b = await runGraph(ctx, G.root, params, x, shape, standardPasses(ctx), 2);
+    const a = await runGraph(ctx, G.root, params, x, shape, standardPasses(ctx), run(1));
+    const b = await runGraph(ctx, G.root, params, x, shape, standardPasses(ctx), run(2));
     expect(a.output.some((v, i) => Math.abs(v - b.output[i]) > 1e-4)).toBe(true);
     G.destroy();
   });
