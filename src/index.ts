@@ -24,7 +24,7 @@ export {
   type StateSource,
   type GanMode,
 } from './gan/pix2pix.js';
-export { resolvePix2PixOptions, PIX2PIX_DEFAULTS, NET_G_VALUES, NORM_VALUES, GAN_MODE_VALUES, type NetG } from './gan/options.js';
+export { resolvePix2PixOptions, PIX2PIX_DEFAULTS, NET_G_VALUES, NORM_VALUES, GAN_MODE_VALUES, type NetG, type TuneTiming } from './gan/options.js';
 export { downloadBytes, type DownloadOptions, type DownloadProgress } from './gan/from_url.js';
 export { UnetGenerator, NLayerDiscriminator, type GeneratorConfig, type DiscriminatorConfig, type GeneratorRun } from './gan/networks.js';
 export { linearLambda, linearLrFactorForEpoch, type LinearPolicy } from './gan/lr_policy.js';

@@ -64,9 +64,24 @@ export interface Pix2PixOptions {
    * Measure the conv kernels on this adapter and use the fastest (src/kernels/conv/tune.ts): at creation the
    * stored choices for this adapter load; each new training-batch shape measures the conv shapes not yet
    * stored and saves them. Kept in ~/.cache/pix2pix-webgpu/tune.json (Node) or the Cache API (browser).
+   * An object tunes too, with that timing ({@link TuneTiming}); `true` is the tuner's default timing.
    */
-  tune?: boolean;
+  tune?: boolean | TuneTiming;
 }
+
+/**
+ * How long the tuner that `tune` runs measures each conv shape: fewer rounds tune sooner but pick from
+ * noisier times (on a loaded machine a wrong pick stays in the cache until it is deleted or re-tuned).
+ */
+export interface TuneTiming {
+  /** Timed rounds per candidate kernel, the median kept (at least 1; default 5). */
+  repeats?: number;
+  /** Untimed rounds per candidate before the calibration round, which take first-use costs (default 1). */
+  warmup?: number;
+}
+
+/** The tuner's default timing (src/kernels/conv/tune.ts measureShape's defaults). */
+export const TUNE_TIMING_DEFAULTS = { repeats: 5, warmup: 1 } as const satisfies Required<TuneTiming>;
 
 export interface ResolvedConfig {
   generator: GeneratorConfig;
@@ -84,6 +99,8 @@ export interface ResolvedConfig {
   seed: number;
   freeze: { encoderLevels: number; discriminator: boolean };
   tune: boolean;
+  /** The tuner's timing when `tune`: what the option's object gave, the rest (or all, for `true`) its defaults, 5 repeats and 1 warm-up round. */
+  tuneTiming: Required<TuneTiming>;
 }
 
 /** Every default in one place (the reference's pix2pix training defaults). */
@@ -145,7 +162,15 @@ export function resolvePix2PixOptions(o: Pix2PixOptions = {}, op = 'Pix2Pix.crea
   const batchSize = check.int('batchSize', 1, Infinity, d.batchSize);
   const seed = check.int('seed', -Infinity, Infinity, d.seed);
   const discriminator = check.bool('discriminator', d.discriminator);
-  const tune = check.bool('tune', false);
+  let tune = false;
+  let tuneTiming: Required<TuneTiming> = { ...TUNE_TIMING_DEFAULTS };
+  if (o.tune !== null && typeof o.tune === 'object' && !Array.isArray(o.tune)) {
+    const t = new OptionChecker(op, o.tune as Record<string, unknown>, 'tune.');
+    tune = true;
+    tuneTiming = { repeats: t.int('repeats', 1, Infinity, TUNE_TIMING_DEFAULTS.repeats), warmup: t.int('warmup', 0, Infinity, TUNE_TIMING_DEFAULTS.warmup) };
+  } else if (o.tune !== undefined && typeof o.tune !== 'boolean') {
+    throw new InvalidOptionError(op, 'tune', 'true, false or { repeats?: number, warmup?: number }', o.tune);
+  } else tune = o.tune ?? false;
   let freeze = { encoderLevels: 0, discriminator: false };
   if (o.freeze !== undefined) {
     if (o.freeze === null || typeof o.freeze !== 'object') throw new InvalidOptionError(op, 'freeze', '{ encoderLevels?: number, discriminator?: boolean }', o.freeze);
@@ -173,6 +198,7 @@ export function resolvePix2PixOptions(o: Pix2PixOptions = {}, op = 'Pix2Pix.crea
     seed: seed >>> 0,
     freeze,
     tune,
+    tuneTiming,
   };
 }
 

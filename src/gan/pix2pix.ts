@@ -385,7 +385,7 @@ export class Pix2Pix {
     const key = a.shape.join('x');
     if (!this.graph || this.graph.key !== key) {
       this.destroyGraph();
-      if (this.config.tune) await this.tuneConvNow(a.shape, { store: await defaultTuneStore() });
+      if (this.config.tune) await this.tuneConvNow(a.shape, { store: await defaultTuneStore(), ...this.config.tuneTiming });
       this.graph = this.ctx.deferAllocations(() => this.recordTrainStep(a.shape));
       this.graph.plan = planMemory(this.ctx, this.graph.list, { label: 'pix2pix.trainStep' });
       this.waitPacer.reset();

@@ -3,12 +3,15 @@
 // model (its own context) reads the table at creation, does not measure again, and its step runs the stored
 // choices (proved by planting a table the static policy would never give: 'direct' for every shape, and
 // checking the step's conv dispatches and losses). A damaged file stops create() with the file named.
+// The tuning runs with `tune: { repeats: 1, warmup: 0 }` (the default timing, 5 timed rounds and a warm-up
+// per candidate, takes several seconds more on lavapipe and proves nothing more here); the number of GPU
+// submissions during the first step shows that this timing, not the default, was used.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Pix2Pix, type Pix2PixOptions } from '../../src/gan/pix2pix.js';
-import { FileFormatError } from '../../src/runtime/errors.js';
+import { Pix2Pix, resolvePix2PixOptions, type Pix2PixOptions } from '../../src/gan/pix2pix.js';
+import { FileFormatError, InvalidOptionError } from '../../src/runtime/errors.js';
 import { Rng } from '../../src/runtime/random.js';
 import type { Dispatch } from '../../src/runtime/context.js';
 import type { ImageF32 } from '../../src/data/image.js';
@@ -17,7 +20,8 @@ import { adapterIdentity, adapterKey } from '../../src/kernels/conv/device_class
 import type { AdapterTuning } from '../../src/kernels/conv/tune_store.js';
 
 // The smallest model: 5 downs (32x32), 4 base channels; instance norm as the benchmarks use.
-const OPTS: Pix2PixOptions = { inputChannels: 3, outputChannels: 3, numDowns: 5, ngf: 4, ndf: 4, norm: 'instance', dropout: true, seed: 3, tune: true };
+// The quickest timing: one timed round per candidate and no warm-up round.
+const OPTS: Pix2PixOptions = { inputChannels: 3, outputChannels: 3, numDowns: 5, ngf: 4, ndf: 4, norm: 'instance', dropout: true, seed: 3, tune: { repeats: 1, warmup: 0 } };
 
 function images(seed: number): ImageF32[] {
   const rng = new Rng(seed);
@@ -61,7 +65,20 @@ describe('Pix2Pix.create({ tune: true }) with the Node file store', () => {
     try {
       expect(tunedChoices(first.ctx).size).toBe(0);
       expect(existsSync(file)).toBe(false);
-      await first.trainStep(BATCH);
+      // Count the queue's submissions: the GPU-timestamp tuner submits one per round (warm-ups, the
+      // calibration round, then the timed rounds), so each shape costs 2 with this timing and 7 by default.
+      const queue = first.ctx.device.queue;
+      const submit = queue.submit.bind(queue);
+      let submits = 0;
+      queue.submit = (buffers: Iterable<GPUCommandBuffer>) => {
+        submits++;
+        submit(buffers);
+      };
+      try {
+        await first.trainStep(BATCH);
+      } finally {
+        queue.submit = submit;
+      }
       key = adapterKey(adapterIdentity(first.ctx));
       const saved = JSON.parse(readFileSync(file, 'utf8')) as { version: number; adapters: Record<string, AdapterTuning> };
       expect(saved.version).toBe(1);
@@ -70,6 +87,9 @@ describe('Pix2Pix.create({ tune: true }) with the Node file store', () => {
       n = Object.keys(shapes).length;
       // 5 downs + 5 ups of the U-Net and the PatchGAN's 5 convs, each forward, grad input (not the first layers) and grad weight.
       expect(n).toBeGreaterThan(30);
+      // 2 per shape, plus the step's own few (the default timing would be 7 per shape).
+      expect(submits).toBeGreaterThanOrEqual(2 * n);
+      expect(submits).toBeLessThan(3 * n);
       for (const r of Object.values(shapes)) {
         expect(r.timer).toBe('gpu');
         expect(Object.keys(r.candidates).length).toBeGreaterThanOrEqual(2);
@@ -114,6 +134,21 @@ describe('Pix2Pix.create({ tune: true }) with the Node file store', () => {
     // Tuning compiles every candidate of every conv shape of the step (~190 pipelines on lavapipe, seconds
     // each under load): 36 s at load average 6-7 with Mesa's shader cache warm, 3 to 13 minutes at load 13-20.
   }, 1_800_000);
+
+  it('tune takes true, false or its timing; anything else is refused with the option named', () => {
+    expect(resolvePix2PixOptions({ tune: true })).toMatchObject({ tune: true, tuneTiming: { repeats: 5, warmup: 1 } });
+    expect(resolvePix2PixOptions({})).toMatchObject({ tune: false, tuneTiming: { repeats: 5, warmup: 1 } });
+    expect(resolvePix2PixOptions({ tune: { repeats: 2 } })).toMatchObject({ tune: true, tuneTiming: { repeats: 2, warmup: 1 } });
+    expect(resolvePix2PixOptions({ tune: { repeats: 1, warmup: 0 } })).toMatchObject({ tune: true, tuneTiming: { repeats: 1, warmup: 0 } });
+    const bad = (tune: unknown) => () => resolvePix2PixOptions({ tune } as Pix2PixOptions);
+    expect(bad('yes')).toThrow(InvalidOptionError);
+    expect(bad('yes')).toThrow(/option tune: expected true, false or \{ repeats\?: number, warmup\?: number \}, got/);
+    expect(bad(null)).toThrow(/option tune:/);
+    expect(bad([1])).toThrow(/option tune:/);
+    expect(bad({ repeats: 0 })).toThrow(/option tune\.repeats: expected an integer >= 1, got 0/);
+    expect(bad({ warmup: -1 })).toThrow(/option tune\.warmup: expected an integer >= 0, got -1/);
+    expect(bad({ repeats: 1.5 })).toThrow(/option tune\.repeats:/);
+  });
 
   it('a damaged cache file stops create() with an error naming the file (the file is left as it was)', async () => {
     mkdirSync(join(dir, 'pix2pix-webgpu'), { recursive: true });
