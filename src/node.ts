@@ -15,5 +15,17 @@ export { createInceptionExtractor, MissingFidWeightsError, FID_WEIGHTS_ENV } fro
 export { loadPairedDataset, type PairEntry, type PairedDataset, type PairedDatasetOptions } from './data/dataset_node.js';
 export { synthesizeDataset, planDataset, SEED_DATASET, type SynthesizeOptions, type SynthesizeResult, type DatasetPlan, type PlannedAnimal } from './data/synth_node.js';
 export { openPairs, type OpenedPair, type OpenPairsOptions } from './train/pair_sources_node.js';
-// The study runner's error (its trials failed, the others went on): catchable by class like the others.
-export { StudyTrialsFailedError } from './study/study_node.js';
+// The study runner (train, translate and score each trial; resumable, shareable by workers) and its error
+// (its trials failed, the others went on): what `pix2pix-webgpu study` runs, callable from code.
+export {
+  runStudy,
+  loadStudyConfig,
+  StudyTrialsFailedError,
+  type StudyRunOptions,
+  type StudyRunSummary,
+  type TrialResult,
+  type ClaimInfo,
+  type StudyConfig,
+  type TrialConfig,
+} from './study/study_node.js';
+export type { StudyTrainConfig, StudyEvaluateConfig } from './study/study_config.js';

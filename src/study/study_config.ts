@@ -10,6 +10,7 @@ import { Pix2PixError } from '../runtime/errors.js';
 import { PIX2PIX_DEFAULTS } from '../gan/options.js';
 import type { SsimMode } from '../metrics/defaults.js';
 
+/** One trial of a study (a folder name of letters, digits, . = + - _; its kind decides which fields apply). */
 export interface TrialConfig {
   name: string;
   kind: 'size' | 'augment' | 'transfer';
@@ -31,6 +32,7 @@ export interface TrialConfig {
   seed?: number;
 }
 
+/** The training every trial of a study shares (epochs at the constant learning rate, then decaying to 0). */
 export interface StudyTrainConfig {
   nEpochs: number;
   nEpochsDecay: number;
@@ -39,6 +41,7 @@ export interface StudyTrainConfig {
   preprocess?: PreprocessOptions;
 }
 
+/** How every trial of a study is scored (SSIM mode, FID weights file, report grid and test-set size, WAEM weights). */
 export interface StudyEvaluateConfig {
   ssimMode?: SsimMode;
   fidWeights?: string;
@@ -47,6 +50,7 @@ export interface StudyEvaluateConfig {
   waemWeights?: Record<string, number>;
 }
 
+/** A study: one dataset, one model configuration and training schedule, and the trials that vary the data. */
 export interface StudyConfig {
   name?: string;
   /** Dataset folder with train/ and test/ (aligned A|B) and a manifest, e.g. from `synth`. */

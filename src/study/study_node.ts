@@ -49,6 +49,7 @@ import {
 export type { StudyConfig, TrialConfig, ResolvedTrialConfig, TrialSettings, StudyPlan, TrialPlan, StudyEstimate } from './study_config.js';
 export { planStudy, formatPlan, configDifferences, trainStepMacs } from './study_config.js';
 
+/** One finished trial: its metrics, losses and sample grid (as in results.json), with the settings behind them. */
 export interface TrialResult extends TrialReport {
   /** The full record of what produced this row (compared on resume; see ResolvedTrialConfig). */
   config?: ResolvedTrialConfig;
@@ -85,13 +86,19 @@ export function loadStudyConfig(path: string, o: { dataOverride?: string } = {})
   return cfg;
 }
 
+/** Options of {@link runStudy}. */
 export interface StudyRunOptions {
+  /** The study folder: trials/NAME/ per trial, then results.json, results.csv and report.html. Shared by workers. */
   out: string;
+  /** The GPU context every trial trains and is scored on (`createContext()`; the caller destroys it). */
   ctx: GpuContext;
   /** Run only these trials; default all. */
   only?: string[];
+  /** Progress lines (trial started, resumed, reused, failed, skipped). */
   onLog?: (line: string) => void;
+  /** After each training step of a trial: its step number and the trial's total steps. */
   onStep?: (trial: string, step: number, total: number) => void;
+  /** Stops the run before the next training step: the trial saves a checkpoint and runStudy throws (a later run resumes it). */
   signal?: AbortSignal;
   /** A claim whose heartbeat is older than this is taken over (default 600 s; the holder refreshes it every 30 s). */
   staleClaimSeconds?: number;
@@ -168,6 +175,7 @@ export function resolveTrialConfig(cfg: StudyConfig, trial: TrialConfig): Resolv
 // afresh; the interrupted trial then resumes from its last checkpoint.
 // ---------------------------------------------------------------------------------------------------------
 
+/** Who holds a trial (its folder's claim.json): the worker's host and process, and since when. */
 export interface ClaimInfo {
   token: string;
   host: string;
@@ -481,8 +489,10 @@ async function trainAndEvaluate(cfg: StudyConfig, trial: TrialConfig, resolved: 
   return result;
 }
 
+/** What {@link runStudy} did, and the results of every finished trial of the study (this worker's and others'). */
 export interface StudyRunSummary {
   results: TrialResult[];
+  /** report.html in the study folder. */
   reportPath: string;
   /** Trials this process trained (or re-scored), reused as they were, or left to the workers holding them. */
   ran: string[];
@@ -512,6 +522,8 @@ export class StudyTrialsFailedError extends Pix2PixError {
  * or a lost GPU device ends the run at once: no later trial could run either.
  */
 export async function runStudy(cfg: StudyConfig, o: StudyRunOptions): Promise<StudyRunSummary> {
+  // A config built in code has not been through loadStudyConfig: refuse a malformed one before any folder is made.
+  validateStudyConfig(cfg, 'runStudy');
   await mkdir(o.out, { recursive: true });
   for (const name of o.only ?? []) if (!cfg.trials.some((t) => t.name === name)) throw new Pix2PixError('study', `no trial named '${name}' (trials: ${cfg.trials.map((t) => t.name).join(', ')})`);
   const todo = cfg.trials.filter((t) => !o.only || o.only.includes(t.name));
