@@ -12,10 +12,12 @@ import type { BenchResult } from './harness.js';
 import { benchKernels } from './cases_kernels.js';
 import { benchModel, MODEL_CONFIGS, type ModelConfigName } from './cases_model.js';
 import { benchMetrics } from './cases_metrics.js';
-import { STATIC_POLICIES, tunedChoices, useStaticPolicy, useTunedChoices, type TunedChoice } from '../src/kernels/conv/policy.js';
+import { STATIC_POLICIES, tunedChoices, useStaticPolicy, useTunedChoices, type StaticPolicy, type TunedChoice } from '../src/kernels/conv/policy.js';
 import { CacheApiTuneStore } from '../src/kernels/conv/tune_store.js';
 import type { DeviceClass } from '../src/kernels/conv/device_class.js';
 import { Pix2Pix } from '../src/gan/pix2pix.js';
+import type { Dispatch, GpuContext } from '../src/runtime/context.js';
+import { formatProfile, profileDispatches } from './profile_dispatches.js';
 
 export interface BrowserBenchOptions {
   configs: ModelConfigName[];
@@ -32,13 +34,19 @@ export interface BrowserBenchOptions {
    * Conv selections to compare in the model cases, each a run of its own (with TF.js again beside it when
    * `tfjs`), in turn for `rounds` rounds: a device class's static policy ('software' is lavapipe's rule,
    * 'swiftshader' SwiftShader's) or 'tuned' (the `small`-shaped step tuned once in this page before the rounds,
-   * its table kept in the Cache API store). Absent: the adapter's own policy (and any table already applied).
+   * its table kept in the Cache API store), or a class's policy with scalar fields changed, for A/B runs of a rule
+   * change: 'swiftshader+directMinWorkgroups=0'. Absent: the adapter's own policy (and any table already applied).
    */
-  policies?: (DeviceClass | 'tuned')[];
+  policies?: (DeviceClass | 'tuned' | `${DeviceClass}+${string}`)[];
   /** Rounds over `policies`; default 1. */
   rounds?: number;
   /** Timed runs per candidate when tuning (default 3). */
   tuneRepeats?: number;
+  /**
+   * With `policies` and `model`: after each policy's model cases, the step's dispatches timed one by one with GPU
+   * timestamps (bench/profile_dispatches.ts), every dispatch with its grid, as notes.
+   */
+  profile?: boolean;
 }
 
 export interface BrowserBenchAdapter {
@@ -60,6 +68,39 @@ declare global {
   interface Window {
     __benchResult?: BrowserBenchOutcome;
     __runBench?: (o: BrowserBenchOptions) => Promise<BrowserBenchOutcome>;
+  }
+}
+
+/** A class's static policy, with `+field=value` scalar overrides ('swiftshader+directMinWorkgroups=0'). */
+function policyNamed(name: string): StaticPolicy {
+  const [cls, ...sets] = name.split('+');
+  const base = STATIC_POLICIES[cls as DeviceClass];
+  if (!base) throw new Error(`unknown policy class ${cls}; one of ${Object.keys(STATIC_POLICIES).join(', ')}`);
+  const p: Record<string, unknown> = { ...base };
+  for (const s of sets) {
+    const [k, v] = s.split('=');
+    if (typeof p[k] !== 'number' || !Number.isFinite(Number(v))) throw new Error(`policy ${name}: ${k} is not a scalar field of StaticPolicy, or ${v} not a number`);
+    p[k] = Number(v);
+  }
+  return p as unknown as StaticPolicy;
+}
+
+/** The `small`-shaped step's dispatches of a fresh model under the policy in force, each timed alone. */
+async function profileStep(ctx: GpuContext, name: ModelConfigName): Promise<string[]> {
+  const c = MODEL_CONFIGS[name];
+  const model = await Pix2Pix.create({ ctx, inputChannels: c.channels, outputChannels: c.channels, numDowns: c.numDowns, ngf: c.ngf, ndf: c.ndf, norm: 'instance', seed: 1 });
+  const shape = [1, c.channels, c.height, c.width];
+  const n = shape.reduce((x, y) => x * y);
+  const a = ctx.tensor(shape, Float32Array.from({ length: n }, (_, i) => Math.sin(i)));
+  const b = ctx.tensor(shape, Float32Array.from({ length: n }, (_, i) => Math.cos(i)));
+  try {
+    await model.trainStep({ a, b });
+    const list = (model as unknown as { graph: { list: Dispatch[] } }).graph.list;
+    return formatProfile(list, await profileDispatches(ctx, list, 2), true);
+  } finally {
+    a.destroy();
+    b.destroy();
+    await model.destroy();
   }
 }
 
@@ -108,10 +149,11 @@ export async function runBench(o: BrowserBenchOptions): Promise<BrowserBenchOutc
         for (let round = 1; round <= (o.rounds ?? 1); round++) {
           for (const policy of o.policies) {
             useTunedChoices(ctx, policy === 'tuned' ? table : new Map());
-            useStaticPolicy(ctx, policy === 'tuned' ? null : STATIC_POLICIES[policy]);
+            useStaticPolicy(ctx, policy === 'tuned' ? null : policyNamed(policy));
             log(`${name}: model, policy ${policy}, round ${round}${o.tfjs ? ' (+ TF.js)' : ''}`);
             const rs = await benchModel(ctx, name, { warmup, repeats, tfjs: o.tfjs });
             results.push(...rs.map((r) => ({ ...r, group: `${r.group} [${policy} r${round}]` })));
+            if (o.profile && adapter.timestampQuery) notes.push(`profile, policy ${policy}, round ${round}:`, ...(await profileStep(ctx, name)));
           }
         }
         useTunedChoices(ctx, new Map());

@@ -6,7 +6,7 @@
  *   node dist/bench/cli.js [--config small|256|512x1024|all] [--repeats N] [--warmup N] [--no-tfjs]
  *       [--no-kernels] [--no-model] [--no-metrics] [--no-inception] [--filter REGEX] [--json FILE]
  *   node dist/bench/cli.js --browser [--chromium PATH] [--inception] [--timeout SECONDS] [same options]
- *       [--policies software,swiftshader,tuned [--rounds N] [--tune-repeats N]]
+ *       [--policies software,swiftshader,tuned [--rounds N] [--tune-repeats N] [--profile]]
  *
  * `--browser` runs the same case functions in headless Chromium (puppeteer-core, WebGPU on SwiftShader unless
  * the browser has a GPU): dist/bench/browser.js (bench/browser_entry.ts) is served on http://localhost and
@@ -14,6 +14,7 @@
  * `environment: 'chromium'` and the browser's adapter info. Inception is skipped there unless `--inception`.
  * `--policies` (browser only) runs the model cases once per conv selection, in turn, for `--rounds` rounds, TF.js
  * beside each: a device class's static policy, or 'tuned' (tuned once in the page first; bench/browser_entry.ts).
+ * `--profile` (with `--policies`) then times each dispatch of the step alone (GPU timestamps) and prints them as notes.
  * `--filter REGEX` keeps only the kernel cases whose "group case" (e.g. "activation leaky_relu forward", no config
  * prefix) matches, case-insensitively.
  *
@@ -48,6 +49,7 @@ async function main(): Promise<void> {
       policies: { type: 'string' },
       rounds: { type: 'string', default: '1' },
       'tune-repeats': { type: 'string', default: '3' },
+      profile: { type: 'boolean', default: false },
       json: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -55,7 +57,7 @@ async function main(): Promise<void> {
   if (values.help) {
     console.log(
       'node dist/bench/cli.js [--config small|256|512x1024|all] [--repeats N] [--warmup N] [--no-tfjs] [--no-kernels] [--no-model] [--no-metrics] [--no-inception] [--filter REGEX] [--json FILE]\n' +
-        '                       [--browser [--chromium PATH] [--inception] [--timeout SECONDS] [--policies software,swiftshader,tuned [--rounds N] [--tune-repeats N]]]',
+        '                       [--browser [--chromium PATH] [--inception] [--timeout SECONDS] [--policies software,swiftshader,tuned [--rounds N] [--tune-repeats N] [--profile]]]',
     );
     return;
   }
@@ -100,6 +102,7 @@ async function runInBrowser(values: Record<string, string | boolean | undefined>
       policies: typeof values.policies === 'string' ? (values.policies.split(',') as BrowserBenchOptions['policies']) : undefined,
       rounds: Number(values.rounds),
       tuneRepeats: Number(values['tune-repeats']),
+      profile: values.profile === true,
     },
     { chromium: typeof values.chromium === 'string' ? values.chromium : undefined, timeoutMs: Number(values.timeout) * 1000 },
   );

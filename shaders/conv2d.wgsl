@@ -60,17 +60,20 @@ fn direct(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
   finish(idx, m, sum);
 }
 
-const TILE = 64u;    // rows and columns of the dst tile
+const TILE = 64u;    // rows and columns of the dst tile; tiled.ts replaces this line for 32 or 16 (more, smaller workgroups)
 const TILE_K = 16u;  // reduction depth staged per step
-const VEC = 16u;     // TILE / 4: vec4s per row of a staged slice
+const VEC = TILE / 4u;  // vec4s per row of a staged slice, and threads per side of the workgroup (4x4 outputs each)
+// Rows of A (k fastest) and of B (column fastest) that the workgroup's VEC * VEC threads stage in one pass.
+const A_STEP = VEC * VEC / TILE_K;
+const B_STEP = VEC * VEC / TILE;
 // tileA is filled by threads that walk k fastest (coalesced global reads); without the padding the 16
 // threads writing one m would hit one memory bank (stride 64 floats), with it they spread over 8 banks.
-const ROW_A = 17u;
+const ROW_A = VEC + 1u;
 
-var<workgroup> tileA: array<vec4f, 272>;  // [TILE_K][TILE / 4 + 1]: tileA[k*ROW_A + m/4][m%4] = A[m0 + m, k0 + k]
-var<workgroup> tileB: array<vec4f, 256>;  // [TILE_K][TILE / 4]: tileB[k*VEC + j/4][j%4] = B[k0 + k, col0 + j]
+var<workgroup> tileA: array<vec4f, TILE_K * ROW_A>;  // [TILE_K][TILE / 4 + 1]: tileA[k*ROW_A + m/4][m%4] = A[m0 + m, k0 + k]
+var<workgroup> tileB: array<vec4f, TILE_K * VEC>;    // [TILE_K][TILE / 4]: tileB[k*VEC + j/4][j%4] = B[k0 + k, col0 + j]
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(VEC, VEC)
 fn tiled(
   @builtin(workgroup_id) wid: vec3u,
   @builtin(num_workgroups) nwg: vec3u,
@@ -104,14 +107,14 @@ fn tiled(
   var acc: array<vec4f, 4>;
   for (var k0 = 0u; k0 < K; k0 += TILE_K) {
     let ka = k0 + ak;
-    for (var i = 0u; i < 4u; i++) {
-      let m = am + 16u * i;
+    for (var i = 0u; i < TILE / A_STEP; i++) {
+      let m = am + A_STEP * i;
       var v = 0.0;
       if (m0 + m < p.M && ka < K) { v = wgt[(m0 + m) * K + ka]; }
       tileA[ak * ROW_A + m / 4u][m % 4u] = v;
     }
-    for (var i = 0u; i < 4u; i++) {
-      let kr = bk + 4u * i;
+    for (var i = 0u; i < TILE_K / B_STEP; i++) {
+      let kr = bk + B_STEP * i;
       let k = k0 + kr;
       var v = 0.0;
       if (colValid && k < K) {

@@ -54,17 +54,20 @@ fn direct(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
   dst[idx] = select(sum, sum + dst[idx], p.accumulate == 1u);
 }
 
-const TILE = 64u;
-const TILE_K = 16u;
-const VEC = 16u;
+const TILE = 64u;    // rows and columns of the dst tile; tiled.ts replaces this line for 32 or 16 (more, smaller workgroups)
+const TILE_K = 16u;  // reduction depth staged per step
+const VEC = TILE / 4u;  // vec4s per row of a staged slice, and threads per side of the workgroup (4x4 outputs each)
+// Rows of A (k fastest) and of B (column fastest) that the workgroup's VEC * VEC threads stage in one pass.
+const A_STEP = VEC * VEC / TILE_K;
+const B_STEP = VEC * VEC / TILE;
 // tileA is filled by threads that walk k fastest (coalesced global reads); without the padding the 16
 // threads writing one m would hit one memory bank (stride 64 floats), with it they spread over 8 banks.
-const ROW_A = 17u;
+const ROW_A = VEC + 1u;
 
-var<workgroup> tileA: array<vec4f, 272>;  // [TILE_K][TILE / 4 + 1]: rows padded by one vec4 (see ROW_A)
-var<workgroup> tileB: array<vec4f, 256>;  // [TILE_K][TILE / 4]: im2col columns
+var<workgroup> tileA: array<vec4f, TILE_K * ROW_A>;  // [TILE_K][TILE / 4 + 1]: rows padded by one vec4 (see ROW_A)
+var<workgroup> tileB: array<vec4f, TILE_K * VEC>;    // [TILE_K][TILE / 4]: im2col columns
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(VEC, VEC)
 fn tiled(
   @builtin(workgroup_id) wid: vec3u,
   @builtin(local_invocation_id) lid: vec3u,
@@ -97,14 +100,14 @@ fn tiled(
     let ja = j0 + aj;
     let jaValid = ja < jEnd;
     let gradImage = (ja / outHW) * p.M * outHW + ja % outHW;
-    for (var i = 0u; i < 4u; i++) {
-      let m = am + 16u * i;
+    for (var i = 0u; i < TILE / A_STEP; i++) {
+      let m = am + A_STEP * i;
       var v = 0.0;
       if (jaValid && m0 + m < p.M) { v = gradAct(grad[gradImage + (m0 + m) * outHW]); }
       tileA[aj * ROW_A + m / 4u][m % 4u] = v;
     }
-    for (var i = 0u; i < 4u; i++) {
-      let jr = bj + 4u * i;
+    for (var i = 0u; i < TILE_K / B_STEP; i++) {
+      let jr = bj + B_STEP * i;
       let j = j0 + jr;
       var v = 0.0;
       if (kbValid && j < jEnd) {

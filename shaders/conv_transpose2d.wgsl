@@ -63,15 +63,18 @@ fn direct(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
   finish(idx, m, sum);
 }
 
-const TILE = 64u;
-const TILE_K = 16u;
-const VEC = 16u;
+const TILE = 64u;    // rows and columns of the dst tile; tiled.ts replaces this line for 32 or 16 (more, smaller workgroups)
+const TILE_K = 16u;  // reduction depth staged per step
+const VEC = TILE / 4u;  // vec4s per row of a staged slice, and threads per side of the workgroup (4x4 outputs each)
+// Rows of A (k fastest) and of B (column fastest) that the workgroup's VEC * VEC threads stage in one pass.
+const A_STEP = VEC * VEC / TILE_K;
+const B_STEP = VEC * VEC / TILE;
 // tileA is filled by threads that walk k fastest (coalesced global reads); without the padding the 16
 // threads writing one m would hit one memory bank (stride 64 floats), with it they spread over 8 banks.
-const ROW_A = 17u;
+const ROW_A = VEC + 1u;
 
-var<workgroup> tileA: array<vec4f, 272>;  // [TILE_K][TILE / 4 + 1]: rows padded by one vec4 (see ROW_A)
-var<workgroup> tileB: array<vec4f, 256>;  // [TILE_K][TILE / 4]
+var<workgroup> tileA: array<vec4f, TILE_K * ROW_A>;  // [TILE_K][TILE / 4 + 1]: rows padded by one vec4 (see ROW_A)
+var<workgroup> tileB: array<vec4f, TILE_K * VEC>;    // [TILE_K][TILE / 4]
 
 // Outputs o = r - pad + s*a of phase r inside [0, out): returns (first a, number of a's).
 fn phaseRange(r: u32, s: u32, pad: u32, out: u32) -> vec2u {
@@ -86,7 +89,7 @@ fn phaseTaps(r: u32, s: u32, kernel: u32) -> u32 {
   return select(0u, (kernel - r + s - 1u) / s, r < kernel);
 }
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(VEC, VEC)
 fn tiled(
   @builtin(workgroup_id) wid: vec3u,
   @builtin(num_workgroups) nwg: vec3u,
@@ -132,20 +135,20 @@ fn tiled(
       let t = ka % taps;
       let kh = rh + p.sh * (t / tw);
       let kw = rw + p.sw * (t % tw);
-      for (var i = 0u; i < 4u; i++) {
-        let m = am + 16u * i;
+      for (var i = 0u; i < TILE / A_STEP; i++) {
+        let m = am + A_STEP * i;
         var v = 0.0;
         if (m0 + m < p.M) { v = wgt[((c * p.M + m0 + m) * p.KH + kh) * p.KW + kw]; }
         tileA[ak * ROW_A + m / 4u][m % 4u] = v;
       }
     } else {
-      for (var i = 0u; i < 4u; i++) {
-        let m = am + 16u * i;
+      for (var i = 0u; i < TILE / A_STEP; i++) {
+        let m = am + A_STEP * i;
         tileA[ak * ROW_A + m / 4u][m % 4u] = 0.0;
       }
     }
-    for (var i = 0u; i < 4u; i++) {
-      let kr = bk + 4u * i;
+    for (var i = 0u; i < TILE_K / B_STEP; i++) {
+      let kr = bk + B_STEP * i;
       let k = k0 + kr;
       var v = 0.0;
       if (colValid && k < K) {

@@ -27,7 +27,7 @@ export type ConvImpl = 'tiled' | 'direct' | 'blocked' | 'taps';
 export interface BlockedTuning {
   /** dst rows (channels) per thread, 1..32. */
   rows?: number;
-  /** Threads per workgroup. */
+  /** Threads per workgroup (blocked kernels; direct kernels too, where the policy otherwise picks it). */
   wg?: number;
   /** weight_grad: number of splits of the N*outH grad rows. */
   splits?: number;
@@ -37,6 +37,8 @@ export interface BlockedTuning {
   kernelRows?: number;
   /** blocked gathers, taps: share the uniform loads through subgroups (default: when the device has them). */
   subgroups?: boolean;
+  /** tiled: the square output tile, 64 (default), 32 or 16 (tiled.ts TILED_TILES; the policy may pick a smaller one). */
+  tile?: number;
 }
 
 /** The tensors of one gather-style launch (gather or transposed): dst (+)= bias + conv(src, wgt). */

@@ -5,23 +5,32 @@ import { WG, gatherBindings, type GatherTensors, type WeightGradTensors } from '
 import { packConvParams, type ConvGeometry } from './params.js';
 import { NO_FUSION, withFusion, type ConvFusion } from './fusion.js';
 import { gatherShader, transposedShader, weightGradShader } from './shaders.js';
+import { ShapeError } from '../../runtime/errors.js';
 
-/** Launch: a 2-D grid of 1-D workgroups of WG threads covering every element of dst. */
-export function encodeDirectGather(ctx: GpuContext, op: string, kind: 'gather' | 'transposed', t: GatherTensors, g: ConvGeometry, accumulate: boolean, fusion: ConvFusion = NO_FUSION): Dispatch {
+/** Threads per workgroup: `wg` (1..WG; the policy's choice, policy.ts directTuning, or the caller's tuning.wg), default WG. */
+function checkWg(op: string, wg: number): number {
+  if (!Number.isInteger(wg) || wg < 1 || wg > WG) throw new ShapeError(op, 'direct workgroup size (tuning wg)', `an integer in 1..${WG}`, wg);
+  return wg;
+}
+
+/** Launch: a 2-D grid of 1-D workgroups of `wg` threads covering every element of dst. */
+export function encodeDirectGather(ctx: GpuContext, op: string, kind: 'gather' | 'transposed', t: GatherTensors, g: ConvGeometry, accumulate: boolean, fusion: ConvFusion = NO_FUSION, wg = WG): Dispatch {
   const u32 = packConvParams(g, { hasBias: t.bias ? 1 : 0, accumulate: accumulate ? 1 : 0 });
   const shader = withFusion(kind === 'gather' ? gatherShader : transposedShader, fusion, op);
-  return ctx.kernel({ op, shader, entryPoint: 'direct', constants: { WG }, u32, bindings: gatherBindings(t), workgroups: ctx.grid(t.dst.size, WG) });
+  checkWg(op, wg);
+  return ctx.kernel({ op, shader, entryPoint: 'direct', constants: { WG: wg }, u32, bindings: gatherBindings(t), workgroups: ctx.grid(t.dst.size, wg) });
 }
 
 /** One thread per weight; the bias gradient, if any, is a separate bias_grad dispatch (engine.ts). */
-export function encodeDirectWeightGrad(ctx: GpuContext, op: string, t: WeightGradTensors, g: ConvGeometry, accumulate: boolean, fusion: ConvFusion = NO_FUSION): Dispatch {
+export function encodeDirectWeightGrad(ctx: GpuContext, op: string, t: WeightGradTensors, g: ConvGeometry, accumulate: boolean, fusion: ConvFusion = NO_FUSION, wg = WG): Dispatch {
+  checkWg(op, wg);
   return ctx.kernel({
     op,
     shader: withFusion(weightGradShader, fusion, op),
     entryPoint: 'direct',
-    constants: { WG },
+    constants: { WG: wg },
     u32: packConvParams(g, { accumulate: accumulate ? 1 : 0, splits: 1 }),
     bindings: [{ tensor: t.grad, access: 'read' }, { tensor: t.src, access: 'read' }, { tensor: t.dst, access: 'rw' }],
-    workgroups: ctx.grid(t.dst.size, WG),
+    workgroups: ctx.grid(t.dst.size, wg),
   });
 }

@@ -33,9 +33,9 @@ function encodeAnyGather(
   if (fusion.dstGrad && (bias || fusion.outAct)) throw new Pix2PixError(op, 'the dstGrad epilogue takes no bias and no outAct');
   const t = { dst, src, wgt, bias, saved };
   const r = resolveImpl(ctx, implChoice, kind, g, !!bias, tuning, op, { fusion, accumulate });
-  if (r.impl === 'direct') return encodeDirectGather(ctx, op, kind, t, g, accumulate, fusion);
+  if (r.impl === 'direct') return encodeDirectGather(ctx, op, kind, t, g, accumulate, fusion, r.tuning.wg);
   if (r.impl === 'blocked') return encodeBlockedGather(ctx, op, kind, t, g, accumulate, r.tuning, fusion);
-  return encodeTiledGather(ctx, op, kind, t, g, accumulate, fusion);
+  return encodeTiledGather(ctx, op, kind, t, g, accumulate, fusion, r.tuning.tile);
 }
 
 /**
@@ -77,7 +77,7 @@ export function encodeWeightGrad(
   let out: Dispatch[];
   if (r.impl === 'blocked') out = encodeBlockedWeightGrad(ctx, op, t, g, accumulate, r.tuning, fusion);
   else if (r.impl === 'taps') out = encodeTapsWeightGrad(ctx, op, t, g, accumulate, r.tuning, fusion);
-  else out = r.impl === 'direct' ? [encodeDirectWeightGrad(ctx, op, t, g, accumulate, fusion)] : encodeTiledWeightGrad(ctx, op, t, g, accumulate, fusion);
+  else out = r.impl === 'direct' ? [encodeDirectWeightGrad(ctx, op, t, g, accumulate, fusion, r.tuning.wg)] : encodeTiledWeightGrad(ctx, op, t, g, accumulate, fusion, r.tuning.tile);
   if (srcSum && !fusedSrcSum) out.push(encodeBiasGrad(ctx, op, srcSum, src, accumulate));
   if (r.impl === 'blocked' || r.impl === 'taps') return out;
   if (gradSum) {

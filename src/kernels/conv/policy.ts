@@ -9,6 +9,7 @@ import { deviceClass, type DeviceClass } from './device_class.js';
 import type { ConvFusion, FusedActivation } from './fusion.js';
 import type { ConvGeometry } from './params.js';
 import { tapsFits } from './taps.js';
+import { tiledWorkgroups } from './tiled.js';
 
 /** Thresholds of the static rule (see {@link staticImpl}), per kind of launch. */
 export interface StaticPolicy {
@@ -25,6 +26,17 @@ export interface StaticPolicy {
    * channels per thread instead of 8 (unless the caller sets `rows`); 0: never.
    */
   blockedRows16MaxColumns: Record<ConvKind, number>;
+  /**
+   * The direct kernels' threads per workgroup: WG (256) halved, down to 8, until the launch has at least this
+   * many workgroups; 0: always WG. (Results do not depend on it: one thread per output either way.)
+   */
+  directMinWorkgroups: number;
+  /**
+   * The tiled kernels' output tile: 64, halved down to `tiledMinTile` until the launch has at least this many
+   * workgroups (before a weight gradient's split-K); 0: always 64.
+   */
+  tiledMinWorkgroups: number;
+  tiledMinTile: number;
 }
 
 const perKind = (gather: number, transposed: number, weightGrad: number): Record<ConvKind, number> => ({ gather, transposed, weightGrad });
@@ -42,6 +54,9 @@ const SOFTWARE_POLICY: StaticPolicy = {
   // shape, e.g. gather 64->128 4x8->2x4 0.92 -> 0.35-0.48 ms, convT 128->64 2x4->4x8 0.86 -> 0.28 ms; on
   // large maps it loses (convT 16->3 to 64x128: 1.65 -> 6.06 ms), hence the column bound.
   blockedRows16MaxColumns: perKind(32, 32, 0),
+  directMinWorkgroups: 0,
+  tiledMinWorkgroups: 0,
+  tiledMinTile: 64,
 };
 
 // Measured on SwiftShader (the `small` step's conv shapes tuned with GPU timestamps twice in Node over its Vulkan
@@ -55,6 +70,9 @@ const SWIFTSHADER_POLICY: StaticPolicy = {
   blockedMaxColumns: perKind(0, 0, 8),
   directMaxRows: perKind(16, 8, 16),
   blockedRows16MaxColumns: perKind(0, 0, 0),
+  directMinWorkgroups: 32,
+  tiledMinWorkgroups: 16,
+  tiledMinTile: 32,
 };
 
 // GPUs run lavapipe's variant rule until one is measured, but not its 16-row blocks for tiny maps: those halve
@@ -219,13 +237,51 @@ export function resolveImpl(
       // The rows rule applies as when the tuner timed the candidate (an explicit choice, below).
       const off = tuned.subgroups === false && tuning.subgroups === undefined;
       const t = off ? { ...tuning, subgroups: false } : tuning;
-      return { impl: tuned.impl, tuning: tuned.impl === 'blocked' ? blockedTuning(kind, g, t, staticPolicy(ctx)) : t };
+      return { impl: tuned.impl, tuning: launchTuning(tuned.impl, kind, g, t, staticPolicy(ctx)) };
     }
     impl = staticImpl(kind, g, staticPolicy(ctx));
   }
   if (impl === 'taps') impl = kind === 'weightGrad' && tapsFits(g) ? 'taps' : 'blocked';
   if (impl === 'blocked' && !blockedFits(g)) impl = 'tiled';
-  return { impl, tuning: impl === 'blocked' ? blockedTuning(kind, g, tuning, staticPolicy(ctx)) : tuning };
+  return { impl, tuning: launchTuning(impl, kind, g, tuning, staticPolicy(ctx)) };
+}
+
+/** The launch shape the policy adds to the caller's tuning: blocked rows ({@link blockedTuning}), direct workgroup size ({@link directTuning}). */
+function launchTuning(impl: ConvImpl, kind: ConvKind, g: ConvGeometry, tuning: BlockedTuning, policy: StaticPolicy): BlockedTuning {
+  if (impl === 'blocked') return blockedTuning(kind, g, tuning, policy);
+  if (impl === 'direct') return directTuning(kind, g, tuning, policy);
+  if (impl === 'tiled') return tiledTuning(kind, g, tuning, policy);
+  return tuning;
+}
+
+/**
+ * The tiled launch's tile: the caller's `tile`, else 64 halved (down to `policy.tiledMinTile`) until the launch
+ * has `policy.tiledMinWorkgroups` workgroups. Same 4x4 outputs per thread, so each load feeds as many
+ * multiply-adds; the smaller tile also wastes less on rows and columns past M and the map's end.
+ */
+export function tiledTuning(kind: ConvKind, g: ConvGeometry, tuning: BlockedTuning, policy: StaticPolicy): BlockedTuning {
+  if (tuning.tile !== undefined || !policy.tiledMinWorkgroups) return tuning;
+  let tile = 64;
+  while (tile > policy.tiledMinTile && tiledWorkgroups(kind, g, tile) < policy.tiledMinWorkgroups) tile /= 2;
+  return tile === 64 ? tuning : { ...tuning, tile };
+}
+
+/** Threads per workgroup of the direct kernels (one thread per element of dst). */
+export const DIRECT_WG = 256;
+/** The smallest direct workgroup the policy picks: two of SwiftShader's 4-lane SIMD groups. */
+export const DIRECT_MIN_WG = 8;
+
+/**
+ * The direct launch's workgroup size: the caller's `wg`, else {@link DIRECT_WG} halved (down to DIRECT_MIN_WG)
+ * until the launch has `policy.directMinWorkgroups` workgroups. SwiftShader runs a workgroup as one task on one
+ * thread, so a 2048-output launch in 8 groups of 256 keeps 8 tasks for 2 cores where 64 groups of 32 balance.
+ */
+export function directTuning(kind: ConvKind, g: ConvGeometry, tuning: BlockedTuning, policy: StaticPolicy): BlockedTuning {
+  if (tuning.wg !== undefined || !policy.directMinWorkgroups) return tuning;
+  const size = kind === 'weightGrad' ? g.M * g.C * g.KH * g.KW : g.batch * g.M * g.outH * g.outW;
+  let wg = DIRECT_WG;
+  while (wg > DIRECT_MIN_WG && Math.ceil(size / wg) < policy.directMinWorkgroups) wg /= 2;
+  return wg === DIRECT_WG ? tuning : { ...tuning, wg };
 }
 
 /** The blocked launch's tuning: the caller's, with 16 rows per thread where the policy wants them (see StaticPolicy). */

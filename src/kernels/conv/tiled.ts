@@ -5,20 +5,53 @@ import { TILE, WG, gatherBindings, type GatherTensors, type WeightGradTensors } 
 import { packConvParams, type ConvGeometry } from './params.js';
 import { NO_FUSION, withFusion, type ConvFusion } from './fusion.js';
 import { gatherShader, reduceShader, transposedShader, weightGradShader } from './shaders.js';
+import { Pix2PixError, ShapeError } from '../../runtime/errors.js';
+
+/** Square output tiles the tiled kernels come in: TILE (64, 16x16 threads), 32 (8x8) and 16 (4x4), 4x4 outputs per thread. */
+export const TILED_TILES = [64, 32, 16] as const;
+
+const TILE_LINE = 'const TILE = 64u;';
+const tiledText = new Map<string, string>();
+
+/**
+ * The shader with its `const TILE = 64u;` line set to `tile` (every other size of the tiled entry point derives
+ * from it). Smaller tiles make more, smaller workgroups: SwiftShader runs each workgroup as one task on one
+ * thread, so a launch of four 64x64 tiles leaves its two cores half idle or unbalanced (policy.ts).
+ */
+function withTile(shader: string, tile: number, op: string): string {
+  if (!(TILED_TILES as readonly number[]).includes(tile)) throw new ShapeError(op, 'tiled tile size (tuning tile)', TILED_TILES.join(', '), tile);
+  if (tile === TILE) return shader;
+  const key = `${tile}\n${shader}`;
+  let out = tiledText.get(key);
+  if (!out) {
+    const parts = shader.split(TILE_LINE);
+    if (parts.length !== 2) throw new Pix2PixError('conv shader template', `the tiled shader must have exactly one '${TILE_LINE}' line`);
+    out = parts.join(`const TILE = ${tile}u;`);
+    tiledText.set(key, out);
+  }
+  return out;
+}
 
 /**
  * Launch: x, y = column tiles folded over two grid dimensions (one holds at most 65535 groups), z = row
  * tiles; the transposed gather has one z slice per output phase, sized for the largest phase.
  */
-export function encodeTiledGather(ctx: GpuContext, op: string, kind: 'gather' | 'transposed', t: GatherTensors, g: ConvGeometry, accumulate: boolean, fusion: ConvFusion = NO_FUSION): Dispatch {
+export function encodeTiledGather(ctx: GpuContext, op: string, kind: 'gather' | 'transposed', t: GatherTensors, g: ConvGeometry, accumulate: boolean, fusion: ConvFusion = NO_FUSION, tile: number = TILE): Dispatch {
   const u32 = packConvParams(g, { hasBias: t.bias ? 1 : 0, accumulate: accumulate ? 1 : 0 });
   if (kind === 'gather') {
-    const [x, y] = ctx.grid(Math.ceil((g.batch * g.outH * g.outW) / TILE), 1);
-    return ctx.kernel({ op, shader: withFusion(gatherShader, fusion, op), entryPoint: 'tiled', u32, bindings: gatherBindings(t), workgroups: [x, y, Math.ceil(g.M / TILE)] });
+    const [x, y] = ctx.grid(Math.ceil((g.batch * g.outH * g.outW) / tile), 1);
+    return ctx.kernel({ op, shader: withTile(withFusion(gatherShader, fusion, op), tile, op), entryPoint: 'tiled', u32, bindings: gatherBindings(t), workgroups: [x, y, Math.ceil(g.M / tile)] });
   }
   // Each output phase (oh + ph) mod sh has at most ceil(outH / sh) rows; size the grid for the largest.
-  const [x, y] = ctx.grid(Math.ceil((g.batch * Math.ceil(g.outH / g.sh) * Math.ceil(g.outW / g.sw)) / TILE), 1);
-  return ctx.kernel({ op, shader: withFusion(transposedShader, fusion, op), entryPoint: 'tiled', u32, bindings: gatherBindings(t), workgroups: [x, y, Math.ceil(g.M / TILE) * g.sh * g.sw] });
+  const [x, y] = ctx.grid(Math.ceil((g.batch * Math.ceil(g.outH / g.sh) * Math.ceil(g.outW / g.sw)) / tile), 1);
+  return ctx.kernel({ op, shader: withTile(withFusion(transposedShader, fusion, op), tile, op), entryPoint: 'tiled', u32, bindings: gatherBindings(t), workgroups: [x, y, Math.ceil(g.M / tile) * g.sh * g.sw] });
+}
+
+/** Workgroups of a tiled launch with `tile` (weight gradient: before split-K), for the policy's tile rule. */
+export function tiledWorkgroups(kind: 'gather' | 'transposed' | 'weightGrad', g: ConvGeometry, tile: number): number {
+  if (kind === 'weightGrad') return Math.ceil((g.C * g.KH * g.KW) / tile) * Math.ceil(g.M / tile);
+  if (kind === 'gather') return Math.ceil((g.batch * g.outH * g.outW) / tile) * Math.ceil(g.M / tile);
+  return Math.ceil((g.batch * Math.ceil(g.outH / g.sh) * Math.ceil(g.outW / g.sw)) / tile) * Math.ceil(g.M / tile) * g.sh * g.sw;
 }
 
 /**
@@ -26,8 +59,8 @@ export function encodeTiledGather(ctx: GpuContext, op: string, kind: 'gather' | 
  * tiles, 8 per SM on a 132-SM H100) while each split keeps at least 256 reduction steps' worth of
  * work, and the partial sums stay under 64 MiB.
  */
-function weightGradSplits(g: ConvGeometry, K: number): number {
-  const tiles = Math.ceil(g.M / TILE) * Math.ceil(K / TILE);
+function weightGradSplits(g: ConvGeometry, K: number, tile: number): number {
+  const tiles = Math.ceil(g.M / tile) * Math.ceil(K / tile);
   const P = g.batch * g.outH * g.outW;
   const byOccupancy = Math.ceil(1024 / tiles);
   const byWork = Math.ceil(P / 256);
@@ -36,14 +69,14 @@ function weightGradSplits(g: ConvGeometry, K: number): number {
 }
 
 /** Launch: x = K tiles, y = M tiles, z = splits of the reduction; more than one split adds a sum_splits pass. */
-export function encodeTiledWeightGrad(ctx: GpuContext, op: string, t: WeightGradTensors, g: ConvGeometry, accumulate: boolean, fusion: ConvFusion = NO_FUSION): Dispatch[] {
-  const shader = withFusion(weightGradShader, fusion, op);
+export function encodeTiledWeightGrad(ctx: GpuContext, op: string, t: WeightGradTensors, g: ConvGeometry, accumulate: boolean, fusion: ConvFusion = NO_FUSION, tile: number = TILE): Dispatch[] {
+  const shader = withTile(withFusion(weightGradShader, fusion, op), tile, op);
   const K = g.C * g.KH * g.KW;
   const P = g.batch * g.outH * g.outW;
-  let splits = weightGradSplits(g, K);
+  let splits = weightGradSplits(g, K, tile);
   const chunk = Math.ceil(Math.ceil(P / splits) / 16) * 16;
   splits = Math.ceil(P / chunk);
-  const workgroups = [Math.ceil(K / TILE), Math.ceil(g.M / TILE), splits] as const;
+  const workgroups = [Math.ceil(K / tile), Math.ceil(g.M / tile), splits] as const;
   if (splits === 1) {
     return [ctx.kernel({
       op,
