@@ -13,9 +13,11 @@
 // 42 loads feed 128 FMAs instead of 144 loads.
 //
 // Columns (threads): col = c * KHB + khb with KHB = ceil(KH / TH) kernel-row blocks per channel (kh = khb * TH
-// + t, t < TH, rows past KH computed on clamped data and never stored), plus one bias column col = C * KHB
-// when hasBias (its src is 1 everywhere; only its tap (0, 0) is stored). Spare threads compute a copy of the
-// last column and store nothing.
+// + t, t < TH, rows past KH computed on clamped data and never stored). Spare threads compute a copy of the
+// last column and store nothing. With hasBias, the bias gradient is summed from the grad values each thread
+// loads anyway, and thread 0 of each first column block stores it: a bias column of its own (src 1
+// everywhere) took a whole extra column block whenever C * KHB filled its blocks (conv 16->32: 2 blocks
+// instead of 1), and lavapipe runs every lane of a block, spare or not, at full cost.
 // Grid: x = column blocks of WG, y = row block (M / MB), z = split of the N*outH grad rows (rowsPerSplit
 // each). splits == 1: the result goes to dst / dbias (honouring accumulate). splits > 1: split z writes
 // partial sums [splits, M, K + 1] (column K = bias, K = C*KH*KW) to dst, which conv_blocked.wgsl
@@ -43,6 +45,8 @@ const MAX_MB = 32u;
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dbias: array<f32>;
 
+//@STORE_BIAS
+
 @compute @workgroup_size(WG)
 fn weight_grad_taps(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
   let taps = KH * KW;
@@ -58,8 +62,7 @@ fn weight_grad_taps(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation
     return;
   }
   let col = wid.x * WG + li;
-  let isBias = col == nCols;
-  let valid = col < nCols || (isBias && p.hasBias == 1u);
+  let valid = col < nCols;
   let cc = min(col, nCols - 1u);
   let c = cc / KHB;
   let kh0 = (cc % KHB) * TH;
@@ -69,6 +72,7 @@ fn weight_grad_taps(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation
   let SPAN = (PB - 1u) * SW + KW;
   let lastM = p.M - 1u;
   var acc: array<f32, MAX_ACC>;  // acc[(i * TH + t) * KW + kw]
+  var bsum: array<f32, MAX_MB>;  // the bias gradient: every thread sees every grad value of its MB rows
   for (var row = rowBegin; row < rowEnd; row++) {
     let n = row / p.outH;
     let oh = row % p.outH;
@@ -89,8 +93,7 @@ fn weight_grad_taps(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation
         for (var j = 0u; j < SPAN; j++) {
           let iw = iw0 + i32(j);
           let inside = rowIn[t] && iw >= 0 && iw < i32(p.inW);
-          let v = select(0.0, srcAct(src[rowBase[t] + u32(clamp(iw, 0, i32(p.inW) - 1))]), inside);
-          xs[t * MAX_SPAN + j] = select(v, 1.0, isBias);
+          xs[t * MAX_SPAN + j] = select(0.0, srcAct(src[rowBase[t] + u32(clamp(iw, 0, i32(p.inW) - 1))]), inside);
         }
       }
       for (var q = 0u; q < PB; q++) {
@@ -100,6 +103,7 @@ fn weight_grad_taps(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation
         var g: array<f32, MAX_MB>;
         for (var i = 0u; i < MB; i++) {
           g[i] = select(0.0, gradAct(grad[gBase + min(m0 + i, lastM) * outHW]), owIn);
+          bsum[i] += g[i];
         }
         for (var t = 0u; t < TH; t++) {
           for (var kw = 0u; kw < KW; kw++) {
@@ -110,6 +114,7 @@ fn weight_grad_taps(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation
       }
     }
   }
+  if (p.hasBias == 1u && wid.x == 0u && li == 0u) { storeBias(&bsum, m0, wid.z, K); }
   if (!valid) { return; }
   let splits = (p.batch * p.outH + p.rowsPerSplit - 1u) / p.rowsPerSplit;
   if (splits > 1u) {
@@ -119,10 +124,6 @@ fn weight_grad_taps(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation
       let m = m0 + i;
       if (m >= p.M) { break; }
       let r = base + m * (K + 1u);
-      if (isBias) {
-        dst[r + K] = acc[i * TH * KW];
-        continue;
-      }
       for (var t = 0u; t < TH; t++) {
         if (kh0 + t >= KH) { break; }
         for (var kw = 0u; kw < KW; kw++) { dst[r + c * taps + (kh0 + t) * KW + kw] = acc[(i * TH + t) * KW + kw]; }
@@ -134,11 +135,6 @@ fn weight_grad_taps(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation
   for (var i = 0u; i < MB; i++) {
     let m = m0 + i;
     if (m >= p.M) { break; }
-    if (isBias) {
-      let v = acc[i * TH * KW];
-      dbias[m] = select(v, v + dbias[m], add);
-      continue;
-    }
     for (var t = 0u; t < TH; t++) {
       if (kh0 + t >= KH) { break; }
       for (var kw = 0u; kw < KW; kw++) {

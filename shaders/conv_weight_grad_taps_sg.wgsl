@@ -53,6 +53,8 @@ fn gradValue(r: u32, sgLane: u32, gradRow: u32, m0: u32, ow0: u32) -> f32 {
   return select(0.0, gradAct(grad[gradRow + min(m0 + i, p.M - 1u) * outHW + min(ow0 + q, p.outW - 1u)]), ok);
 }
 
+//@STORE_BIAS
+
 @compute @workgroup_size(WG)
 fn weight_grad_taps_sg(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32, @builtin(subgroup_invocation_id) lane: u32) {
   let sgLane = lane % SG;
@@ -69,8 +71,7 @@ fn weight_grad_taps_sg(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocat
     return;
   }
   let col = wid.x * WG + li;
-  let isBias = col == nCols;
-  let valid = col < nCols || (isBias && p.hasBias == 1u);
+  let valid = col < nCols;
   let cc = min(col, nCols - 1u);
   let c = cc / KHB;
   let kh0 = (cc % KHB) * TH;
@@ -80,6 +81,8 @@ fn weight_grad_taps_sg(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocat
   let SPAN = (PB - 1u) * SW + KW;
   let lastM = p.M - 1u;
   var acc: array<f32, MAX_ACC>;  // acc[(i * TH + t) * KW + kw]
+  // Per lane, the sum of each of its grad values over the steps (bs0, bs1, ...: the bias gradient's parts).
+//@BIAS_DECL
   for (var row = rowBegin; row < rowEnd; row++) {
     let n = row / p.outH;
     let oh = row % p.outH;
@@ -100,8 +103,7 @@ fn weight_grad_taps_sg(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocat
         for (var j = 0u; j < SPAN; j++) {
           let iw = iw0 + i32(j);
           let inside = rowIn[t] && iw >= 0 && iw < i32(p.inW);
-          let v = select(0.0, srcAct(src[rowBase[t] + u32(clamp(iw, 0, i32(p.inW) - 1))]), inside);
-          xs[t * MAX_SPAN + j] = select(v, 1.0, isBias);
+          xs[t * MAX_SPAN + j] = select(0.0, srcAct(src[rowBase[t] + u32(clamp(iw, 0, i32(p.inW) - 1))]), inside);
         }
       }
       // The MB x PB grad values of this step, gathered by the SG lanes together (lane l loads values l,
@@ -115,6 +117,12 @@ fn weight_grad_taps_sg(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocat
 //@STEP
     }
   }
+  // The bias gradient db[m0 + i]: value v = r * SG + l of a step's list is row v % MB, and lane l's bs{r}
+  // summed it over every step; the broadcasts (written out by taps.ts, subgroup-uniform like the step's) add
+  // those parts up in every lane, and one thread of the first column block stores them.
+  var bsum: array<f32, MAX_MB>;
+//@BIAS_SUM
+  if (p.hasBias == 1u && wid.x == 0u && li == 0u) { storeBias(&bsum, m0, wid.z, K); }
   if (!valid) { return; }
   let splits = (p.batch * p.outH + p.rowsPerSplit - 1u) / p.rowsPerSplit;
   if (splits > 1u) {
@@ -124,10 +132,6 @@ fn weight_grad_taps_sg(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocat
       let m = m0 + i;
       if (m >= p.M) { break; }
       let r = base + m * (K + 1u);
-      if (isBias) {
-        dst[r + K] = acc[i * TH * KW];
-        continue;
-      }
       for (var t = 0u; t < TH; t++) {
         if (kh0 + t >= KH) { break; }
         for (var kw = 0u; kw < KW; kw++) { dst[r + c * taps + (kh0 + t) * KW + kw] = acc[(i * TH + t) * KW + kw]; }
@@ -139,11 +143,6 @@ fn weight_grad_taps_sg(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocat
   for (var i = 0u; i < MB; i++) {
     let m = m0 + i;
     if (m >= p.M) { break; }
-    if (isBias) {
-      let v = acc[i * TH * KW];
-      dbias[m] = select(v, v + dbias[m], add);
-      continue;
-    }
     for (var t = 0u; t < TH; t++) {
       if (kh0 + t >= KH) { break; }
       for (var kw = 0u; kw < KW; kw++) {

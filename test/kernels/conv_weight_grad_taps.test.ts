@@ -4,7 +4,8 @@
 // (1x1 maps, odd channel counts, batch > 1, strides 1-3 and mixed, kernels 1..4 and 1x7 / 4x2, rows past M,
 // kernel rows past KH, the pix2pix k4 s2 p1 and k4 s1 p1 shapes) and seeded random shapes, each with and
 // without subgroups, accumulate on and off, and several launch shapes (rows, kernel rows, pixels per step,
-// workgroup size, row splits); and the bias gradient pass both ways (serial and workgroup per channel).
+// workgroup size, row splits); the bias gradient pass both ways (serial and workgroup per channel); and that
+// conv2d's bias gradient adds no column block to the grid.
 // A mismatch reports the index, value and error (test/helpers/compare.ts).
 import { describe, it, expect, afterAll } from 'vitest';
 import { runAndRead, testContext } from '../helpers/gpu.js';
@@ -49,6 +50,10 @@ const FIXED: Case[] = [
   { name: 'kernel rows 4, rows 4, a split per row', transposed: false, x: [3, 4, 9, 8], w: [6, 4, 4], p: k4s2, bias: true, tuning: { rows: 4, kernelRows: 4, splits: 1000 } },
   { name: 'kernel rows 2, pixels 9 (span 20)', transposed: false, x: [2, 5, 7, 21], w: [5, 4, 4], p: k4s2, bias: true, tuning: { kernelRows: 2, pixels: 9 } },
   { name: 'pixels 3 on an odd row, wg 32', transposed: false, x: [2, 5, 7, 13], w: [5, 4, 4], p: { stride: 1, padding: 1 }, bias: true, tuning: { pixels: 3, wg: 32 } },
+  // The bias summed from the broadcast grad values (no bias column): several row and column blocks, rows
+  // past M, splits, and step lists that do not fill the subgroup's lanes (rows 3 x pixels 3 = 9 values).
+  { name: 'bias with 2 column blocks, 5 row blocks, 3 splits', transposed: false, x: [2, 32, 9, 7], w: [37, 4, 4], p: k4s2, bias: true, tuning: { splits: 3 } },
+  { name: 'bias, rows 3, pixels 3, 2 splits', transposed: false, x: [3, 5, 11, 6], w: [7, 3, 4], p: { stride: [1, 2], padding: 1 }, bias: true, tuning: { rows: 3, pixels: 3, splits: 2 } },
   { name: 'U-Net up k4s2p1', transposed: true, x: [2, 5, 3, 4], w: [3, 4, 4], p: k4s2, bias: true },
   { name: 'bottleneck 1x1 to 2x2', transposed: true, x: [2, 7, 1, 1], w: [5, 4, 4], p: k4s2, bias: true },
   { name: 'convT 128->32 4x8 shape', transposed: true, x: [1, 128, 4, 8], w: [32, 4, 4], p: k4s2, bias: true },
@@ -188,6 +193,21 @@ describe('tap-blocked weight-gradient kernels vs float64 CPU reference', async (
     expect(() => conv2dBackwardWeight(ctx, dw, db, dy, x, { ...p, blocked: { rows: 8, kernelRows: 3 } })).toThrow(/rows per thread: expected 1\.\.5, got 8/);
     // Span (pixels - 1) * 2 + 4 <= 20.
     expect(() => conv2dBackwardWeight(ctx, dw, db, dy, x, { ...p, blocked: { pixels: 10 } })).toThrow(/pixels per step: expected 1\.\.9, got 10/);
+    for (const t of [x, dw, db, dy]) t.destroy();
+  });
+
+  it('the bias gradient takes no column of its own (conv 16->32 k4: its 64 columns fill one workgroup, as without a bias)', () => {
+    const x = ctx.tensor([1, 16, 16, 32], undefined, 'x');
+    const dw = ctx.tensor([32, 16, 4, 4], undefined, 'dw');
+    const db = ctx.tensor([32], undefined, 'db');
+    const dy = ctx.tensor([1, 32, 8, 16], undefined, 'dy');
+    for (const subgroups of ctx.features.has('subgroups') ? [true, false] : [false]) {
+      for (const bias of [db, null]) {
+        const d = conv2dBackwardWeight(ctx, dw, bias, dy, x, { stride: 2, padding: 1, impl: 'taps', blocked: { splits: 1, rows: 8, wg: 64, subgroups } });
+        expect(d.map((e) => e.workgroups)).toEqual([[1, 4, 1]]);
+        destroyDispatches(d);
+      }
+    }
     for (const t of [x, dw, db, dy]) t.destroy();
   });
 

@@ -39,8 +39,11 @@ interface TapsLaunch {
   rowsPerSplit: number;
 }
 
-/** Launch: x = column blocks (C x kernel-row groups, +1 bias column), y = row blocks, z = splits of the grad rows. */
-function tapsLaunch(g: ConvGeometry, hasBias: boolean, t: BlockedTuning, targetGroups: number): TapsLaunch {
+/**
+ * Launch: x = column blocks (C x kernel-row groups), y = row blocks, z = splits of the grad rows. The bias
+ * gradient has no column: the threads sum it from the grad values they load (see the shaders' headers).
+ */
+function tapsLaunch(g: ConvGeometry, t: BlockedTuning, targetGroups: number): TapsLaunch {
   const op = 'conv weight grad taps';
   const kernelRows = t.kernelRows ?? 1;
   if (!Number.isInteger(kernelRows) || kernelRows < 1 || kernelRows > 4) throw new ShapeError(op, 'kernel rows per thread', '1..4', kernelRows);
@@ -50,7 +53,7 @@ function tapsLaunch(g: ConvGeometry, hasBias: boolean, t: BlockedTuning, targetG
   const maxPixels = Math.floor((TAPS_MAX_SPAN - g.KW) / g.sw) + 1;
   const pixels = t.pixels ?? Math.max(1, Math.min(TAPS_PIXELS, maxPixels, g.outW));
   if (!Number.isInteger(pixels) || pixels < 1 || pixels > maxPixels) throw new ShapeError(op, 'pixels per step', `1..${maxPixels}`, pixels);
-  const columns = g.C * Math.ceil(g.KH / kernelRows) + (hasBias ? 1 : 0);
+  const columns = g.C * Math.ceil(g.KH / kernelRows);
   const wg = t.wg ?? Math.max(8, Math.min(BLOCKED_WG, 2 ** Math.ceil(Math.log2(columns))));
   const groups = Math.ceil(columns / wg) * Math.ceil(g.M / rows);
   const R = g.batch * g.outH;
@@ -68,7 +71,8 @@ function tapsLaunch(g: ConvGeometry, hasBias: boolean, t: BlockedTuning, targetG
 function tapsSgSource(rows: number, kernelRows: number, KW: number, SW: number, pixels: number): string {
   const lines: string[] = [];
   const values = rows * pixels;
-  for (let r = 0; r < Math.ceil(values / SG_LANES); r++) lines.push(`      let gv${r} = gradValue(${r}u, sgLane, gradRow, m0, ow0);`);
+  const perLane = Math.ceil(values / SG_LANES);
+  for (let r = 0; r < perLane; r++) lines.push(`      let gv${r} = gradValue(${r}u, sgLane, gradRow, m0, ow0); bs${r} += gv${r};`);
   for (let q = 0; q < pixels; q++) {
     for (let i = 0; i < rows; i++) {
       const v = q * rows + i;
@@ -79,15 +83,35 @@ function tapsSgSource(rows: number, kernelRows: number, KW: number, SW: number, 
       lines.push(`      { let g = subgroupBroadcast(gv${Math.floor(v / SG_LANES)}, ${v % SG_LANES}u); ${fmas.join(' ')} }`);
     }
   }
-  return fillTemplate(tapsSgTemplate, { STEP: lines.join('\n') });
+  // Value v = r * SG + l of the step's list is grad row v % MB (gradValue); lane l's bs{r} holds its sum.
+  const sums: string[] = [];
+  for (let v = 0; v < values; v++) sums.push(`  bsum[${v % rows}] += subgroupBroadcast(bs${Math.floor(v / SG_LANES)}, ${v % SG_LANES}u);`);
+  const decl = Array.from({ length: perLane }, (_, r) => `  var bs${r} = 0.0;`);
+  return fillTemplate(tapsSgTemplate, { STORE_BIAS: STORE_BIAS_WGSL, BIAS_DECL: decl.join('\n'), STEP: lines.join('\n'), BIAS_SUM: sums.join('\n') });
 }
+
+/** Both taps shaders' bias store (their //@STORE_BIAS line): db (+)= the sums, or column K of split z's partials. */
+const STORE_BIAS_WGSL = `fn storeBias(bsum: ptr<function, array<f32, MAX_MB>>, m0: u32, z: u32, K: u32) {
+  let splits = (p.batch * p.outH + p.rowsPerSplit - 1u) / p.rowsPerSplit;
+  for (var i = 0u; i < MB; i++) {
+    let m = m0 + i;
+    if (m >= p.M) { break; }
+    let v = (*bsum)[i];
+    if (splits > 1u) {
+      dst[(z * p.M + m) * (K + 1u) + K] = v;
+    } else {
+      dbias[m] = select(v, v + dbias[m], p.accumulate == 1u);
+    }
+  }
+}`;
+const tapsPlainShader = fillTemplate(tapsShader, { STORE_BIAS: STORE_BIAS_WGSL });
 
 export function encodeTapsWeightGrad(
   ctx: GpuContext, op: string, t: WeightGradTensors, g: ConvGeometry, accumulate: boolean, tuning: BlockedTuning, fusion: ConvFusion = NO_FUSION,
 ): Dispatch[] {
-  const L = tapsLaunch(g, !!t.gradSum, tuning, TAPS_TARGET_GROUPS[deviceClass(ctx)]);
+  const L = tapsLaunch(g, tuning, TAPS_TARGET_GROUPS[deviceClass(ctx)]);
   const subgroups = useSubgroups(ctx, tuning, L.wg, op);
-  const shader = withFusion(subgroups ? tapsSgSource(L.rows, L.kernelRows, g.KW, g.sw, L.pixels) : tapsShader, { ...fusion, srcSum: !!t.srcSum }, op);
+  const shader = withFusion(subgroups ? tapsSgSource(L.rows, L.kernelRows, g.KW, g.sw, L.pixels) : tapsPlainShader, { ...fusion, srcSum: !!t.srcSum }, op);
   const entryPoint = subgroups ? 'weight_grad_taps_sg' : 'weight_grad_taps';
   const constants: Record<string, number> = { WG: L.wg, MB: L.rows, TH: L.kernelRows, KH: g.KH, KW: g.KW, SW: g.sw, PB: L.pixels };
   if (subgroups) constants.SG = SG_LANES;
