@@ -250,6 +250,7 @@ def main():
     ap.add_argument('--lsgan', type=int, default=0)
     ap.add_argument('--batch', type=int, default=1)
     ap.add_argument('--flip', type=int, default=1)
+    ap.add_argument('--vflip', type=int, default=0, help='also flip pairs upside down at random (the light then comes from below)')
     ap.add_argument('--eval-mode', type=int, default=0, help='translate with running BN stats and no dropout')
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--png', type=int, default=0, help='write N test translations as PNGs at the end')
@@ -329,6 +330,16 @@ def main():
                 b = b.clone()
                 a[fl] = a[fl].flip(-1)
                 b[fl] = b[fl].flip(-1)
+        if args.vflip:
+            # The phantom's light comes from above (lightAzimuth in [-2.6, -1.8] rad: -y, and -x before a
+            # horizontal flip), so an upside-down photo is lit from below: a valid photo -> X-ray pair (the
+            # X-ray does not depend on the light), but lit as no test photo is.
+            fl = rng.random(len(idx)) < 0.5
+            if fl.any():
+                a = a.clone()
+                b = b.clone()
+                a[fl] = a[fl].flip(-2)
+                b[fl] = b[fl].flip(-2)
         fake = G(a)
         if args.gan > 0:
             optD.zero_grad()
