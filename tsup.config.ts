@@ -5,6 +5,10 @@ type Plugin = NonNullable<Options['esbuildPlugins']>[number];
 // WGSL files are inlined as strings so the package is a single set of JS files.
 const wgsl = { '.wgsl': 'text' } as const;
 
+// `npm run build` (scripts/build.mjs) builds into a staging folder and then updates dist/ in place, so that a
+// running CLI never finds dist/ emptied; `clean` below empties only that folder.
+const OUT = process.env.PIX2PIX_BUILD_OUT ?? 'dist';
+
 // The browser benchmark bundle must not reach Node-only code: fail the build on any such static import.
 const NODE_ONLY = /^(node:.*|webgpu|sharp|puppeteer-core|fs|path|os|module|url|child_process|worker_threads)$/;
 const refuseNodeOnly: Plugin = {
@@ -21,6 +25,7 @@ export default defineConfig([
   // helpers; `cli` is the bin.
   {
     entry: { index: 'src/index.ts', node: 'src/node.ts', cli: 'src/cli/main.ts' },
+    outDir: OUT,
     format: ['esm'],
     target: 'es2022',
     platform: 'neutral',
@@ -43,7 +48,7 @@ export default defineConfig([
   // tfjs-core's ESM files import without extensions, which Node's own loader refuses.
   {
     entry: { cli: 'bench/cli.ts', profile: 'bench/profile_step.ts' },
-    outDir: 'dist/bench',
+    outDir: `${OUT}/bench`,
     format: ['esm'],
     target: 'es2022',
     platform: 'node',
@@ -60,7 +65,7 @@ export default defineConfig([
   // Chromium): one self-contained ES module, dist/bench/browser.js, everything (TF.js included) inlined.
   {
     entry: { browser: 'bench/browser_entry.ts' },
-    outDir: 'dist/bench',
+    outDir: `${OUT}/bench`,
     format: ['esm'],
     target: 'es2022',
     platform: 'browser',
