@@ -35,7 +35,7 @@ export interface BrowserBenchOptions {
    * `tfjs`), in turn for `rounds` rounds: a device class's static policy ('software' is lavapipe's rule,
    * 'swiftshader' SwiftShader's) or 'tuned' (the `small`-shaped step tuned once in this page before the rounds,
    * its table kept in the Cache API store), or a class's policy with scalar fields changed, for A/B runs of a rule
-   * change: 'swiftshader+directMinWorkgroups=0'. Absent: the adapter's own policy (and any table already applied).
+   * change: 'swiftshader+directMinWorkgroups=0', 'swiftshader+directMaxRows.weightGrad=0'. Absent: the adapter's own policy (and any table already applied).
    */
   policies?: (DeviceClass | 'tuned' | `${DeviceClass}+${string}`)[];
   /** Rounds over `policies`; default 1. */
@@ -71,16 +71,27 @@ declare global {
   }
 }
 
-/** A class's static policy, with `+field=value` scalar overrides ('swiftshader+directMinWorkgroups=0'). */
+/**
+ * A class's static policy with `+field=value` overrides: a scalar field, a per-kind field for every kind, or
+ * one kind of it ('swiftshader+directMinWorkgroups=0+blockedMaxRows=0+directMaxRows.weightGrad=0').
+ */
 function policyNamed(name: string): StaticPolicy {
   const [cls, ...sets] = name.split('+');
   const base = STATIC_POLICIES[cls as DeviceClass];
   if (!base) throw new Error(`unknown policy class ${cls}; one of ${Object.keys(STATIC_POLICIES).join(', ')}`);
   const p: Record<string, unknown> = { ...base };
   for (const s of sets) {
-    const [k, v] = s.split('=');
-    if (typeof p[k] !== 'number' || !Number.isFinite(Number(v))) throw new Error(`policy ${name}: ${k} is not a scalar field of StaticPolicy, or ${v} not a number`);
-    p[k] = Number(v);
+    const [path, v] = s.split('=');
+    const [k, kind] = path.split('.');
+    const value = Number(v);
+    if (!Number.isFinite(value)) throw new Error(`policy ${name}: ${v} is not a number`);
+    if (typeof p[k] === 'number' && !kind) p[k] = value;
+    else if (p[k] && typeof p[k] === 'object') {
+      const perKind = { ...(p[k] as Record<string, number>) };
+      if (kind && !(kind in perKind)) throw new Error(`policy ${name}: ${k} has no kind ${kind}`);
+      for (const kk of Object.keys(perKind)) if (!kind || kk === kind) perKind[kk] = value;
+      p[k] = perKind;
+    } else throw new Error(`policy ${name}: ${k} is not a field of StaticPolicy`);
   }
   return p as unknown as StaticPolicy;
 }

@@ -19,7 +19,7 @@ import {
 } from '../../src/kernels/conv_transpose2d.js';
 import { conv2dForwardCpu, conv2dBackwardCpu } from '../../src/kernels/cpu/conv2d.js';
 import { convTranspose2dForwardCpu, convTranspose2dBackwardCpu } from '../../src/kernels/cpu/conv_transpose2d.js';
-import { STATIC_POLICIES, directTuning, tiledTuning, useStaticPolicy } from '../../src/kernels/conv/policy.js';
+import { STATIC_POLICIES, directTuning, staticImpl, tiledTuning, useStaticPolicy } from '../../src/kernels/conv/policy.js';
 import type { ConvGeometry } from '../../src/kernels/conv/params.js';
 
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
@@ -158,6 +158,13 @@ describe('small-workgroup conv launches (tiled 32/16, direct wg < 256) vs float6
     // The weight gradient counts K x M tiles: 32*16 = 512 columns x 64 rows = 8 64-tiles, 32 32-tiles.
     expect(tiledTuning('weightGrad', geo({}), {}, ss)).toEqual({ tile: 32 });
     expect(tiledTuning('weightGrad', geo({ M: 128, C: 64 }), {}, ss)).toEqual({});
+    // A tile at least twice M is halved down to 16 (D's 8->16 weight gradient; the U-Net's 3->8 first level).
+    expect(tiledTuning('weightGrad', geo({ M: 16, C: 8, batch: 2, inH: 32, inW: 64, outH: 16, outW: 32 }), {}, ss)).toEqual({ tile: 16 });
+    expect(tiledTuning('weightGrad', geo({ M: 8, C: 3, inH: 64, inW: 128, outH: 32, outW: 64 }), {}, ss)).toEqual({ tile: 16 });
+    expect(tiledTuning('gather', geo({ M: 17, batch: 8, outH: 32, outW: 32 }), {}, ss)).toEqual({ tile: 32 });
+    // Weight gradients are tiled from 2 rows (the split-K tiles beat one thread per weight), direct for 1.
+    expect(staticImpl('weightGrad', geo({ M: 16, C: 8, outH: 16, outW: 32 }), ss)).toBe('tiled');
+    expect(staticImpl('weightGrad', geo({ M: 1, C: 64, outH: 6, outW: 14, sh: 1, sw: 1 }), ss)).toBe('direct');
     // Direct: 2048 outputs are 8 groups of 256, 64 of 32; 512 are 64 of 8; 768 weights 96 of 8.
     expect(directTuning('transposed', geo({ C: 128, M: 64, outH: 4, outW: 8 }), {}, ss)).toEqual({ wg: 64 });
     expect(directTuning('gather', geo({ outH: 2, outW: 4 }), {}, ss)).toEqual({ wg: 16 });

@@ -9,7 +9,7 @@ import { describe, it, expect, afterAll } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { testContext } from '../helpers/gpu.js';
+import { rawDawnDevice, testContext } from '../helpers/gpu.js';
 import { destroyDispatches } from '../../src/runtime/context.js';
 import { FileFormatError } from '../../src/runtime/errors.js';
 import { Rng } from '../../src/runtime/random.js';
@@ -82,7 +82,8 @@ describe('static policies per device class', () => {
     ['up 128->32 to 8x16', 'transposed', k4(1, 128, 32, [4, 8], [8, 16], 2), 'blocked', 'tiled'],
     ['up 16->3 to 64x128', 'transposed', k4(1, 16, 3, [32, 64], [64, 128], 2), 'blocked', 'blocked'],
     ['up 64->64 to 2x4', 'transposed', k4(1, 64, 64, [1, 2], [2, 4], 2), 'blocked', 'direct'],
-    ['dw 3->8 at 64x128', 'weightGrad', k4(1, 3, 8, [64, 128], [32, 64], 2), 'taps', 'direct'],
+    ['dw 3->8 at 64x128', 'weightGrad', k4(1, 3, 8, [64, 128], [32, 64], 2), 'taps', 'tiled'],
+    ["D's last dw 64->1 at 7x15 -> 6x14", 'weightGrad', k4(2, 64, 1, [7, 15], [6, 14], 1), 'taps', 'direct'],
     ['dw 16->64 at 16x32', 'weightGrad', k4(1, 16, 64, [16, 32], [8, 16], 2), 'taps', 'tiled'],
     ['dw 64->64 to 1x2', 'weightGrad', k4(1, 64, 64, [2, 4], [1, 2], 2), 'taps', 'taps'],
     ['dw 64->128 to 2x4', 'weightGrad', k4(1, 64, 128, [4, 8], [2, 4], 2), 'taps', 'taps'],
@@ -352,9 +353,8 @@ describe('tuner timing', async () => {
   });
 
   it('a device without timestamp queries falls back to the CPU clock, and refuses timer gpu', async () => {
-    const { create } = (await import('webgpu')) as { create: (flags: string[]) => GPU };
-    const adapter = await create([]).requestAdapter();
-    const device = await adapter!.requestDevice({ requiredFeatures: [] });
+    // Through the helper, which keeps the Dawn instance alive (a collected one aborts the process).
+    const device = await rawDawnDevice({ requiredFeatures: [] });
     const plain = await createContext({ device });
     try {
       expect(plain.features.has('timestamp-query')).toBe(false);

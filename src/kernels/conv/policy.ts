@@ -68,7 +68,7 @@ const SWIFTSHADER_POLICY: StaticPolicy = {
   directMaxColumns: perKind(8, 8, 0),
   blockedMaxRows: perKind(16, 16, 0),
   blockedMaxColumns: perKind(0, 0, 8),
-  directMaxRows: perKind(16, 8, 16),
+  directMaxRows: perKind(16, 8, 1),
   blockedRows16MaxColumns: perKind(0, 0, 0),
   directMinWorkgroups: 32,
   tiledMinWorkgroups: 16,
@@ -255,14 +255,17 @@ function launchTuning(impl: ConvImpl, kind: ConvKind, g: ConvGeometry, tuning: B
 }
 
 /**
- * The tiled launch's tile: the caller's `tile`, else 64 halved (down to `policy.tiledMinTile`) until the launch
- * has `policy.tiledMinWorkgroups` workgroups. Same 4x4 outputs per thread, so each load feeds as many
- * multiply-adds; the smaller tile also wastes less on rows and columns past M and the map's end.
+ * The tiled launch's tile: the caller's `tile`, else (where the policy has a `tiledMinWorkgroups`) 64 halved down
+ * to `policy.tiledMinTile` until the launch has that many workgroups, and further, down to 16, while the tile is
+ * at least twice the GEMM's rows. Same 4x4 outputs per thread, so each load feeds as many multiply-adds; the
+ * smaller tile also wastes less on rows and columns past M and the map's end.
  */
 export function tiledTuning(kind: ConvKind, g: ConvGeometry, tuning: BlockedTuning, policy: StaticPolicy): BlockedTuning {
   if (tuning.tile !== undefined || !policy.tiledMinWorkgroups) return tuning;
   let tile = 64;
   while (tile > policy.tiledMinTile && tiledWorkgroups(kind, g, tile) < policy.tiledMinWorkgroups) tile /= 2;
+  // A tile at least twice the rows (M) computes more padding than outputs: halve it down to 16.
+  while (tile > 16 && tile >= 2 * g.M) tile /= 2;
   return tile === 64 ? tuning : { ...tuning, tile };
 }
 
