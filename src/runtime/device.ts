@@ -145,5 +145,8 @@ export async function createContext(opts: ContextOptions = {}): Promise<GpuConte
   }
   const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
   const device = await adapter.requestDevice({ label: 'pix2pix-webgpu', requiredLimits, requiredFeatures });
-  return new GpuContext(device, true, keepAlive);
+  // The context holds the GPU object it came from, the caller's too (`{ gpu: create([]) }` keeps no other
+  // reference): with Dawn, a collected instance object frees the native instance under its live devices, and
+  // their next use aborts the process on a freed mutex (test/runtime/dawn_lifetime.test.ts).
+  return new GpuContext(device, true, keepAlive ?? gpu);
 }
