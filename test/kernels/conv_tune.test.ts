@@ -84,6 +84,11 @@ describe('static policies per device class', () => {
     ['up 64->64 to 2x4', 'transposed', k4(1, 64, 64, [1, 2], [2, 4], 2), 'blocked', 'direct'],
     ['dw 3->8 at 64x128', 'weightGrad', k4(1, 3, 8, [64, 128], [32, 64], 2), 'taps', 'tiled'],
     ["D's last dw 64->1 at 7x15 -> 6x14", 'weightGrad', k4(2, 64, 1, [7, 15], [6, 14], 1), 'taps', 'direct'],
+    ['down 8->16 at 32x64', 'gather', k4(1, 8, 16, [32, 64], [16, 32], 2), 'blocked', 'tiled'],
+    ['down 64->64 to 2x4', 'gather', k4(1, 64, 64, [4, 8], [2, 4], 2), 'blocked', 'tiled'],
+    ['up 32->8 to 32x64', 'transposed', k4(1, 32, 8, [16, 32], [32, 64], 2), 'blocked', 'tiled'],
+    ['up 8->6 to 64x128 (grad input of D\'s first conv)', 'transposed', k4(1, 8, 6, [32, 64], [64, 128], 2), 'blocked', 'blocked'],
+    ['dw 32->128 to 4x8', 'weightGrad', k4(1, 32, 128, [8, 16], [4, 8], 2), 'taps', 'taps'],
     ['dw 16->64 at 16x32', 'weightGrad', k4(1, 16, 64, [16, 32], [8, 16], 2), 'taps', 'tiled'],
     ['dw 64->64 to 1x2', 'weightGrad', k4(1, 64, 64, [2, 4], [1, 2], 2), 'taps', 'taps'],
     ['dw 64->128 to 2x4', 'weightGrad', k4(1, 64, 128, [4, 8], [2, 4], 2), 'taps', 'taps'],
@@ -109,13 +114,15 @@ describe('static policies per device class', () => {
     expect(blockedTuning('weightGrad', tiny, {}, STATIC_POLICIES.software)).toEqual({});
     for (const c of ['swiftshader', 'integrated', 'discrete'] as const) expect(blockedTuning('gather', tiny, {}, STATIC_POLICIES[c])).toEqual({});
   });
-  it('kernels other than 4x4: direct for few rows, tiled above, in both software classes', () => {
+  it('kernels other than 4x4: direct for few rows (lavapipe up to 16, SwiftShader up to 4), tiled above', () => {
     const g3 = (M: number) => ({ ...k4(1, 16, M, [16, 16], [16, 16], 1), KH: 3, KW: 3 });
     for (const p of [STATIC_POLICIES.software, STATIC_POLICIES.swiftshader]) {
-      expect(staticImpl('gather', g3(16), p)).toBe('direct');
+      expect(staticImpl('gather', g3(4), p)).toBe('direct');
       expect(staticImpl('gather', g3(32), p)).toBe('tiled');
       expect(staticImpl('weightGrad', g3(64), p)).toBe('tiled');
     }
+    expect(staticImpl('gather', g3(16), STATIC_POLICIES.software)).toBe('direct');
+    expect(staticImpl('gather', g3(16), STATIC_POLICIES.swiftshader)).toBe('tiled');
   });
 });
 

@@ -59,16 +59,21 @@ const SOFTWARE_POLICY: StaticPolicy = {
   tiledMinTile: 64,
 };
 
-// Measured on SwiftShader (the `small` step's conv shapes tuned with GPU timestamps twice in Node over its Vulkan
-// ICD and once in Chromium, the rule fitted to the three tables; bench/RESULTS.md, 2026-11-30 afternoon): blocked
-// only up to 16 dst channels and tiled above, direct for outputs of at most 8 pixels, and for the weight gradient
-// tiled from 32 rows, direct below (taps only for reductions of at most 8 steps). In Chromium it made the step
-// 26% faster than lavapipe's rule (median of 9 alternated rounds).
+// Measured on SwiftShader, which runs each workgroup as one task on one of its threads (bench/RESULTS.md,
+// 2026-11-30 afternoon and evening). The tiled kernels take smaller tiles until a launch has 16 workgroups (floor
+// 32, and 16 where 32 would be twice the rows), the direct kernels smaller workgroups until it has 32. With those
+// launches the `small` step's shapes tuned in Chromium (GPU timestamps, 58 shapes) gave the thresholds: direct only
+// for gathers onto at most 4 output pixels (transposed: 8 per phase); blocked for gathers of at most 8 dst
+// channels and transposed gathers of at most 6 (tiled was 2-4x faster from 16 channels: e.g. gather 8->16 at 16x32
+// 2.4 vs 10.0 ms, transposed 32->16 at 16x32 9.9 vs 45 ms); taps for weight gradients of at most 32 reduction
+// steps (32->128 onto 4x8: 22.6 vs tiled 61.6 ms), direct for one row, tiled otherwise (8->16 at 16x32: 4.0 vs
+// direct 25.1 ms). Other kernel sizes follow the same rows thresholds (unmeasured). Paired Chromium rounds against
+// the afternoon's rule (64 tiles, 256-thread direct groups, direct weight gradients up to 16 rows): see RESULTS.
 const SWIFTSHADER_POLICY: StaticPolicy = {
-  directMaxColumns: perKind(8, 8, 0),
-  blockedMaxRows: perKind(16, 16, 0),
-  blockedMaxColumns: perKind(0, 0, 8),
-  directMaxRows: perKind(16, 8, 1),
+  directMaxColumns: perKind(4, 8, 0),
+  blockedMaxRows: perKind(8, 6, 0),
+  blockedMaxColumns: perKind(0, 0, 32),
+  directMaxRows: perKind(4, 4, 1),
   blockedRows16MaxColumns: perKind(0, 0, 0),
   directMinWorkgroups: 32,
   tiledMinWorkgroups: 16,
