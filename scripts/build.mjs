@@ -8,7 +8,7 @@
 // running CLI can still meet is a chunk whose contents changed: its old name is removed at the end, as the
 // published package must hold only this build's files.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, utimesSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +27,10 @@ try {
   status = r.status ?? 1;
   if (status === 0) {
     const s = syncDist(staging, join(root, 'dist'));
+    // `npm run example` rebuilds when a source is newer than dist/cli.js: date the build there even when
+    // cli.js's bytes did not change (a new timestamp, same file: a running CLI is not affected).
+    const now = new Date();
+    utimesSync(join(root, 'dist', 'cli.js'), now, now);
     if (process.env.PIX2PIX_BUILD_VERBOSE) console.log(`dist: ${s.replaced.length} replaced, ${s.added.length} added, ${s.removed.length} removed, ${s.unchanged.length} unchanged`);
   }
 } finally {
