@@ -78,12 +78,8 @@ function findFiles(dir: string, test: (name: string) => boolean, out: string[] =
   return out;
 }
 
-/** The README's library quickstart, with the inputs it leaves to the reader declared. */
-function quickstartSource(): string {
-  const readme = readFileSync(join(PACK_ROOT, 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf('## Quickstart'));
-  const block = /```ts\n([\s\S]*?)```/.exec(section)?.[1];
-  if (!block) throw new Error('README.md has no ```ts block under "## Quickstart"');
+/** A README snippet as a module, with the inputs the snippets leave to the reader (a, b, photo) declared. */
+function snippetModule(block: string): string {
   return [
     "import type { ImageF32 } from 'pix2pix-webgpu';",
     'declare const a: ImageF32[];',
@@ -92,6 +88,21 @@ function quickstartSource(): string {
     block,
     'export {};',
   ].join('\n');
+}
+
+/** Every ```ts block of the README, in order. */
+function readmeSnippets(): string[] {
+  const readme = readFileSync(join(PACK_ROOT, 'README.md'), 'utf8');
+  return [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]);
+}
+
+/** The README's library quickstart: the browser apps compile it (the other snippets may use the Node entry). */
+function quickstartSource(): string {
+  const readme = readFileSync(join(PACK_ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Quickstart'));
+  const block = /```ts\n([\s\S]*?)```/.exec(section)?.[1];
+  if (!block) throw new Error('README.md has no ```ts block under "## Quickstart"');
+  return snippetModule(block);
 }
 
 const NODE_APP_TS = `
@@ -215,7 +226,7 @@ describe('the packed package in fresh consumer projects', () => {
     expect(existsSync(join(nodeApp, 'node_modules/sharp/package.json'))).toBe(true);
   });
 
-  it('the README quickstart type-checks strictly (skipLibCheck false) with and without the DOM lib, and the Node entry too', async () => {
+  it('the README quickstart type-checks strictly (skipLibCheck false) with and without the DOM lib, and every README snippet in a Node app', async () => {
     writeFileSync(join(web, 'quickstart.ts'), quickstartSource());
     const variants: [string, Record<string, unknown>][] = [
       ['browser, DOM lib', { module: 'ES2022', moduleResolution: 'bundler', lib: ['ES2022', 'DOM'], types: [] }],
@@ -227,9 +238,14 @@ describe('the packed package in fresh consumer projects', () => {
       expect(r.stdout + r.stderr, name).toBe('');
       expect(r.status, name).toBe(0);
     }
-    writeFileSync(join(nodeApp, 'quickstart.ts'), quickstartSource());
+    const snippets = readmeSnippets();
+    expect(snippets.length, 'README ```ts blocks').toBeGreaterThanOrEqual(3);
+    const snippetFiles = snippets.map((block, i) => {
+      writeFileSync(join(nodeApp, `readme_snippet_${i + 1}.ts`), snippetModule(block));
+      return `readme_snippet_${i + 1}.ts`;
+    });
     writeFileSync(join(nodeApp, 'app.ts'), NODE_APP_TS);
-    writeFileSync(join(nodeApp, 'tsconfig.json'), tsconfig({ module: 'nodenext', moduleResolution: 'nodenext', lib: ['ES2022'], types: ['node'] }, ['quickstart.ts', 'app.ts']));
+    writeFileSync(join(nodeApp, 'tsconfig.json'), tsconfig({ module: 'nodenext', moduleResolution: 'nodenext', lib: ['ES2022'], types: ['node'] }, [...snippetFiles, 'app.ts']));
     const r = await run(process.execPath, [TSC, '-p', '.'], nodeApp);
     expect(r.stdout + r.stderr, 'Node app (nodenext, @types/node, no DOM lib)').toBe('');
   });
