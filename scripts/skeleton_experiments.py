@@ -12,6 +12,13 @@ rounded as the demo's PNGs; --extra adds the training pairs of another export (m
   python3 scripts/skeleton_experiments.py --data /tmp/h14/demo --steps 8000 --eval-every 1000 --out /tmp/h14/run1
   python3 scripts/skeleton_experiments.py --check /tmp/h14/demo   # the metric port against skeletonRecovery
 
+More animals (issue 14 #2, second round): export other animals as training pairs with another data seed and
+add them; the held-out images stay the demo export's.
+
+  npx vite-node scripts/skeleton_export.ts -- /tmp/h14/extra200 --animals 200 --seed 1 --all-train
+  python3 scripts/skeleton_experiments.py --data /tmp/h14/demo --extra /tmp/h14/extra200 --ndf 4 \
+      --lambda-l1 10000 --dropout 0 --steps 15400 --eval-every 1400 --out /tmp/h14/x1110
+
 The metric (src/metrics/skeleton.ts): Pearson correlation, inside the body eroded by `erode` px (a cross),
 of the band-passed translation (box mean of radius `inner` minus box mean of radius `outer`, clipped at the
 border) with the band-passed bone layer. 64x128: inner 1, outer 2, erode 2.
