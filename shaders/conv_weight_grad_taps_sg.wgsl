@@ -148,7 +148,9 @@ fn weight_grad_taps_sg(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocat
       for (var kw = 0u; kw < KW; kw++) {
         let idx = m * K + c * taps + (kh0 + t) * KW + kw;
         let v = acc[(i * TH + t) * KW + kw];
-        dst[idx] = select(v, v + dst[idx], add);
+        // A branch, not select(v, v + dst[idx], add): p.accumulate is uniform, and the select's load of dst
+        // (one per lane, as every store) took ~30% of the small maps' launches on lavapipe when nothing is added.
+        if (add) { dst[idx] += v; } else { dst[idx] = v; }
       }
     }
   }

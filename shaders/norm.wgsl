@@ -343,7 +343,8 @@ fn serial_backward(g: u32, scale: f32) {
       let i = row + k;
       let xhat = (x[i] - mean) * rstd;
       let v = scale * rstd * (dy_in(i) - sdy / m - xhat * sdyx / m);
-      dx[i] = select(v, dx[i] + v, u.accumulate == 1u);
+      // A branch (u.accumulate is uniform), not select(v, dx[i] + v, ...), whose load of dx costs even when unused.
+      if (u.accumulate == 1u) { dx[i] += v; } else { dx[i] = v; }
     }
   }
 }
