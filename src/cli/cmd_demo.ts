@@ -24,14 +24,18 @@ import type { DatasetPlan, SynthesizeOptions } from '../data/synth_node.js';
  *    ~25 ms a training step.
  *  - Dropout off (5500 steps, 1110 pairs): 0.37 -> 0.40 at 4400, 0.39 -> 0.41 at 5500 (0.38 -> 0.41 on
  *    training images): with 200+ animals nothing needs regularising, and the reference's test-time dropout
- *    (pix2pix translates in training mode) only adds noise to the translation.
+ *    (pix2pix translates in training mode) only adds noise to the translation. Without dropout on a 22000-step
+ *    schedule (11000 constant): 0.30 at 2200, 0.38 at 4400, 0.43 at 6600, 0.45 at 8800, 0.47 at 11000, 0.50
+ *    at 13200, 0.52 at 15400, 0.53 (0.54) at 17600 (stopped there for time); with dropout the 15400-step
+ *    schedule had 0.47 at 12600 and 0.49 at 15400. So on these 4 held-out animals 0.5 takes ~13000 steps
+ *    of the largest trial, ~16000 to be clear of it.
  *  - Epochs: every trial trains the same epochs (the paper's shape), so the steps are 13 x (1105 + the small
  *    trials' 8x3 + 24x3 + 32 + 24 + 8 pairs) = 16445. The idle run of the previous default (edb5673) took
  *    5 s per trial plus 25.1 ms per step (n8 400 steps 15 s, n110 5500 steps 143 s); so 16445 steps,
  *    9 trials, the transfer's second model and 1250 pairs of synthesis come to about 8.5 minutes idle (before
  *    the larger test set's cost was known: see "Time" below); 14 epochs would add ~0.5 min, too close to 10.
- *    The small points get 104 and 312 steps: the sweep is the
- *    paper's (same epochs at every size), so its small points stay rough.
+ *    The small points get 104 and 312 steps: the sweep is the paper's (same epochs at every size), so its
+ *    small points stay rough.
  *  - Horizontal flips (the library's only flip) stay: the light's azimuth is drawn from [-2.6, -1.8] rad
  *    (from the top left), so a flipped photo is lit from the top right: still a valid photo -> X-ray pair.
  *    Vertical flips too (lit from below; PyTorch --vflip, 1110 pairs): 0.30 at 2200 steps vs 0.31 without,
@@ -40,17 +44,22 @@ import type { DatasetPlan, SynthesizeOptions } from '../data/synth_node.js';
  * means, 8 -> 24 -> 1105 real pairs: MSE 0.0091 -> 0.0045 -> 0.0012, NRMSE 0.393 -> 0.275 -> 0.145, PSNR 20.5
  * -> 23.7 -> 29.1, SSIM 0.655 -> 0.759 -> 0.897, WAEM 0.60 -> 0.87 -> 2.05, skeleton recovery 0.030 -> 0.112
  * -> 0.466 (the 26-animal default: 0.349, MSE 0.0016, SSIM 0.876); aug-8to32 0.119, transfer-w2b 0.061. So
- * 0.5 is not reached: 0.466 in the 14365 steps that fit, where PyTorch's 4 held-out animals gave 0.48 at
- * 14000. The n1105 translations draw the spine as a bright, beaded line, the pelvis, the tail and the limbs'
- * long bones; the rib cage only as a brighter field, no single ribs, no skull rim. The small points
- * at 13 epochs (104 and 312 steps) draw grey silhouettes.
- * Time: not measured idle. On the shared machine under load 8-15 from other jobs (the demo got 67% of a core)
- * it took 17 min 36 s wall, 11 min 55 s of CPU (606 s user, 109 s system), without aug-8to32 (killed by
- * another job's rebuild of dist/; it was re-run). The idle run of the old default had 1.30 cores (7 min 01 s
- * wall, 9 min 09 s CPU) and its loaded runs 6-14% more CPU than idle; so this one is about 8.8-9.7 min idle.
- * The held-out set's size costs: 145 test images add ~25 s per trial under load (n8: 104 steps, 37-45 s a
- * trial vs 18-24 s for 400 steps with 20 test images), ~2 of the ~9 idle minutes; 8 test animals (40
- * images) would save ~1.5 min.
+ * 0.5 is not reached: 0.466 in the 14365 steps that fit, where PyTorch without dropout had 0.50-0.52 at
+ * 13200-15400 steps on its 4 held-out animals. Not measured: whether the gap is the held-out set (29 animals
+ * here, 4 there; the 20-image score moves by ~0.02 between evaluations) or the library's training; the next
+ * check is PyTorch on this demo's own export (skeleton_export.ts --animals 250). The n1105 translations draw
+ * the spine as a bright, beaded line, the pelvis, the tail and the limbs' long bones; the rib cage only as a
+ * brighter field, no single ribs, no skull rim. The small points at 13 epochs (104 and 312 steps) draw grey
+ * silhouettes.
+ * Time: not measured idle (the machine was shared all session). Two runs under load from other jobs: 17 min
+ * 36 s wall, 11 min 55 s CPU at load 8-15 (67% of a core; aug-8to32 killed by another job's rebuild of dist/
+ * and re-run), and 14 min 13 s wall, 11 min 54 s CPU (597 s user, 117 s system) at load 5-7 (83% of a core;
+ * dist/ copied aside first), the same metrics to the last digit. Per trial in the second: n1105 602 s
+ * (41.9 ms a step), the others 19-39 s, of which 2-17 s training. The old default's idle run had 1.30 cores
+ * (7 min 01 s wall, 9 min 09 s CPU) and its loaded runs 6-14% more CPU than idle; so this one is about
+ * 8.0-9.2 min idle (25.1 ms x 16445 steps = 6.9 min of training). The held-out set's size costs: 145 test
+ * images add ~10-25 s per trial under load (n8: 104 steps, 19-45 s a trial vs 18-24 s for 400 steps with 20
+ * test images); 8 test animals (40 images) would save about a minute idle.
  *
  * The first round (the 26-animal demo, 110 training pairs):
  *
@@ -120,8 +129,8 @@ export const DEMO_NDF = 4;
 export const DEMO_LAMBDA_L1 = 10000;
 /** No dropout: with 221 training animals it regularises nothing, and pix2pix's test-time dropout only adds noise (0.39 -> 0.41 above). */
 export const DEMO_DROPOUT = false;
-// Not measured idle yet (see "Time:" above): 17 min 36 s wall and 11 min 55 s CPU on the shared machine under load 8-15.
-export const DEMO_MEASURED_TIME = 'about 9 minutes idle (16445 training steps; estimated from 11 min 55 s of CPU measured under load)';
+// Not measured idle yet (see "Time:" above): 14 min 13 s wall, 11 min 54 s CPU on the shared machine under load 5-7.
+export const DEMO_MEASURED_TIME = 'about 8-9 minutes idle (16445 training steps; 14 min 13 s measured under load 5-7, 11 min 54 s of CPU)';
 
 /** The seed's real-pair sweep (Fig. 2, "up to 700 in the graph") and its augmented set size. */
 export const SEED_SIZES = [50, 100, 200, 400, 700] as const;
