@@ -30,6 +30,7 @@ override KH: u32 = 4;   // kernel size (tap loops unroll)
 override KW: u32 = 4;
 override SW: u32 = 2;   // column stride
 override PB: u32 = 4;   // grad pixels of a row per step; SPAN = (PB - 1) * SW + KW <= MAX_SPAN
+override BIAS: u32 = 1; // 1: sum the bias gradient (p.hasBias); 0 compiles its adds away
 
 const MAX_ACC = 64u;    // MB * TH * KW
 const MAX_SPAN = 20u;
@@ -103,7 +104,7 @@ fn weight_grad_taps(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation
         var g: array<f32, MAX_MB>;
         for (var i = 0u; i < MB; i++) {
           g[i] = select(0.0, gradAct(grad[gBase + min(m0 + i, lastM) * outHW]), owIn);
-          bsum[i] += g[i];
+          if (BIAS == 1u) { bsum[i] += g[i]; }
         }
         for (var t = 0u; t < TH; t++) {
           for (var kw = 0u; kw < KW; kw++) {

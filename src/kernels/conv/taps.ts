@@ -68,11 +68,11 @@ function tapsLaunch(g: ConvGeometry, t: BlockedTuning, targetGroups: number): Ta
  * The subgroup taps kernel's step (see shaders/conv_weight_grad_taps_sg.wgsl): the SG lanes' grad loads,
  * then for each of the MB x PB grad values a broadcast from its lane and the TH x KW multiply-adds.
  */
-function tapsSgSource(rows: number, kernelRows: number, KW: number, SW: number, pixels: number): string {
+function tapsSgSource(rows: number, kernelRows: number, KW: number, SW: number, pixels: number, bias: boolean): string {
   const lines: string[] = [];
   const values = rows * pixels;
-  const perLane = Math.ceil(values / SG_LANES);
-  for (let r = 0; r < perLane; r++) lines.push(`      let gv${r} = gradValue(${r}u, sgLane, gradRow, m0, ow0); bs${r} += gv${r};`);
+  const perLane = bias ? Math.ceil(values / SG_LANES) : 0;  // without a bias no sums at all
+  for (let r = 0; r < Math.ceil(values / SG_LANES); r++) lines.push(`      let gv${r} = gradValue(${r}u, sgLane, gradRow, m0, ow0);${r < perLane ? ` bs${r} += gv${r};` : ''}`);
   for (let q = 0; q < pixels; q++) {
     for (let i = 0; i < rows; i++) {
       const v = q * rows + i;
@@ -85,7 +85,7 @@ function tapsSgSource(rows: number, kernelRows: number, KW: number, SW: number, 
   }
   // Value v = r * SG + l of the step's list is grad row v % MB (gradValue); lane l's bs{r} holds its sum.
   const sums: string[] = [];
-  for (let v = 0; v < values; v++) sums.push(`  bsum[${v % rows}] += subgroupBroadcast(bs${Math.floor(v / SG_LANES)}, ${v % SG_LANES}u);`);
+  for (let v = 0; v < (bias ? values : 0); v++) sums.push(`  bsum[${v % rows}] += subgroupBroadcast(bs${Math.floor(v / SG_LANES)}, ${v % SG_LANES}u);`);
   const decl = Array.from({ length: perLane }, (_, r) => `  var bs${r} = 0.0;`);
   return fillTemplate(tapsSgTemplate, { STORE_BIAS: STORE_BIAS_WGSL, BIAS_DECL: decl.join('\n'), STEP: lines.join('\n'), BIAS_SUM: sums.join('\n') });
 }
@@ -111,10 +111,11 @@ export function encodeTapsWeightGrad(
 ): Dispatch[] {
   const L = tapsLaunch(g, tuning, TAPS_TARGET_GROUPS[deviceClass(ctx)]);
   const subgroups = useSubgroups(ctx, tuning, L.wg, op);
-  const shader = withFusion(subgroups ? tapsSgSource(L.rows, L.kernelRows, g.KW, g.sw, L.pixels) : tapsPlainShader, { ...fusion, srcSum: !!t.srcSum }, op);
+  const shader = withFusion(subgroups ? tapsSgSource(L.rows, L.kernelRows, g.KW, g.sw, L.pixels, !!t.gradSum) : tapsPlainShader, { ...fusion, srcSum: !!t.srcSum }, op);
   const entryPoint = subgroups ? 'weight_grad_taps_sg' : 'weight_grad_taps';
   const constants: Record<string, number> = { WG: L.wg, MB: L.rows, TH: L.kernelRows, KH: g.KH, KW: g.KW, SW: g.sw, PB: L.pixels };
   if (subgroups) constants.SG = SG_LANES;
+  else constants.BIAS = t.gradSum ? 1 : 0;
   const u32 = packConvParams(g, { hasBias: t.gradSum ? 1 : 0, accumulate: accumulate ? 1 : 0, rowsPerSplit: L.rowsPerSplit });
   const workgroups = [Math.ceil(L.columns / L.wg), Math.ceil(g.M / L.rows), L.splits] as const;
   return splitWeightGradDispatches(ctx, op, { shader, entryPoint, constants }, u32, workgroups, g, t);
