@@ -127,6 +127,16 @@ function pointLabel(t: TrialReport): string {
  * Figure 2's series for one metric, x = real training pairs. Trials of one kind at the same x (repeats with other
  * seeds) become one point: their mean, with min and max as the spread; augmented and transfer points are labelled.
  */
+/**
+ * The size charts use a log x axis when the sweep spans more than a decade of training pairs (the demo's 8, 24 and
+ * 1105; the paper's 50 to 700): on a linear axis the small points crowd the left edge, where the augmented and
+ * transfer points sit too.
+ */
+export function sizeAxisIsLog(trials: readonly TrialReport[]): boolean {
+  const sizes = trials.map((t) => t.trainPairs).filter((n) => n > 0);
+  return sizes.length > 0 && Math.max(...sizes) / Math.min(...sizes) >= 10;
+}
+
 export function metricSeries(trials: readonly TrialReport[], key: keyof MetricMeans): Series[] {
   const byKind = new Map<string, Map<number, TrialReport[]>>();
   for (const t of trials) {
@@ -354,7 +364,7 @@ const RANKING_SCRIPT = `
 
 export function renderReport(r: StudyReport): string {
   const charts = REPORT_METRICS.filter((m) => metricSeries(r.trials, m.key).length > 0).map((m) =>
-    lineChart(metricSeries(r.trials, m.key), { title: `${m.label} vs training pairs (${m.better} is better)`, xLabel: 'real training pairs', yLabel: m.label }),
+    lineChart(metricSeries(r.trials, m.key), { title: `${m.label} vs training pairs (${m.better} is better)`, xLabel: 'real training pairs', yLabel: m.label, logX: sizeAxisIsLog(r.trials) }),
   );
   const lossCharts = r.trials.filter((t) => t.losses.length > 0).map(lossPanels);
   const head = ['trial', 'kind', 'real pairs', 'pairs/epoch', 'resolution', 'generator', 'discriminator', 'epochs', 'lr', 'λ L1', 'seed', 'steps', ...REPORT_METRICS.map((m) => m.label), 'time'];

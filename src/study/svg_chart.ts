@@ -34,6 +34,7 @@ export interface ChartOptions {
   yLabel: string;
   width?: number;
   height?: number;
+  /** A log-scaled x axis (ticks at 1, 2 and 5 per decade, and at the data's x where there are few): for sweeps such as 8, 24, 1105 pairs. */
   logX?: boolean;
 }
 
@@ -59,6 +60,22 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   const ticks: number[] = [];
   for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) ticks.push(Number(v.toPrecision(12)));
   return ticks;
+}
+
+/** Ticks of a log axis over [lo, hi]: 1, 2 and 5 times each power of ten, or only the powers when that is too many. */
+export function logTicks(lo: number, hi: number, count = 5): number[] {
+  const k0 = Math.floor(Math.log10(lo));
+  const k1 = Math.ceil(Math.log10(hi));
+  const pick = (mantissas: number[]) => {
+    const t: number[] = [];
+    for (let k = k0; k <= k1; k++) for (const m of mantissas) {
+      const v = Number((m * 10 ** k).toPrecision(12));
+      if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) t.push(v);
+    }
+    return t;
+  };
+  const dense = pick([1, 2, 5]);
+  return dense.length <= 2 * count ? dense : pick([1]);
 }
 
 function fmtTick(v: number): string {
@@ -96,8 +113,15 @@ export function lineChart(series: readonly Series[], o: ChartOptions): string {
     parts.push(`<line x1="${m.l}" x2="${W - m.r}" y1="${y.toFixed(1)}" y2="${y.toFixed(1)}" stroke="#e5e5e5"/>`);
     parts.push(`<text x="${m.l - 6}" y="${(y + 4).toFixed(1)}" text-anchor="end" font-size="10">${fmtTick(t)}</text>`);
   }
-  const xTicks = o.logX ? niceTicks(x0, x1).map((v) => 10 ** v) : niceTicks(x0, x1);
-  const xs = [...new Set([...xTicks, ...(pts.length <= 8 ? pts.map((p) => p.x) : [])])];
+  // On a log axis with few distinct x (a sweep's sizes) those are the labels, plus the powers of ten that would
+  // not print over them; otherwise 1-2-5 ticks per decade.
+  const dataX = [...new Set(pts.map((p) => p.x))];
+  const apart = (a: number, b: number) => Math.abs(Math.log10(a / b)) > 0.06 * (x1 - x0);
+  const xs = o.logX
+    ? dataX.length <= 8
+      ? [...dataX, ...logTicks(10 ** x0, 10 ** x1).filter((t) => Number.isInteger(Math.log10(t)) && dataX.every((x) => apart(x, t)))]
+      : logTicks(10 ** x0, 10 ** x1)
+    : [...new Set([...niceTicks(x0, x1), ...(pts.length <= 8 ? pts.map((p) => p.x) : [])])];
   for (const t of xs) {
     const x = sx(t);
     if (x < m.l - 1 || x > W - m.r + 1) continue;

@@ -3,8 +3,8 @@
 // each trial's settings stated, the grid's rows from different animals covering both colours, and what to do
 // when FID is missing. Pure string checks (the Chromium test is report_ranking.test.ts).
 import { describe, it, expect } from 'vitest';
-import { gridTrials, metricSeries, parseReportData, pickGridRows, renderReport, type StudyReport, type TrialReport } from '../../src/study/report.js';
-import { lineChart, smooth } from '../../src/study/svg_chart.js';
+import { gridTrials, metricSeries, parseReportData, sizeAxisIsLog, pickGridRows, renderReport, type StudyReport, type TrialReport } from '../../src/study/report.js';
+import { lineChart, logTicks, smooth } from '../../src/study/svg_chart.js';
 import type { TrialSettings } from '../../src/study/study_config.js';
 
 const settings = (o: Partial<TrialSettings> = {}): TrialSettings => ({
@@ -167,6 +167,27 @@ describe('study report', () => {
 });
 
 describe('svg charts', () => {
+  it('puts a sweep over more than a decade (8, 24, 1105 pairs) on a log axis, so the small points do not crowd the left edge', () => {
+    const wide = [trial('n8-s0', 'size', 8, 0.6), trial('n24-s0', 'size', 24, 0.75), trial('n1105', 'size', 1105, 0.9)];
+    expect(sizeAxisIsLog(wide)).toBe(true);
+    expect(sizeAxisIsLog(wide.slice(0, 2))).toBe(false);
+    const cx = (svg: string) => [...svg.matchAll(/<circle cx="([\d.]+)"/g)].map((m) => Number(m[1]));
+    const series = metricSeries(wide, 'ssim');
+    // Where 24 sits between 8 and 1105: log10(3) / log10(138.1) = 0.223 on a log axis, 16 / 1097 = 0.015 on a linear one.
+    const at = (xs: number[]) => (xs[1] - xs[0]) / (xs[2] - xs[0]);
+    expect(at(cx(lineChart(series, { title: 't', xLabel: 'x', yLabel: 'y', logX: true })))).toBeCloseTo(Math.log10(3) / Math.log10(1105 / 8), 2);
+    expect(at(cx(lineChart(series, { title: 't', xLabel: 'x', yLabel: 'y' })))).toBeLessThan(0.02);
+    // The report's size charts are the log ones.
+    const html = renderReport(report(wide));
+    const chart = html.match(/<svg[^>]*aria-label="SSIM vs training pairs[\s\S]*?<\/svg>/)![0];
+    expect(at(cx(chart))).toBeCloseTo(0.223, 2);
+    const xLabels = [...chart.matchAll(/text-anchor="middle" font-size="10">([\d.]+)</g)].map((m) => Number(m[1]));
+    // The sweep's sizes, and the one power of ten that does not print over them (10 is beside 8, 1000 beside 1105).
+    expect(xLabels.sort((a, b) => a - b)).toEqual([8, 24, 100, 1105]);
+    expect(logTicks(8, 1105)).toEqual([10, 20, 50, 100, 200, 500, 1000]);
+    expect(logTicks(1, 1e6)).toEqual([1, 10, 100, 1000, 1e4, 1e5, 1e6]);
+  });
+
   it('draws a flat series whose values differ only by rounding (a mean of equal seeds) without hanging', () => {
     const mean = (0.1 + 0.1 + 0.1) / 3; // 0.10000000000000002
     expect(mean).not.toBe(0.1);
