@@ -63,15 +63,8 @@ fn direct(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
   finish(idx, m, sum);
 }
 
-const TILE = 64u;    // rows and columns of the dst tile; tiled.ts replaces this line for 32 or 16 (more, smaller workgroups)
-const TILE_K = 16u;  // reduction depth staged per step
-const VEC = TILE / 4u;  // vec4s per row of a staged slice, and threads per side of the workgroup (4x4 outputs each)
-// Rows of A (k fastest) and of B (column fastest) that the workgroup's VEC * VEC threads stage in one pass.
-const A_STEP = VEC * VEC / TILE_K;
-const B_STEP = VEC * VEC / TILE;
-// tileA is filled by threads that walk k fastest (coalesced global reads); without the padding the 16
-// threads writing one m would hit one memory bank (stride 64 floats), with it they spread over 8 banks.
-const ROW_A = VEC + 1u;
+// The tiled kernel's tile sizes (shaders.ts TILED_CONSTANTS_WGSL, shared by the three tiled shaders).
+//@TILED_CONSTANTS
 
 var<workgroup> tileA: array<vec4f, TILE_K * ROW_A>;  // [TILE_K][TILE / 4 + 1]: rows padded by one vec4 (see ROW_A)
 var<workgroup> tileB: array<vec4f, TILE_K * VEC>;    // [TILE_K][TILE / 4]

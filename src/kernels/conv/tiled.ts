@@ -10,7 +10,7 @@ import { Pix2PixError, ShapeError } from '../../runtime/errors.js';
 /** Square output tiles the tiled kernels come in: TILE (64, 16x16 threads), 32 (8x8) and 16 (4x4), 4x4 outputs per thread. */
 export const TILED_TILES = [64, 32, 16] as const;
 
-const TILE_LINE = 'const TILE = 64u;';
+const TILE_LINE = `const TILE = ${TILE}u;`; // shaders.ts TILED_CONSTANTS_WGSL
 const tiledText = new Map<string, string>();
 
 /**
