@@ -230,6 +230,17 @@ def conv_macs(G, D, h, w):
     return res
 
 
+def random_flip(rng, a, b, dim):
+    """Flip each pair of the batch along `dim` with probability 1/2 (photo and X-ray alike)."""
+    fl = rng.random(a.shape[0]) < 0.5
+    if fl.any():
+        a = a.clone()
+        b = b.clone()
+        a[fl] = a[fl].flip(dim)
+        b[fl] = b[fl].flip(dim)
+    return a, b
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--check', help='compare the metric port with the exported skeletonRecovery values')
@@ -331,22 +342,12 @@ def main():
         a = A[idx]
         b = B[idx]
         if args.flip:
-            fl = rng.random(len(idx)) < 0.5
-            if fl.any():
-                a = a.clone()
-                b = b.clone()
-                a[fl] = a[fl].flip(-1)
-                b[fl] = b[fl].flip(-1)
+            a, b = random_flip(rng, a, b, -1)
         if args.vflip:
             # The phantom's light comes from above (lightAzimuth in [-2.6, -1.8] rad: -y, and -x before a
             # horizontal flip), so an upside-down photo is lit from below: a valid photo -> X-ray pair (the
             # X-ray does not depend on the light), but lit as no test photo is.
-            fl = rng.random(len(idx)) < 0.5
-            if fl.any():
-                a = a.clone()
-                b = b.clone()
-                a[fl] = a[fl].flip(-2)
-                b[fl] = b[fl].flip(-2)
+            a, b = random_flip(rng, a, b, -2)
         fake = G(a)
         if args.gan > 0:
             optD.zero_grad()
