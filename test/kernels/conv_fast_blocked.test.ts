@@ -5,31 +5,13 @@
 // (rows per thread 1, 3, 8, 16, 32, outputs per thread 1, 3, 4, 7, workgroup 32, forced row splits of the weight gradient, with and without
 // the fused bias column), with and without subgroups (conv_blocked_sg.wgsl, generated steps).
 import { describe, it, expect, afterAll } from 'vitest';
-import { runAndRead, testContext } from '../helpers/gpu.js';
-import { expectClose } from '../helpers/compare.js';
+import { testContext } from '../helpers/gpu.js';
+import { recordConvCase, type ConvCase } from '../helpers/conv_case.js';
 import { destroyDispatches, type Dispatch } from '../../src/runtime/context.js';
 import { Rng } from '../../src/runtime/random.js';
-import { conv2dForward, conv2dBackwardInput, conv2dBackwardWeight, conv2dOutputShape, type BlockedTuning, type Pair } from '../../src/kernels/conv2d.js';
-import {
-  convTranspose2dForward,
-  convTranspose2dBackwardInput,
-  convTranspose2dBackwardWeight,
-  convTranspose2dOutputShape,
-} from '../../src/kernels/conv_transpose2d.js';
-import { conv2dForwardCpu, conv2dBackwardCpu } from '../../src/kernels/cpu/conv2d.js';
-import { convTranspose2dForwardCpu, convTranspose2dBackwardCpu } from '../../src/kernels/cpu/conv_transpose2d.js';
+import { conv2dForward, conv2dBackwardWeight } from '../../src/kernels/conv2d.js';
 
-const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
-
-interface Case {
-  name: string;
-  x: [number, number, number, number];
-  /** [out channels, KH, KW] */
-  w: [number, number, number];
-  p: { stride?: Pair; padding?: Pair; outputPadding?: Pair };
-  bias: boolean;
-  tuning?: BlockedTuning;
-}
+type Case = ConvCase;
 
 const CONV_CASES: Case[] = [
   { name: 'U-Net down k4s2p1', x: [2, 3, 8, 6], w: [5, 4, 4], p: { stride: 2, padding: 1 }, bias: true },
@@ -94,44 +76,14 @@ describe('blocked conv kernels vs float64 CPU reference', async () => {
         if (subgroups && !hasSubgroups) continue;
         it(`${opName} ${c.name} x${c.x.join('x')} w${c.w.join('x')} bias=${c.bias} accumulate=${accumulate} subgroups=${subgroups}`, async () => {
           const rng = new Rng(ci * 131 + (transposed ? 7 : 3) + (accumulate ? 1000 : 0));
-          const wShape = transposed ? [c.x[1], c.w[0], c.w[1], c.w[2]] : [c.w[0], c.x[1], c.w[1], c.w[2]];
-          const yShape = transposed ? convTranspose2dOutputShape(c.x, wShape, c.p) : conv2dOutputShape(c.x, wShape, c.p);
-          const xData = rng.normals(size(c.x));
-          const wData = rng.normals(size(wShape), 0.5);
-          const bData = rng.normals(c.w[0]);
-          const dyData = rng.normals(size(yShape));
-          const x = ctx.tensor(c.x, xData, 'x');
-          const w = ctx.tensor(wShape, wData, 'w');
-          const b = c.bias ? ctx.tensor([c.w[0]], bData, 'b') : null;
-          const y = ctx.tensor(yShape, rng.normals(size(yShape)), 'y'); // garbage: forward must overwrite
-          const dy = ctx.tensor(yShape, dyData, 'dy');
-          const dxOld = rng.normals(size(c.x));
-          const dwOld = rng.normals(size(wShape));
-          const dbOld = rng.normals(c.w[0]);
-          const dx = ctx.tensor(c.x, dxOld, 'dx');
-          const dw = ctx.tensor(wShape, dwOld, 'dw');
-          const db = c.bias ? ctx.tensor([c.w[0]], dbOld, 'db') : null;
-          const p = { ...c.p, impl: 'blocked' as const, blocked: { ...c.tuning, subgroups } };
-          const bp = { ...p, accumulate };
-          const ref = transposed
-            ? convTranspose2dForwardCpu(xData, c.x, wData, wShape, c.bias ? bData : null, c.p)
-            : conv2dForwardCpu(xData, c.x, wData, wShape, c.bias ? bData : null, c.p);
-          const g = transposed ? convTranspose2dBackwardCpu(dyData, xData, c.x, wData, wShape, c.p, c.bias) : conv2dBackwardCpu(dyData, xData, c.x, wData, wShape, c.p, c.bias);
-          const plus = (r: Float64Array, old: Float32Array) => (accumulate ? r.map((v, i) => v + old[i]) : r);
-          const fwd = transposed ? convTranspose2dForward(ctx, y, x, w, b, p) : conv2dForward(ctx, y, x, w, b, p);
-          const bwdIn = transposed ? convTranspose2dBackwardInput(ctx, dx, dy, w, bp) : conv2dBackwardInput(ctx, dx, dy, w, bp);
-          const bwdW = transposed ? convTranspose2dBackwardWeight(ctx, dw, db, dy, x, bp) : conv2dBackwardWeight(ctx, dw, db, dy, x, bp);
+          const run = recordConvCase(ctx, c, transposed, rng, { impl: 'blocked', blocked: { ...c.tuning, subgroups } }, accumulate);
           const taps = c.w[1] * c.w[2];
           const family = taps <= 16 ? 'blocked' : 'tiled';
           const blockedLabel = subgroups ? `\\.(gather|transposed)_sg\\.pipeline$` : `\\.(gather|transposed)\\.pipeline$`;
-          expect(fwd[0].pipeline.label).toMatch(new RegExp(taps <= 16 ? blockedLabel : `\\.tiled\\.pipeline$`));
-          expect(bwdIn[0].pipeline.label).toMatch(new RegExp(taps <= 16 ? blockedLabel : `\\.tiled\\.pipeline$`));
+          expect(run.fwd[0].pipeline.label).toMatch(new RegExp(taps <= 16 ? blockedLabel : `\\.tiled\\.pipeline$`));
+          expect(run.bwdIn[0].pipeline.label).toMatch(new RegExp(taps <= 16 ? blockedLabel : `\\.tiled\\.pipeline$`));
           const key = (k: string) => `${family}${subgroups && taps <= 16 ? ' sg' : ''} ${k}`;
-          note(key('y'), expectClose(await runAndRead(ctx, fwd, y), ref.data, { ...tol, label: `${opName} forward` }));
-          note(key('dx'), expectClose(await runAndRead(ctx, bwdIn, dx), plus(g.dx, dxOld), { ...tol, label: `${opName} dx` }));
-          note(key('dw'), expectClose(await runAndRead(ctx, bwdW, dw), plus(g.dw, dwOld), { ...tol, label: `${opName} dw` }));
-          if (db) note(key('db'), expectClose(await db.read(), plus(g.db!, dbOld), { ...tol, label: `${opName} db` }));
-          for (const t of [x, w, b, y, dy, dx, dw, db]) t?.destroy();
+          await run.check(opName, tol, (k, err) => note(key(k), err));
         });
       }
     });

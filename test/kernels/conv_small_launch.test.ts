@@ -6,32 +6,15 @@
 // the 16-deep K step, the weight gradient's split-K with a partial last split, accumulate on and off. Then the
 // rule itself: which launch each class's static policy gives.
 import { describe, it, expect, afterAll } from 'vitest';
-import { runAndRead, testContext } from '../helpers/gpu.js';
-import { expectClose } from '../helpers/compare.js';
+import { testContext } from '../helpers/gpu.js';
+import { recordConvCase, size, type ConvCase } from '../helpers/conv_case.js';
 import { destroyDispatches } from '../../src/runtime/context.js';
 import { Rng } from '../../src/runtime/random.js';
-import { conv2dForward, conv2dBackwardInput, conv2dBackwardWeight, conv2dOutputShape, type BlockedTuning, type ConvImpl, type Pair } from '../../src/kernels/conv2d.js';
-import {
-  convTranspose2dForward,
-  convTranspose2dBackwardInput,
-  convTranspose2dBackwardWeight,
-  convTranspose2dOutputShape,
-} from '../../src/kernels/conv_transpose2d.js';
-import { conv2dForwardCpu, conv2dBackwardCpu } from '../../src/kernels/cpu/conv2d.js';
-import { convTranspose2dForwardCpu, convTranspose2dBackwardCpu } from '../../src/kernels/cpu/conv_transpose2d.js';
+import { conv2dForward, conv2dBackwardWeight, type BlockedTuning, type ConvImpl } from '../../src/kernels/conv2d.js';
 import { STATIC_POLICIES, directTuning, staticImpl, tiledTuning, useStaticPolicy } from '../../src/kernels/conv/policy.js';
 import type { ConvGeometry } from '../../src/kernels/conv/params.js';
 
-const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
-
-interface Case {
-  name: string;
-  x: [number, number, number, number];
-  /** [out channels, KH, KW] */
-  w: [number, number, number];
-  p: { stride?: Pair; padding?: Pair; outputPadding?: Pair };
-  bias: boolean;
-}
+type Case = ConvCase;
 
 // Conv cases: M 37 (two 32-row tiles, three 16-row tiles, the last partial), K = 3*16 = 48 / 5*9 = 45 (not a
 // multiple of 16 in the second), columns past a tile's end, and one with a long reduction (N*Ho*Wo = 2880: the
@@ -77,45 +60,15 @@ describe('small-workgroup conv launches (tiled 32/16, direct wg < 256) vs float6
         for (const accumulate of [false, true]) {
           it(`${opName} ${launch.label} ${c.name} x${c.x.join('x')} w${c.w.join('x')} bias=${c.bias} accumulate=${accumulate}`, async () => {
             const rng = new Rng(ci * 97 + (transposed ? 5 : 2) + (accumulate ? 500 : 0));
-            const wShape = transposed ? [c.x[1], c.w[0], c.w[1], c.w[2]] : [c.w[0], c.x[1], c.w[1], c.w[2]];
-            const yShape = transposed ? convTranspose2dOutputShape(c.x, wShape, c.p) : conv2dOutputShape(c.x, wShape, c.p);
-            const xData = rng.normals(size(c.x));
-            const wData = rng.normals(size(wShape), 0.5);
-            const bData = rng.normals(c.w[0]);
-            const dyData = rng.normals(size(yShape));
-            const x = ctx.tensor(c.x, xData, 'x');
-            const w = ctx.tensor(wShape, wData, 'w');
-            const b = c.bias ? ctx.tensor([c.w[0]], bData, 'b') : null;
-            const y = ctx.tensor(yShape, rng.normals(size(yShape)), 'y'); // garbage: forward must overwrite
-            const dy = ctx.tensor(yShape, dyData, 'dy');
-            const dxOld = rng.normals(size(c.x));
-            const dwOld = rng.normals(size(wShape));
-            const dbOld = rng.normals(c.w[0]);
-            const dx = ctx.tensor(c.x, dxOld, 'dx');
-            const dw = ctx.tensor(wShape, dwOld, 'dw');
-            const db = c.bias ? ctx.tensor([c.w[0]], dbOld, 'db') : null;
-            const p = { ...c.p, impl: launch.impl, blocked: launch.tuning };
-            const bp = { ...p, accumulate };
-            const ref = transposed
-              ? convTranspose2dForwardCpu(xData, c.x, wData, wShape, c.bias ? bData : null, c.p)
-              : conv2dForwardCpu(xData, c.x, wData, wShape, c.bias ? bData : null, c.p);
-            const g = transposed ? convTranspose2dBackwardCpu(dyData, xData, c.x, wData, wShape, c.p, c.bias) : conv2dBackwardCpu(dyData, xData, c.x, wData, wShape, c.p, c.bias);
-            const plus = (r: Float64Array, old: Float32Array) => (accumulate ? r.map((v, i) => v + old[i]) : r);
-            const fwd = transposed ? convTranspose2dForward(ctx, y, x, w, b, p) : conv2dForward(ctx, y, x, w, b, p);
-            const bwdIn = transposed ? convTranspose2dBackwardInput(ctx, dx, dy, w, bp) : conv2dBackwardInput(ctx, dx, dy, w, bp);
-            const bwdW = transposed ? convTranspose2dBackwardWeight(ctx, dw, db, dy, x, bp) : conv2dBackwardWeight(ctx, dw, db, dy, x, bp);
+            const run = recordConvCase(ctx, c, transposed, rng, { impl: launch.impl, blocked: launch.tuning }, accumulate);
             const entry = launch.impl === 'tiled' ? /\.tiled\.pipeline$/ : /\.direct\.pipeline$/;
-            for (const d of [fwd[0], bwdIn[0], bwdW[0]]) expect(d.pipeline.label).toMatch(entry);
+            for (const d of [run.fwd[0], run.bwdIn[0], run.bwdW[0]]) expect(d.pipeline.label).toMatch(entry);
             if (launch.impl === 'direct') {
               // wg threads per workgroup over every element of dst (ctx.grid folds past 65535 groups; never here).
-              expect(fwd[0].workgroups[0]).toBe(Math.ceil(size(yShape) / launch.tuning.wg!));
-              expect(bwdW[0].workgroups[0]).toBe(Math.ceil(size(wShape) / launch.tuning.wg!));
+              expect(run.fwd[0].workgroups[0]).toBe(Math.ceil(size(run.yShape) / launch.tuning.wg!));
+              expect(run.bwdW[0].workgroups[0]).toBe(Math.ceil(size(run.wShape) / launch.tuning.wg!));
             }
-            note(`${launch.label} y`, expectClose(await runAndRead(ctx, fwd, y), ref.data, { ...tol, label: `${opName} forward` }));
-            note(`${launch.label} dx`, expectClose(await runAndRead(ctx, bwdIn, dx), plus(g.dx, dxOld), { ...tol, label: `${opName} dx` }));
-            note(`${launch.label} dw`, expectClose(await runAndRead(ctx, bwdW, dw), plus(g.dw, dwOld), { ...tol, label: `${opName} dw` }));
-            if (db) note(`${launch.label} db`, expectClose(await db.read(), plus(g.db!, dbOld), { ...tol, label: `${opName} db` }));
-            for (const t of [x, w, b, y, dy, dx, dw, db]) t?.destroy();
+            await run.check(opName, tol, (k, err) => note(`${launch.label} ${k}`, err));
           });
         }
       }
