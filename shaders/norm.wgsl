@@ -14,6 +14,11 @@
 //     over the group: sum, squared deviations, write y), grad_serial = grad_sums + input_grad. On a SIMD CPU
 //     driver (lavapipe) the tree reduction's barriers cost more than the arithmetic of a few thousand
 //     elements; sums run in four interleaved partial sums to keep fp32 rounding near the tree's.
+//     When a group is one channel (batch norm, or instance norm at N = 1) the thread that owns the channel
+//     also finishes the per-channel work: *_running_serial updates the running statistics (running_update)
+//     and grad_affine_params_serial writes dgamma and dbeta (param_grads). Those were separate launches of a
+//     few dozen threads each, and a launch, not its arithmetic, is what they cost (~0.1 ms each on lavapipe:
+//     36 of the 151 dispatches of the demo's batch-norm training step).
 // Backward (training statistics), with xhat = (x - mean) * rstd and g = gamma * dy:
 //   dx = rstd * gamma * (dy - mean(dy) - xhat * mean(dy * xhat))    (means over the group)
 //   dgamma[c] = Σ dy * xhat,  dbeta[c] = Σ dy   (over every group of channel c)
@@ -47,9 +52,11 @@ struct Params {
   seg_stride: u32,
   instance: u32,      // 1: group of row r is r (instance norm); 0: r % C (batch norm)
   n: u32,             // total elements
-  accumulate: u32,
+  accumulate: u32,    // dx (and dgamma/dbeta unless accumulate_params says otherwise) += instead of =
   param_repeat: u32,  // groups per channel for param_grads (N for instance norm, 1 for batch norm)
   drop_seed: u32,     // DROP: the dropout mask's seed (rewritten every step)
+  accumulate_params: u32, // dgamma/dbeta += instead of = (differs from accumulate when D's second pass adds to
+                          // its parameter gradients but starts a fresh dx)
   eps: f32,
   momentum: f32,
   unbias: f32,        // M / (M - 1): torch updates running_var with the unbiased variance
@@ -221,8 +228,8 @@ fn param_grads(@builtin(global_invocation_id) gid: vec3u) {
     gb += sums_in[2u * g];
     gg += sums_in[2u * g + 1u];
   }
-  dgamma[c] = select(gg, dgamma[c] + gg, u.accumulate == 1u);
-  dbeta[c] = select(gb, dbeta[c] + gb, u.accumulate == 1u);
+  dgamma[c] = select(gg, dgamma[c] + gg, u.accumulate_params == 1u);
+  dbeta[c] = select(gb, dbeta[c] + gb, u.accumulate_params == 1u);
 }
 
 fn input_grad_value(i: u32, scale: f32) -> f32 {
@@ -282,7 +289,8 @@ fn serial_stats(g: u32) -> vec2f {
   return vec2f(mean, (q4.x + q4.y + q4.z + q4.w + q1) / m);
 }
 
-fn serial_forward(g: u32, scale: f32, shift: f32) {
+// Returns (mean, biased variance) for the running statistics.
+fn serial_forward(g: u32, scale: f32, shift: f32) -> vec2f {
   let st = serial_stats(g);
   let rstd = inverseSqrt(st.y + u.eps);
   mean_out[g] = st.x;
@@ -292,13 +300,14 @@ fn serial_forward(g: u32, scale: f32, shift: f32) {
     let row = group_row(g, s);
     for (var k = 0u; k < u.hw; k++) { y[row + k] = activate((x[row + k] - st.x) * rstd * scale + shift) * drop_keep(row + k); }
   }
+  return st;
 }
 
 @compute @workgroup_size(WG)
 fn stats_normalize_serial(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let g = flat(gid, nwg);
   if (g >= u.groups) { return; }
-  serial_forward(g, 1.0, 0.0);
+  _ = serial_forward(g, 1.0, 0.0);
 }
 
 @compute @workgroup_size(WG)
@@ -306,10 +315,21 @@ fn stats_normalize_affine_serial(@builtin(global_invocation_id) gid: vec3u, @bui
   let g = flat(gid, nwg);
   if (g >= u.groups) { return; }
   let c = g % u.channels;  // instance: g = n*C + c; batch: g = c
-  serial_forward(g, gamma[c], beta[c]);
+  _ = serial_forward(g, gamma[c], beta[c]);
 }
 
-fn serial_backward(g: u32, scale: f32) {
+// Batch norm (group g = channel g) in training: stats_normalize_affine_serial plus running_update's line.
+@compute @workgroup_size(WG)
+fn stats_normalize_affine_running_serial(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let g = flat(gid, nwg);
+  if (g >= u.groups) { return; }
+  let st = serial_forward(g, gamma[g], beta[g]);
+  running_mean[g] = (1.0 - u.momentum) * running_mean[g] + u.momentum * st.x;
+  running_var[g] = (1.0 - u.momentum) * running_var[g] + u.momentum * st.y * u.unbias;
+}
+
+// Returns (Σ dy, Σ dy * xhat) over the group: dbeta's and dgamma's share when a group is one channel.
+fn serial_backward(g: u32, scale: f32) -> vec2f {
   let mean = mean_in[g];
   let rstd = rstd_in[g];
   var a4 = vec4f(0.0);
@@ -347,6 +367,7 @@ fn serial_backward(g: u32, scale: f32) {
       if (u.accumulate == 1u) { dx[i] += v; } else { dx[i] = v; }
     }
   }
+  return vec2f(sdy, sdyx);
 }
 
 // Training statistics only (BATCH_STATS = 1); dx and the per-group sums (for param_grads).
@@ -354,12 +375,27 @@ fn serial_backward(g: u32, scale: f32) {
 fn grad_serial(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let g = flat(gid, nwg);
   if (g >= u.groups) { return; }
-  serial_backward(g, 1.0);
+  _ = serial_backward(g, 1.0);
 }
 
 @compute @workgroup_size(WG)
 fn grad_affine_serial(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let g = flat(gid, nwg);
   if (g >= u.groups) { return; }
-  serial_backward(g, gamma[g % u.channels]);
+  _ = serial_backward(g, gamma[g % u.channels]);
+}
+
+// A group is one channel (batch norm, or instance norm at N = 1): grad_affine_serial plus param_grads' lines.
+@compute @workgroup_size(WG)
+fn grad_affine_params_serial(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let g = flat(gid, nwg);
+  if (g >= u.groups) { return; }
+  let s = serial_backward(g, gamma[g]);
+  if (u.accumulate_params == 1u) {
+    dgamma[g] += s.y;
+    dbeta[g] += s.x;
+  } else {
+    dgamma[g] = s.y;
+    dbeta[g] = s.x;
+  }
 }

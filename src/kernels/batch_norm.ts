@@ -51,7 +51,8 @@ export function batchNormForward(
 /**
  * Training: dx (+)= gamma * rstd * (dy - mean(dy) - xhat * mean(dy * xhat)) over each channel's N*H*W
  * values; eval: dx (+)= gamma * rstd * dy. Both: dgamma (+)= Σ dy * xhat, dbeta (+)= Σ dy. Pass null for
- * the gradients nobody needs.
+ * the gradients nobody needs. `accumulate` (+=) applies to dx, and to dgamma/dbeta unless `accumulateParams`
+ * says otherwise (a second pass that adds to the parameter gradients but writes a fresh dx is one launch).
  */
 export function batchNormBackward(
   ctx: GpuContext,
@@ -63,11 +64,11 @@ export function batchNormBackward(
   mean: Tensor,
   rstd: Tensor,
   gamma: Tensor | null,
-  o: { training: boolean; accumulate?: boolean; activation?: { fused: FusedActivation; y: Tensor }; dropout?: FusedDropout },
+  o: { training: boolean; accumulate?: boolean; accumulateParams?: boolean; activation?: { fused: FusedActivation; y: Tensor }; dropout?: FusedDropout },
 ): Dispatch[] {
   const op = 'batch_norm.backward';
   ctx.checkTensor(x, op, undefined, 'x');
   const g = normGeometry(op, x, false);
   checkNormBackward(ctx, op, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, g.C);
-  return recordNormBackward(ctx, op, g, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, { accumulate: !!o.accumulate, batchStats: o.training, activation: o.activation, dropout: o.dropout });
+  return recordNormBackward(ctx, op, g, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, { accumulate: !!o.accumulate, accumulateParams: o.accumulateParams ?? !!o.accumulate, batchStats: o.training, activation: o.activation, dropout: o.dropout });
 }

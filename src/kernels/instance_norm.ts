@@ -40,6 +40,7 @@ export function instanceNormForward(
 /**
  * dx (+)= gamma * rstd * (dy - mean(dy) - xhat * mean(dy * xhat)), dgamma (+)= Σ dy * xhat,
  * dbeta (+)= Σ dy (sums over n, h, w). Pass null for the gradients nobody needs (dx, or dgamma + dbeta).
+ * `accumulate` (+=) applies to dx, and to dgamma/dbeta unless `accumulateParams` says otherwise.
  */
 export function instanceNormBackward(
   ctx: GpuContext,
@@ -51,11 +52,11 @@ export function instanceNormBackward(
   mean: Tensor,
   rstd: Tensor,
   gamma: Tensor | null,
-  o: { accumulate?: boolean; activation?: { fused: FusedActivation; y: Tensor }; dropout?: FusedDropout } = {},
+  o: { accumulate?: boolean; accumulateParams?: boolean; activation?: { fused: FusedActivation; y: Tensor }; dropout?: FusedDropout } = {},
 ): Dispatch[] {
   const op = 'instance_norm.backward';
   ctx.checkTensor(x, op, undefined, 'x');
   const g = normGeometry(op, x, true);
   checkNormBackward(ctx, op, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, g.groups);
-  return recordNormBackward(ctx, op, g, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, { accumulate: !!o.accumulate, batchStats: true, activation: o.activation, dropout: o.dropout });
+  return recordNormBackward(ctx, op, g, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, { accumulate: !!o.accumulate, accumulateParams: o.accumulateParams ?? !!o.accumulate, batchStats: true, activation: o.activation, dropout: o.dropout });
 }

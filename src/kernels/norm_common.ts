@@ -40,9 +40,9 @@ export interface FusedDropout {
   seed: number;
 }
 
-function uniforms(g: NormGeometry, accumulate: boolean, eps: number, momentum: number, dropout?: FusedDropout): { u32: number[]; f32: number[] } {
+function uniforms(g: NormGeometry, accumulate: boolean, eps: number, momentum: number, dropout?: FusedDropout, accumulateParams = accumulate): { u32: number[]; f32: number[] } {
   return {
-    u32: [g.hw, g.C, g.groups, g.instance ? 1 : g.N, g.instance ? 0 : g.C, g.instance ? 1 : 0, g.N * g.C * g.hw, accumulate ? 1 : 0, g.instance ? g.N : 1, dropout ? dropout.seed : 0],
+    u32: [g.hw, g.C, g.groups, g.instance ? 1 : g.N, g.instance ? 0 : g.C, g.instance ? 1 : 0, g.N * g.C * g.hw, accumulate ? 1 : 0, g.instance ? g.N : 1, dropout ? dropout.seed : 0, accumulateParams ? 1 : 0],
     // torch divides by (M - 1) for the running variance; with M = 1 it would divide by zero (torch refuses that in training).
     f32: [eps, momentum, g.m > 1 ? g.m / (g.m - 1) : 1, dropout ? dropout.p : 0, dropout ? 1 / (1 - dropout.p) : 1],
   };
@@ -122,6 +122,11 @@ function serial(g: NormGeometry): boolean {
   return g.m <= SERIAL_MAX_GROUP;
 }
 
+/** A group is one whole channel (batch norm; instance norm at N = 1): its serial thread can finish per-channel work. */
+function groupIsChannel(g: NormGeometry): boolean {
+  return g.groups === g.C;
+}
+
 /** Statistics from the batch (training BN, instance norm always) or from running statistics (eval BN). */
 export function recordNormForward(
   ctx: GpuContext,
@@ -145,6 +150,19 @@ export function recordNormForward(
   if (o.batchStats && serial(g)) {
     const variance = ctx.scratch([g.groups], `${op}.var`);
     const stats = [b(mean, 1, 'rw'), b(rstd, 2, 'rw'), b(variance, 3, 'rw'), b(x, 4), b(y, 10, 'rw')];
+    if (o.runningMean && o.runningVar && gamma && beta && groupIsChannel(g)) {
+      // One launch instead of two: the thread that normalised channel c moves its running statistics.
+      out.push(
+        ctx.kernel({
+          ...base,
+          constants: { ...base.constants, WG: SERIAL_WG },
+          entryPoint: 'stats_normalize_affine_running_serial',
+          bindings: [...stats, b(gamma, 11), b(beta, 12), b(o.runningMean, 5, 'rw'), b(o.runningVar, 6, 'rw')],
+          workgroups: ctx.grid(g.groups, SERIAL_WG),
+        }).attach(variance),
+      );
+      return trackDropout(out, u, o.dropout);
+    }
     out.push(
       ctx.kernel({
         ...base,
@@ -209,7 +227,7 @@ export function recordNormBackward(
   mean: Tensor,
   rstd: Tensor,
   gamma: Tensor | null,
-  o: { accumulate: boolean; batchStats: boolean; activation?: { fused: FusedActivation; y: Tensor }; dropout?: FusedDropout },
+  o: { accumulate: boolean; accumulateParams?: boolean; batchStats: boolean; activation?: { fused: FusedActivation; y: Tensor }; dropout?: FusedDropout },
 ): Dispatch[] {
   const fused = o.activation;
   if (fused) {
@@ -217,7 +235,7 @@ export function recordNormBackward(
     ctx.checkTensor(fused.y, op, x.shape, 'y (the fused forward output)');
   }
   if (o.dropout) checkDropout(op, o.dropout);
-  const u = uniforms(g, o.accumulate, 0, 0, o.dropout);
+  const u = uniforms(g, o.accumulate, 0, 0, o.dropout, o.accumulateParams ?? o.accumulate);
   const { u32, f32 } = u;
   const constants = { WG, BATCH_STATS: o.batchStats ? 1 : 0, DROP: o.dropout ? 1 : 0, ...activationConstants(fused?.fused) };
   const base = { op, shader: `${shader}\n${fused ? FUSED_DY : PLAIN_DY}\n`, constants, u32, f32 };
@@ -226,6 +244,12 @@ export function recordNormBackward(
   const sums = ctx.scratch([2 * g.groups], `${op}.sums`);
   if (dx && o.batchStats && serial(g)) {
     const bindings = [b(x, 4), b(mean, 7), b(rstd, 9), ...dyBindings, b(sums, 14, 'rw'), b(dx, 18, 'rw')];
+    if (gamma && dgamma && dbeta && groupIsChannel(g)) {
+      // One launch instead of two: the thread that summed channel c writes dgamma[c] and dbeta[c].
+      const entryPoint = 'grad_affine_params_serial';
+      const all = [...bindings, b(gamma, 11), b(dgamma, 16, 'rw'), b(dbeta, 17, 'rw')];
+      return trackDropout([ctx.kernel({ ...base, constants: { ...base.constants, WG: SERIAL_WG }, entryPoint, bindings: all, workgroups: ctx.grid(g.groups, SERIAL_WG) }).attach(sums)], u, o.dropout);
+    }
     const out = [
       ctx.kernel({
         ...base,

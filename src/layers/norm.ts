@@ -124,24 +124,26 @@ function normTensors(node: GraphNode, l: Lowering) {
 }
 
 /**
- * Backward of a norm with parameters: one kernel writes dx and the parameter gradients when their
- * accumulate flags agree; two when they differ (D's real pass used to take a fresh input gradient and
- * accumulated parameter gradients).
+ * Backward of a norm with parameters: one launch writes dx and the parameter gradients. Their accumulate
+ * flags can differ (D's real pass writes a fresh input gradient and adds to the parameter gradients of the
+ * fake pass): kernels that take a flag each (`separateFlags`: norm.wgsl's) still do it in one launch, the
+ * others (group norm) in two.
  */
 function affineNormBackward(
   g: NodeGradients,
   weight: Parameter,
-  run: (dx: Tensor | null, dgamma: Tensor | null, dbeta: Tensor | null, accumulate: boolean) => Dispatch[],
   bias: Parameter,
+  separateFlags: boolean,
+  run: (dx: Tensor | null, dgamma: Tensor | null, dbeta: Tensor | null, accumulateInput: boolean, accumulateParams: boolean) => Dispatch[],
 ): Dispatch[] {
   const [dx] = g.dInputs;
   const wantParams = wantsGrad(weight, g.paramGrads);
   const accParams = g.paramGrads === 'accumulate';
   const accInput = g.accumulate[0];
-  if (wantParams && (!dx || accParams === accInput)) return run(dx, gradOf(weight), gradOf(bias), accParams);
+  if (wantParams && (!dx || accParams === accInput || separateFlags)) return run(dx, gradOf(weight), gradOf(bias), dx ? accInput : accParams, accParams);
   const out: Dispatch[] = [];
-  if (dx) out.push(...run(dx, null, null, accInput));
-  if (wantParams) out.push(...run(null, gradOf(weight), gradOf(bias), accParams));
+  if (dx) out.push(...run(dx, null, null, accInput, accInput));
+  if (wantParams) out.push(...run(null, gradOf(weight), gradOf(bias), accParams, accParams));
   return out;
 }
 
@@ -205,12 +207,8 @@ export class BatchNorm2d implements PrimitiveLayer {
     return {
       forward,
       backward: (g) =>
-        affineNormBackward(
-          g,
-          this.weight,
-          (dx, dgamma, dbeta, accumulate) =>
-            drop.track(l.own(batchNormBackward(this.ctx, dx, dgamma, dbeta, g.dOutputs[0], x, mean, rstd, this.weight.value, { training, accumulate, activation: fused, dropout: drop.current }))),
-          this.bias,
+        affineNormBackward(g, this.weight, this.bias, true, (dx, dgamma, dbeta, accumulate, accumulateParams) =>
+          drop.track(l.own(batchNormBackward(this.ctx, dx, dgamma, dbeta, g.dOutputs[0], x, mean, rstd, this.weight.value, { training, accumulate, accumulateParams, activation: fused, dropout: drop.current }))),
         ),
       setSeed: drop.setSeed,
     };
@@ -263,11 +261,9 @@ export class GroupNorm2d implements PrimitiveLayer {
     return {
       forward: l.own(groupNormForward(this.ctx, y, mean, rstd, x, w, this.bias.value, { groups, eps: NORM_EPS, activation })),
       backward: (g) =>
-        affineNormBackward(
-          g,
-          this.weight,
-          (dx, dgamma, dbeta, accumulate) => l.own(groupNormBackward(this.ctx, dx, dgamma, dbeta, g.dOutputs[0], x, mean, rstd, w, { groups, accumulate, activation: fused })),
-          this.bias,
+        // group_norm.wgsl has one accumulate flag: affineNormBackward passes equal flags or no dx.
+        affineNormBackward(g, this.weight, this.bias, false, (dx, dgamma, dbeta, accumulate) =>
+          l.own(groupNormBackward(this.ctx, dx, dgamma, dbeta, g.dOutputs[0], x, mean, rstd, w, { groups, accumulate, activation: fused })),
         ),
     };
   }

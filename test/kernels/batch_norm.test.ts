@@ -114,6 +114,46 @@ describe('batch norm GPU vs CPU reference', async () => {
     }
   }
 
+  // D's real pass writes a fresh dx but adds to the parameter gradients of its fake pass: one launch with a flag
+  // each (and the reverse), on the one-thread-per-channel kernels (2x5x3x3) and the tree kernels (4x2x128x256).
+  for (const shape of [[2, 5, 3, 3], [4, 2, 128, 256]]) {
+    for (const [accumulate, accumulateParams] of [[false, true], [true, false]]) {
+      it(`training ${shape.join('x')}: accumulate dx ${accumulate}, dgamma/dbeta ${accumulateParams}`, async () => {
+        const rng = new Rng(size(shape) + (accumulate ? 1 : 2));
+        const C = shape[1];
+        const xd = rng.normals(size(shape), 2), dyd = rng.normals(size(shape)), gd = rng.normals(C).map((v) => v + 1), bd = rng.normals(C);
+        const x = t(shape, xd), y = t(shape), mean = t([C]), rstd = t([C]), gamma = t([C], gd), beta = t([C], bd), rm = t([C]), rv = t([C], new Float32Array(C).fill(1));
+        const dy = t(shape, dyd), dx = t(shape, new Float32Array(size(shape)).fill(-1));
+        const dgamma = t([C], new Float32Array(C).fill(2)), dbeta = t([C], new Float32Array(C).fill(2));
+        const ds = [
+          ...batchNormForward(ctx, y, mean, rstd, x, gamma, beta, rm, rv, { training: true }),
+          ...batchNormBackward(ctx, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, { training: true, accumulate, accumulateParams }),
+        ];
+        await ctx.run(ds);
+        const ref = batchNormForwardCpu(xd, shape, gd, bd, new Float64Array(C), new Float64Array(C).fill(1), { training: true });
+        const g = batchNormBackwardCpu(dyd, xd, shape, ref.mean, ref.rstd, gd, { training: true });
+        close(await dx.read(), accumulate ? g.dx.map((v) => v - 1) : g.dx, { atol: 1e-4, rtol: 1e-3, label: 'dx' });
+        close(await dgamma.read(), accumulateParams ? g.dgamma.map((v) => v + 2) : g.dgamma, { atol: 2e-3, rtol: 1e-4, label: 'dgamma' });
+        close(await dbeta.read(), accumulateParams ? g.dbeta.map((v) => v + 2) : g.dbeta, { atol: 2e-3, rtol: 1e-4, label: 'dbeta' });
+        close(await rm.read(), ref.runningMean!, { atol: 1e-6, rtol: 1e-5, label: 'running_mean' });
+        close(await rv.read(), ref.runningVar!, { atol: 1e-6, rtol: 1e-5, label: 'running_var' });
+        destroyDispatches(ds);
+      });
+    }
+  }
+
+  it('small channels: one launch forward (with the running statistics) and one backward (with dgamma and dbeta)', () => {
+    // A launch, not its arithmetic, is what the per-channel kernels cost on lavapipe (norm.wgsl's header).
+    const shape = [1, 8, 16, 32];
+    const x = t(shape), y = t(shape), mean = t([8]), rstd = t([8]), gamma = t([8]), beta = t([8]), rm = t([8]), rv = t([8]);
+    const dy = t(shape), dx = t(shape), dgamma = t([8]), dbeta = t([8]);
+    const fwd = batchNormForward(ctx, y, mean, rstd, x, gamma, beta, rm, rv, { training: true });
+    const bwd = batchNormBackward(ctx, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, { training: true, accumulate: false, accumulateParams: true });
+    expect(fwd.map((d) => d.op)).toEqual(['batch_norm.forward']);
+    expect(bwd.map((d) => d.op)).toEqual(['batch_norm.backward']);
+    destroyDispatches([...fwd, ...bwd]);
+  });
+
   it('training without running statistics normalises with the batch and overwrites gradients', async () => {
     const shape = [2, 3, 4, 5];
     const rng = new Rng(8);
