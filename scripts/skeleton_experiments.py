@@ -251,6 +251,10 @@ def main():
     ap.add_argument('--out', default='/tmp/h14/run')
     ap.add_argument('--steps', type=int, default=3300)
     ap.add_argument('--decay-frac', type=float, default=0.5, help='fraction of steps with linearly decaying lr')
+    ap.add_argument('--epoch-schedule', type=int, default=0,
+                    help="the library's (the reference's) schedule instead: steps / training pairs epochs, the first "
+                         "ceil(E/2) at lr, then lr * (1 - (e + 1 - n_epochs) / (n_epochs_decay + 1)) per epoch e, so the "
+                         "last epoch runs at lr 0")
     ap.add_argument('--eval-every', type=int, default=500)
     ap.add_argument('--ngf', type=int, default=8)
     ap.add_argument('--ndf', type=int, default=8)
@@ -304,6 +308,11 @@ def main():
     optD = torch.optim.Adam(D.parameters(), lr=args.lr, betas=(args.beta1, args.beta2))
     const = int(args.steps * (1 - args.decay_frac))
     lr_at = lambda s: args.lr * (1.0 if s < const else max(0.0, 1 - (s - const) / (args.steps - const + 1)))
+    if args.epoch_schedule:
+        # src/gan/lr_policy.ts linearLrFactorForEpoch with the demo's split (cmd_demo.ts: ceil(E/2) + floor(E/2)).
+        epochs = args.steps // n
+        n_const, n_decay = (epochs + 1) // 2, epochs // 2
+        lr_at = lambda s: args.lr * (1 - max(0, s // n + 1 + 1 - n_const) / (n_decay + 1))
     gan_loss = nn.MSELoss() if args.lsgan else nn.BCEWithLogitsLoss()
     os.makedirs(args.out, exist_ok=True)
     log = open(os.path.join(args.out, 'curve.jsonl'), 'w')

@@ -234,6 +234,35 @@ function testSetText(t: TestSetSummary): string {
   return `Test set: ${t.images} images of ${t.animals.length} held-out animals never seen in training${colours}${t.source ? `, from ${t.source}` : ''}. Animals: ${list}. Metrics are means over all ${t.images} test images.`;
 }
 
+/**
+ * Loss records a report draws and embeds per trial: a 330-px panel cannot show more, and the seed's 200 epochs of
+ * 823 pairs are 164600 steps per trial (every step's record made the page tens of megabytes).
+ */
+export const REPORT_LOSS_POINTS = 1000;
+
+/**
+ * At most `max` records: the trial's own when it has no more, else the means of consecutive equal buckets of
+ * steps (each carries its last step, epoch and iteration). Idempotent, so a report re-rendered from its
+ * embedded data (`waem`) draws the same curves.
+ */
+export function reduceLosses(losses: readonly LossRecord[], max = REPORT_LOSS_POINTS): LossRecord[] {
+  if (losses.length <= max) return [...losses];
+  const keys = ['G_GAN', 'G_L1', 'D_real', 'D_fake', 'lr'] as const;
+  const out: LossRecord[] = [];
+  for (let b = 0; b < max; b++) {
+    const lo = Math.floor((b * losses.length) / max);
+    const hi = Math.floor(((b + 1) * losses.length) / max);
+    const rec = { ...losses[hi - 1] };
+    for (const k of keys) {
+      let sum = 0;
+      for (let i = lo; i < hi; i++) sum += losses[i][k];
+      rec[k] = sum / (hi - lo);
+    }
+    out.push(rec);
+  }
+  return out;
+}
+
 function lossPanels(t: TrialReport): string {
   const n = t.losses.length;
   const window = Math.max(1, Math.round(n / 40));
@@ -362,7 +391,8 @@ const RANKING_SCRIPT = `
 })();
 `;
 
-export function renderReport(r: StudyReport): string {
+export function renderReport(full: StudyReport): string {
+  const r: StudyReport = { ...full, trials: full.trials.map((t) => ({ ...t, losses: reduceLosses(t.losses) })) };
   const charts = REPORT_METRICS.filter((m) => metricSeries(r.trials, m.key).length > 0).map((m) =>
     lineChart(metricSeries(r.trials, m.key), { title: `${m.label} vs training pairs (${m.better} is better)`, xLabel: 'real training pairs', yLabel: m.label, logX: sizeAxisIsLog(r.trials) }),
   );
@@ -426,7 +456,7 @@ ${waemText}
 <h2>Test photos translated by every trial</h2>${shown.length < r.trials.length ? '\n<p class="meta">One seed per point (the first); the table and charts include every seed.</p>' : ''}
 <table class="grid" id="image-grid"><thead>${gridHead}</thead><tbody>${gridRows.join('\n')}</tbody></table>
 <h2>Loss curves</h2>
-<p class="meta">Per trial: the L1 term (left) and the adversarial terms (right) on their own scales; bold lines are moving averages, the faint lines the raw per-step values.</p>
+<p class="meta">Per trial: the L1 term (left) and the adversarial terms (right) on their own scales; bold lines are moving averages, the faint lines the raw values (per step; means of equal runs of steps when a trial took more than ${REPORT_LOSS_POINTS} steps).</p>
 <div class="charts" id="loss-charts">${lossCharts.join('\n')}</div>
 <h2>Blinded ranking</h2>
 <p>For each test photo, the trials' translations are shown in a random order, without names, beside the ground truth. Click them from best to worst; when every photo is ranked, export <code>ranking.json</code> and fit WAEM to it with <code>pix2pix-webgpu waem --results results.json --ranking ranking.json</code>, which prints how well each metric agrees with you and rewrites this report with the fitted weights.</p>

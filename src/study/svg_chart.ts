@@ -94,8 +94,16 @@ export function lineChart(series: readonly Series[], o: ChartOptions): string {
     .flatMap((s) => s.points.flatMap((p) => [p, ...[p.lo, p.hi].filter((v): v is number => v !== undefined).map((y) => ({ x: p.x, y }))]))
     .filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
   const tx = (x: number) => (o.logX ? Math.log10(Math.max(x, 1e-12)) : x);
-  let [x0, x1] = pts.length ? [Math.min(...pts.map((p) => tx(p.x))), Math.max(...pts.map((p) => tx(p.x)))] : [0, 1];
-  let [y0, y1] = pts.length ? [Math.min(...pts.map((p) => p.y)), Math.max(...pts.map((p) => p.y))] : [0, 1];
+  // Loops, not Math.min(...values): spreading ~120k arguments overflows the call stack (a 21000-step trial's
+  // adversarial panel has 6 series of that many points).
+  let [x0, x1, y0, y1] = pts.length ? [Infinity, -Infinity, Infinity, -Infinity] : [0, 1, 0, 1];
+  for (const p of pts) {
+    const x = tx(p.x);
+    if (x < x0) x0 = x;
+    if (x > x1) x1 = x;
+    if (p.y < y0) y0 = p.y;
+    if (p.y > y1) y1 = p.y;
+  }
   if (x0 === x1) [x0, x1] = [x0 - 1, x1 + 1];
   // Equal up to rounding (a mean of equal values can differ from them in the last bit): a flat line.
   if (Math.abs(y1 - y0) <= 1e-9 * Math.max(Math.abs(y0), Math.abs(y1))) [y0, y1] = [y0 - Math.abs(y0 || 1) * 0.1, y1 + Math.abs(y1 || 1) * 0.1];

@@ -3,7 +3,7 @@
 // each trial's settings stated, the grid's rows from different animals covering both colours, and what to do
 // when FID is missing. Pure string checks (the Chromium test is report_ranking.test.ts).
 import { describe, it, expect } from 'vitest';
-import { gridTrials, metricSeries, parseReportData, sizeAxisIsLog, pickGridRows, renderReport, type StudyReport, type TrialReport } from '../../src/study/report.js';
+import { gridTrials, metricSeries, parseReportData, reduceLosses, sizeAxisIsLog, pickGridRows, renderReport, REPORT_LOSS_POINTS, type StudyReport, type TrialReport } from '../../src/study/report.js';
 import { lineChart, logTicks, smooth } from '../../src/study/svg_chart.js';
 import type { TrialSettings } from '../../src/study/study_config.js';
 
@@ -97,6 +97,30 @@ describe('study report', () => {
     expect(adv).toContain('data-series="G_GAN raw"');
     expect(adv).toMatch(/data-series="G_GAN raw"[^>]*stroke-opacity="0.22"/);
     expect(smooth([0, 0, 3, 0, 0], 3)).toEqual([0, 1, 1, 1, 0]);
+  });
+
+  it('draws and embeds a long training (the seed: 164600 steps) as bucket means, without overflowing the stack', () => {
+    // 21000 steps made the adversarial panel 126000 points, whose Math.min(...points) threw RangeError.
+    const steps = 164600;
+    const losses = Array.from({ length: steps }, (_, s) => ({ step: s + 1, epoch: 1 + Math.floor(s / 823), G_GAN: 0.7 + 0.3 * Math.sin(s), G_L1: 40 - s / 1e4, D_real: 0.6, D_fake: s % 2, lr: 2e-4 }));
+    const html = renderReport(report([trial('n700', 'size', 700, 0.8, { losses })]));
+    const panels = html.match(/<div class="losspair"[\s\S]*?<\/div>/g)!;
+    const paths = [...panels[0].matchAll(/data-series="([^"]+)" d="([^"]+)"/g)];
+    expect(paths.length).toBe(8);
+    for (const [, , d] of paths) expect((d.match(/L/g) ?? []).length + 1).toBe(REPORT_LOSS_POINTS);
+    const embedded = parseReportData(html)!.trials[0].losses;
+    expect(embedded.length).toBe(REPORT_LOSS_POINTS);
+    // Bucket 0 holds steps 1..164 (164600 / 1000 = 164.6): D_fake alternates 0, 1 from 0, so its mean is 82/164.
+    expect(embedded[0].step).toBe(164);
+    expect(embedded[0].D_fake).toBeCloseTo(82 / 164, 12);
+    expect(embedded.at(-1)!.step).toBe(steps);
+    // Re-rendered from the embedded data (as `waem` does), the loss curves are the same.
+    const again = renderReport(parseReportData(html)!);
+    expect(again.match(/<div class="losspair"[\s\S]*?<\/div>/g)).toEqual(panels);
+    expect(reduceLosses(embedded)).toEqual(embedded);
+    expect(html.length).toBeLessThan(2e6);
+    // lineChart itself takes any number of points (its axis range is a loop, not a spread).
+    expect(lineChart([{ name: 'many', points: losses.map((l) => ({ x: l.step, y: l.G_L1 })) }], { title: 't', xLabel: 'x', yLabel: 'y' })).toContain('data-series="many"');
   });
 
   it("states the test set and each trial's settings; explains how to add FID when it is missing", () => {
