@@ -76,6 +76,32 @@ describe('trainPix2Pix', async () => {
     expect(log2.map((l) => l.G_L1)).toEqual(log.map((l) => l.G_L1));
   });
 
+  it("reads the next batch while a step trains; a pair that fails to load stops the run at the step that needs it, with the steps before it logged", async () => {
+    const out = mkdtempSync(join(tmpdir(), 'train-prefetch-'));
+    let stepsDone = 0;
+    let calls = 0;
+    const doneAtLoad: number[] = [];
+    const src = pairs(3).map((p) => ({
+      ...p,
+      load: async () => {
+        calls++;
+        doneAtLoad.push(stepsDone);
+        // The 6th load: the second batch of epoch 2, read ahead while step 4 trains (loads 1-3 are epoch 1's
+        // batches, 4 its sample, 5 epoch 2's first batch).
+        if (calls === 6) throw new Error('pair unreadable');
+        return p.load();
+      },
+    }));
+    const err = await trainPix2Pix(src, { out, model, preprocess, onStep: (s) => (stepsDone = s.step) }).catch((e: unknown) => e);
+    expect((err as Error).message).toBe('pair unreadable');
+    // Batch 2 is asked for before step 1 is done, batch 3 before step 2: one batch ahead (without it: 0, 1, 2).
+    expect(doneAtLoad.slice(0, 3)).toEqual([0, 0, 1]);
+    expect(doneAtLoad[5]).toBe(3);
+    // Step 4 trained; step 5 could not. The log holds steps 1-4 (flushed on the error), the checkpoint is step 3's.
+    expect(readLog(out).map((l) => l.step)).toEqual([1, 2, 3, 4]);
+    expect(JSON.parse(readFileSync(join(out, 'train_state.json'), 'utf8')).step).toBe(3);
+  });
+
   it('an aborted run saves and reports where it stopped', async () => {
     const out = mkdtempSync(join(tmpdir(), 'train-abort-'));
     const ac = new AbortController();
