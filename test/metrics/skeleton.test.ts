@@ -12,7 +12,7 @@ import { Rng } from '../../src/runtime/random.js';
 import { bandPass, boxMean, highPass, maskedCorrelation, skeletonRecovery, skeletonScale } from '../../src/metrics/skeleton.js';
 import { synthesizeDataset } from '../../src/data/synth_node.js';
 import { readImage, writePng } from '../../src/data/image_node.js';
-import { isPhantomDataset, skeletonRecoveryFolder } from '../../src/metrics/skeleton_node.js';
+import { isPhantomDataset, phantomTestTruths, skeletonRecoveryFolder } from '../../src/metrics/skeleton_node.js';
 
 function boxBlur(d: ArrayLike<number>, w: number, h: number, r: number): Float32Array {
   const hp = highPass(d, w, h, r);
@@ -119,11 +119,16 @@ describe('skeleton recovery', () => {
     expect(g.perImage.map((p) => p.file)).toEqual(files);
     expect(g.mean).toBeGreaterThan(0.6);
     expect(fl.mean).toBeLessThan(0.3);
+    // Rendered once per dataset: every trial of a study is scored against the same truths.
+    const truths = phantomTestTruths(data);
+    expect(phantomTestTruths(data)).toBe(truths);
     // A manifest whose seed does not generate these images: the stored X-rays do not match, so it refuses.
     const mpath = join(data, 'manifest.json');
     const m = JSON.parse(readFileSync(mpath, 'utf8'));
     writeFileSync(mpath, JSON.stringify({ ...m, seed: 6 }));
     await expect(skeletonRecoveryFolder({ data, fake: good, real, files })).rejects.toThrow(/manifest|not the phantom/);
+    // The cached truths are not served for the changed manifest: it is read and refused again.
+    expect(() => phantomTestTruths(data)).toThrow(/seed 6/);
     writeFileSync(join(dir, 'x.json'), '');
     expect(isPhantomDataset(dir)).toBe(false);
   });
