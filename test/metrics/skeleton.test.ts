@@ -3,7 +3,7 @@
 // pixel grid carries), the photo, a bone-free silhouette and a heavily blurred X-ray score low; the folder version regenerates a synthesised
 // dataset's test phantoms from its manifest, and refuses a manifest that does not match its images.
 import { describe, it, expect } from 'vitest';
-import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, readdirSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeAnimal, renderPhantomPair } from '../../src/data/phantom.js';
@@ -122,6 +122,16 @@ describe('skeleton recovery', () => {
     // Rendered once per dataset: every trial of a study is scored against the same truths.
     const truths = phantomTestTruths(data);
     expect(phantomTestTruths(data)).toBe(truths);
+    // The stored X-rays are checked once, and again when one changes on disk.
+    const wrong = join(dir, 'wrong.png');
+    await writePng(wrong, { ...(await readImage(join(flat, files[0]), 1)) });
+    const kept = readFileSync(join(real, files[0]));
+    writeFileSync(join(real, files[0]), readFileSync(wrong));
+    utimesSync(join(real, files[0]), new Date(), new Date(Date.now() + 5000));
+    await expect(skeletonRecoveryFolder({ data, fake: good, real, files })).rejects.toThrow(/not the phantom the manifest regenerates/);
+    writeFileSync(join(real, files[0]), kept);
+    utimesSync(join(real, files[0]), new Date(), new Date(Date.now() + 10000));
+    expect((await skeletonRecoveryFolder({ data, fake: good, real, files })).mean).toBe(g.mean);
     // A manifest whose seed does not generate these images: the stored X-rays do not match, so it refuses.
     const mpath = join(data, 'manifest.json');
     const m = JSON.parse(readFileSync(mpath, 'utf8'));
