@@ -128,6 +128,11 @@ export const DEMO_NDF = 4;
 export const DEMO_LAMBDA_L1 = 10000;
 /** No dropout: with 221 training animals it regularises nothing, and pix2pix's test-time dropout only adds noise (0.39 -> 0.41 above). */
 export const DEMO_DROPOUT = false;
+/**
+ * Trials at once (runStudy's moreContexts): the 1105-pair trial on one device, the eight small ones beside it on
+ * another. On lavapipe one trial's small launches left ~60% of a core idle; see "Time" above.
+ */
+export const DEMO_PARALLEL = 2;
 // Measured 2026-11-30 on the 2-core machine at load ~2 (131% of a core, as the old default's idle run): 8 min 45 s wall, 11 min 31 s CPU.
 export const DEMO_MEASURED_TIME = 'about 9 minutes (16445 training steps; 8 min 45 s measured)';
 
@@ -264,13 +269,14 @@ export function demoStudyConfig(
 export const demoCommand = defineCommand({
   name: 'demo',
   summary: 'the whole pipeline on synthetic mouse phantoms: synthesise, train, translate, evaluate, size sweep, report',
-  usage: 'demo [--out DIR] [--size HxW] [--epochs N] [--seeds N] [--fid-weights FILE] [--full] [--dry-run]',
+  usage: 'demo [--out DIR] [--size HxW] [--epochs N] [--seeds N] [--parallel N] [--fid-weights FILE] [--full] [--dry-run]',
   options: {
     out: { type: 'string', arg: 'DIR', description: 'output folder', default: 'demo-out' },
     size: { type: 'string', arg: 'HxW', description: `image size (default ${DEMO_SIZE}; ${SEED_IMAGE_SIZE} with --full)` },
     animals: { type: 'count', min: 4, description: 'phantom animals (5 poses each; at least one test animal per fur and bed colour)', default: DEMO_ANIMALS },
     epochs: { type: 'count', min: 1, description: 'training epochs per trial (half constant, half linear decay)', default: DEMO_EPOCHS },
     seeds: { type: 'int', min: 1, description: 'seeds per smaller size point (drawn as mean and spread)', default: DEMO_SEEDS },
+    parallel: { type: 'int', min: 1, description: `trials trained at once, each on its own GPU device, the largest first (default ${DEMO_PARALLEL}; 1 with --full, whose models are large)` },
     'fid-weights': { type: 'string', arg: 'FILE', description: "pytorch-fid's pt_inception-2015-12-05-6726825d.pth: adds FID and KID (and WAEM's FID term); or set PIX2PIX_FID_WEIGHTS" },
     full: {
       type: 'boolean',
@@ -290,6 +296,7 @@ export const demoCommand = defineCommand({
     if (!Number.isInteger(animals) || animals < 4) throw new UsageError(`demo: --animals must be an integer >= 4, got ${animals}`);
     const seeds = opts.seeds;
     if (!Number.isInteger(seeds) || seeds < 1) throw new UsageError(`demo: --seeds must be an integer >= 1, got ${seeds}`);
+    const parallel = opts.parallel ?? (full ? 1 : DEMO_PARALLEL);
     const fidFlag = opts['fid-weights'];
     const fidWeights = fidFlag ?? (process.env.PIX2PIX_FID_WEIGHTS || undefined);
     if (fidWeights && !existsSync(fidWeights)) throw new UsageError(`demo: ${fidFlag ? '--fid-weights' : 'PIX2PIX_FID_WEIGHTS'} ${fidWeights}: no such file`);
@@ -362,9 +369,11 @@ export const demoCommand = defineCommand({
     const { abortOnSigint } = await import('./cmd_train.js');
     const ac = abortOnSigint();
     const bars = new Map<string, Progress>();
+    const moreContexts = await Promise.all(Array.from({ length: parallel - 1 }, () => createContext()));
     const r = await runStudy(cfg, {
       out: join(out, 'study'),
       ctx,
+      moreContexts,
       signal: ac.signal,
       onLog: (l) => console.error(l),
       onStep: (name, _s, total) => {
@@ -373,7 +382,7 @@ export const demoCommand = defineCommand({
         b.tick();
       },
     });
-    ctx.destroy();
+    for (const c of [ctx, ...moreContexts]) c.destroy();
     console.error('3/3 report');
     const keys = ['mse', 'nrmse', 'psnr', 'ssim', ...(fidWeights ? (['fid', 'kid'] as const) : []), 'waem', 'skeleton'] as const;
     console.log(['trial'.padEnd(16), 'pairs', ...keys.map((k) => k.toUpperCase().padStart(9))].join(' '));
