@@ -30,13 +30,16 @@ export interface PhantomTruth extends SkeletonTruth {
   pose: number;
 }
 
+function isPhantomManifest(m: PhantomManifest): boolean {
+  return typeof m.generator === 'string' && m.generator.includes('mouse phantoms') && Array.isArray(m.entries);
+}
+
 /** True when `dataDir` holds a phantom dataset this module can regenerate (its manifest.json says so). */
 export function isPhantomDataset(dataDir: string): boolean {
   const p = join(dataDir, 'manifest.json');
   if (!existsSync(p)) return false;
   try {
-    const m = JSON.parse(readFileSync(p, 'utf8')) as PhantomManifest;
-    return typeof m.generator === 'string' && m.generator.includes('mouse phantoms') && Array.isArray(m.entries);
+    return isPhantomManifest(JSON.parse(readFileSync(p, 'utf8')) as PhantomManifest);
   } catch {
     return false;
   }
@@ -65,7 +68,7 @@ export function phantomTestTruths(dataDir: string): Map<string, PhantomTruth> {
 }
 
 function renderTestTruths(path: string, m: PhantomManifest): Map<string, PhantomTruth> {
-  if (typeof m.generator !== 'string' || !m.generator.includes('mouse phantoms') || !Array.isArray(m.entries) || !m.width || !m.height || m.seed === undefined) {
+  if (!isPhantomManifest(m) || !m.width || !m.height || m.seed === undefined) {
     throw new FileFormatError(path, 'not a phantom manifest (needs generator, seed, width, height, entries)');
   }
   const entries = m.entries!;

@@ -300,7 +300,7 @@ export async function trainPix2Pix(pairs: readonly PairSource[], o: TrainerOptio
   let lastLosses: Pix2PixLosses | null = null;
   let interrupted = false;
   // A batch is read and decoded (sharp works off the main thread) while the previous step runs on the GPU, as a
-  // DataLoader worker would: waiting for it before each step cost the demo's 1105-pair trial ~4 ms of ~24.
+  // DataLoader worker would: the demo's 1105-pair trial went from 41.5 to 44 steps/s (with the batched log).
   // Crops and flips depend only on (seed, epoch, pair), so loading ahead changes nothing in the result.
   const loadBatch = async (epoch: number, idx: readonly number[]): Promise<{ as: ImageF32[]; bs: ImageF32[] }> => {
     const loaded = await Promise.all(idx.map((i) => pairs[i].load()));
