@@ -41,8 +41,9 @@ import type { DatasetPlan, SynthesizeOptions } from '../data/synth_node.js';
  *    0.528; decaying over three quarters instead of half 0.514), 19 epochs 0.535. At 2873 steps lr 4e-3 (0.302)
  *    and beta1 0.9 (0.287) trail lr 2e-3 (0.315): stopped. Five U-Net levels instead of six, 19 epochs: 0.503.
  *  - The library's 19-epoch generator, loaded into the PyTorch model and scored by the script, gives 0.5029
- *    (the library: 0.5030): the scoring agrees, the 0.03 is in training. Both gaps (13 and 19 epochs) come from
- *    one seed each of runs that share their first epochs, so they are one sample, not two; not resolved.
+ *    (the library: 0.5030): the scoring agrees. And the 0.03 is seed spread: PyTorch at 13 epochs with seeds
+ *    1 and 2 scores 0.448 and 0.462 (seed 0: 0.498), a mean of 0.469 against the library's 0.466. So PyTorch's
+ *    seed-0 curves above are a lucky draw, and 0.5 wants about 19 epochs on average, more to be sure of it.
  *
  * Why 250 animals (measured 2026-11-30, second round; PyTorch as below, 1 thread, the 20 held-out images of the
  * 26-animal demo's 4 test animals, training pairs from other data seeds added; test (train) recovery):
