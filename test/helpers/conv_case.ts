@@ -1,8 +1,8 @@
 // One conv2d or conv_transpose2d case in all three directions against the float64 CPU references: random
 // inputs, garbage outputs (forward must overwrite them) and old gradients (for accumulate), the three GPU
 // launches recorded with the caller's params, then read back and compared. The kernel tests that force one
-// variant or launch shape (conv_fast_blocked, conv_small_launch) share it, and check the launches they expect
-// between recording and comparing.
+// variant or launch shape (conv_transpose2d, conv_fast_blocked, conv_small_launch) share it, and check the
+// launches they expect between recording and comparing.
 import type { Dispatch, GpuContext } from '../../src/runtime/context.js';
 import type { Rng } from '../../src/runtime/random.js';
 import { conv2dForward, conv2dBackwardInput, conv2dBackwardWeight, conv2dOutputShape, type BlockedTuning, type ConvImpl, type Pair } from '../../src/kernels/conv2d.js';
@@ -40,7 +40,7 @@ export function recordConvCase(
   c: ConvCase,
   transposed: boolean,
   rng: Rng,
-  launch: { impl: ConvImpl; blocked: BlockedTuning },
+  launch: { impl: ConvImpl; blocked?: BlockedTuning },
   accumulate: boolean,
 ): RecordedConvCase {
   const wShape = transposed ? [c.x[1], c.w[0], c.w[1], c.w[2]] : [c.w[0], c.x[1], c.w[1], c.w[2]];

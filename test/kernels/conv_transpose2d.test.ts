@@ -1,22 +1,12 @@
 import { describe, it, expect, afterAll } from 'vitest';
-import { runAndRead, testContext } from '../helpers/gpu.js';
-import { expectClose } from '../helpers/compare.js';
+import { testContext } from '../helpers/gpu.js';
 import { checkGradient } from '../helpers/gradcheck.js';
 import { Rng } from '../../src/runtime/random.js';
-import {
-  convTranspose2dForward,
-  convTranspose2dForwardDirect,
-  convTranspose2dBackwardInput,
-  convTranspose2dBackwardInputDirect,
-  convTranspose2dBackwardWeight,
-  convTranspose2dBackwardWeightDirect,
-  convTranspose2dOutputShape,
-  type ConvTranspose2dParams,
-} from '../../src/kernels/conv_transpose2d.js';
+import { convTranspose2dForward, convTranspose2dBackwardInput, convTranspose2dBackwardWeight, convTranspose2dOutputShape, type ConvTranspose2dParams } from '../../src/kernels/conv_transpose2d.js';
+import { recordConvCase, size } from '../helpers/conv_case.js';
 import { convTranspose2dForwardCpu, convTranspose2dBackwardCpu } from '../../src/kernels/cpu/conv_transpose2d.js';
 import { conv2dForwardCpu } from '../../src/kernels/cpu/conv2d.js';
 
-const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i] * b[i];
@@ -101,10 +91,6 @@ describe('conv_transpose2d CPU reference', () => {
 });
 
 type Impl = 'tiled' | 'direct';
-const KERNELS = {
-  tiled: { forward: convTranspose2dForward, backwardInput: convTranspose2dBackwardInput, backwardWeight: convTranspose2dBackwardWeight },
-  direct: { forward: convTranspose2dForwardDirect, backwardInput: convTranspose2dBackwardInputDirect, backwardWeight: convTranspose2dBackwardWeightDirect },
-};
 
 describe('conv_transpose2d GPU vs CPU reference', async () => {
   const ctx = await testContext();
@@ -119,38 +105,10 @@ describe('conv_transpose2d GPU vs CPU reference', async () => {
     for (const impl of ['tiled', 'direct'] as Impl[]) {
       const accumulate = (ci + (impl === 'direct' ? 1 : 0)) % 2 === 1;
       it(`${impl} ${c.name} x${c.x.join('x')} w${c.w.join('x')} bias=${c.bias} accumulate=${accumulate}`, async () => {
-        const k = KERNELS[impl];
         // The public ops pick a kernel by shape ('auto'); force each family so both see every shape.
-        const cp = { ...c.p, impl };
-        const rng = new Rng(ci * 97 + 5);
-        const wShape = [c.x[1], c.w[0], c.w[1], c.w[2]];
-        const yShape = convTranspose2dOutputShape(c.x, wShape, c.p);
-        const xData = rng.normals(size(c.x));
-        const wData = rng.normals(size(wShape), 0.5);
-        const bData = rng.normals(c.w[0]);
-        const dyData = rng.normals(size(yShape));
-        const x = ctx.tensor(c.x, xData, 'x');
-        const w = ctx.tensor(wShape, wData, 'w');
-        const b = c.bias ? ctx.tensor([c.w[0]], bData, 'b') : null;
-        const y = ctx.tensor(yShape, rng.normals(size(yShape)), 'y');
-        const dy = ctx.tensor(yShape, dyData, 'dy');
-        const dxOld = rng.normals(size(c.x));
-        const dwOld = rng.normals(size(wShape));
-        const dbOld = rng.normals(c.w[0]);
-        const dx = ctx.tensor(c.x, dxOld, 'dx');
-        const dw = ctx.tensor(wShape, dwOld, 'dw');
-        const db = c.bias ? ctx.tensor([c.w[0]], dbOld, 'db') : null;
-
-        const ref = convTranspose2dForwardCpu(xData, c.x, wData, wShape, c.bias ? bData : null, c.p);
-        const g = convTranspose2dBackwardCpu(dyData, xData, c.x, wData, wShape, c.p, c.bias);
-        const plus = (r: Float64Array, old: Float32Array) => (accumulate ? r.map((v, i) => v + old[i]) : r);
+        const run = recordConvCase(ctx, c, true, new Rng(ci * 97 + 5), { impl }, accumulate);
         // fp32 sums of at most a few hundred O(1) terms.
-        const tol = { atol: 2e-4, rtol: 1e-4 };
-        note(`${impl} y`, expectClose(await runAndRead(ctx, k.forward(ctx, y, x, w, b, cp), y), ref.data, { ...tol, label: `${impl} forward` }));
-        note(`${impl} dx`, expectClose(await runAndRead(ctx, k.backwardInput(ctx, dx, dy, w, { ...cp, accumulate }), dx), plus(g.dx, dxOld), { ...tol, label: `${impl} dx` }));
-        note(`${impl} dw`, expectClose(await runAndRead(ctx, k.backwardWeight(ctx, dw, db, dy, x, { ...cp, accumulate }), dw), plus(g.dw, dwOld), { ...tol, label: `${impl} dw` }));
-        if (db) note(`${impl} db`, expectClose(await db.read(), plus(g.db!, dbOld), { ...tol, label: `${impl} db` }));
-        for (const t of [x, w, b, y, dy, dx, dw, db]) t?.destroy();
+        await run.check(impl, { atol: 2e-4, rtol: 1e-4 }, (k, err) => note(`${impl} ${k}`, err));
       });
     }
   });

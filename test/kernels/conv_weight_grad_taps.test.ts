@@ -12,23 +12,15 @@ import { runAndRead, testContext } from '../helpers/gpu.js';
 import { expectClose, unravel } from '../helpers/compare.js';
 import { destroyDispatches, type Dispatch } from '../../src/runtime/context.js';
 import { Rng } from '../../src/runtime/random.js';
-import { conv2dBackwardWeight, conv2dOutputShape, encodeBiasGrad, type BlockedTuning, type Pair } from '../../src/kernels/conv2d.js';
+import { conv2dBackwardWeight, conv2dOutputShape, encodeBiasGrad, type BlockedTuning } from '../../src/kernels/conv2d.js';
 import { convTranspose2dBackwardWeight, convTranspose2dOutputShape } from '../../src/kernels/conv_transpose2d.js';
 import { conv2dBackwardCpu } from '../../src/kernels/cpu/conv2d.js';
 import { convTranspose2dBackwardCpu } from '../../src/kernels/cpu/conv_transpose2d.js';
 import { deviceClass, isSoftwareClass } from '../../src/kernels/conv/device_class.js';
+import { size, type ConvCase } from '../helpers/conv_case.js';
 
-const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
-
-interface Case {
-  name: string;
+interface Case extends ConvCase {
   transposed: boolean;
-  x: [number, number, number, number];
-  /** [out channels, KH, KW] */
-  w: [number, number, number];
-  p: { stride?: Pair; padding?: Pair; outputPadding?: Pair };
-  bias: boolean;
-  tuning?: BlockedTuning;
 }
 
 const k4s2 = { stride: 2, padding: 1 };
