@@ -44,22 +44,25 @@ export class GpuWaitPacer {
     readonly warmup = 2,
   ) {}
 
-  /** Milliseconds to sleep before waiting on the GPU (0 when not pacing or still measuring). */
-  sleepMs(): number {
+  /**
+   * Milliseconds to sleep before waiting on the GPU (0 when not pacing or still measuring), `elapsedMs` after
+   * the step's GPU work began.
+   */
+  sleepMs(elapsedMs = 0): number {
     if (!this.enabled || this.recent.length < this.warmup) return 0;
-    return this.fraction * Math.min(...this.recent);
+    return Math.max(0, this.fraction * Math.min(...this.recent) - elapsedMs);
   }
 
-  /** One step's time from submit to its results being readable, ms. */
+  /** One step's time from the start of its GPU work (its submission, or the previous step's end if later) to its results being readable, ms. */
   record(ms: number): void {
     if (!Number.isFinite(ms) || ms < 0) return;
     this.recent.push(ms);
     if (this.recent.length > this.window) this.recent.shift();
   }
 
-  /** Sleep for {@link sleepMs} (resolves at once when that is 0). */
-  async pace(): Promise<void> {
-    const ms = this.sleepMs();
+  /** Sleep for {@link sleepMs} (resolves at once when that is under a millisecond). */
+  async pace(elapsedMs = 0): Promise<void> {
+    const ms = this.sleepMs(elapsedMs);
     if (ms >= 1) await new Promise<void>((resolve) => setTimeout(resolve, ms));
   }
 

@@ -19,7 +19,7 @@ import { destroyDispatches } from '../runtime/context.js';
 import { planMemory, type MemoryPlan } from '../runtime/memory_plan.js';
 import { createContext } from '../runtime/device.js';
 import { Tensor } from '../runtime/tensor.js';
-import { InvalidOptionError, ModelBusyError, Pix2PixError, ShapeError } from '../runtime/errors.js';
+import { GpuValidationError, InvalidOptionError, ModelBusyError, Pix2PixError, ShapeError } from '../runtime/errors.js';
 import { imagesToTensorData, tensorDataToImages, type ImageF32 } from '../data/image.js';
 import { adamStep, updateAdam } from '../kernels/adam.js';
 import { concatChannelsBackward, concatChannelsForward } from '../kernels/concat.js';
@@ -122,6 +122,12 @@ export class NonFiniteLossError extends Pix2PixError {
  */
 export const BATCHED_D_LIMIT = { maxPairBytes: 4 * 2 ** 20 };
 
+/**
+ * Training steps submitted and not yet read back, at most: enough for the JavaScript work of the next step to
+ * overlap the GPU work of this one, few enough that the device queue never runs far ahead of its callers.
+ */
+const MAX_STEPS_IN_FLIGHT = 2;
+
 /** Everything one recorded training step owns. */
 interface TrainGraph {
   key: string;
@@ -137,7 +143,10 @@ interface TrainGraph {
   adamG: Dispatch[];
   list: Dispatch[];
   losses: [Tensor, Tensor, Tensor, Tensor]; // G_GAN, G_L1 (unscaled), D_real, D_fake
-  staging: GPUBuffer;
+  /** Loss read-back buffers, one per step that may be in flight (MAX_STEPS_IN_FLIGHT), used in turn; `free` settles when its last read-back has. */
+  staging: { buffer: GPUBuffer; free: Promise<void> }[];
+  /** Steps submitted on this graph (picks the next staging buffer). */
+  submitted: number;
   /** Where the step's activations, gradients and scratch live (assigned after recording). */
   plan: MemoryPlan | null;
 }
@@ -171,6 +180,12 @@ export class Pix2Pix {
   private graph: TrainGraph | null = null;
   /** How long to sleep before waiting for a step's losses (gpu_wait.ts); reset with each new step graph. */
   private readonly waitPacer: GpuWaitPacer;
+  /** The last submitted step's loss read-back, settled (read-backs run in step order, one at a time). */
+  private readbackTail: Promise<void> = Promise.resolve();
+  /** Read-backs not yet settled (destroy waits for them: their buffers are mapping). */
+  private readbacksPending = 0;
+  /** When the last read-back found its losses readable (performance.now()): a later step's GPU work starts no earlier. */
+  private lastReadableAt = 0;
   private readonly translateGraphs = new Map<string, TranslateGraph>();
   private destroyed = false;
   /** The last queued call (settled: its failure is its caller's, not the next call's). */
@@ -362,7 +377,12 @@ export class Pix2Pix {
 
   // ------------------------------------------------------------------------------------ training
 
-  /** One optimisation step on a batch (the reference's optimize_parameters). Returns the four losses. Queued (see the class). */
+  /**
+   * One optimisation step on a batch (the reference's optimize_parameters). Returns the four losses. Queued (see
+   * the class), but the queue moves on once the step is submitted: ask for the next step before awaiting this
+   * one's losses and the GPU gets it while this one runs (at most two steps are in flight; a third waits). A
+   * batch of Tensors is copied when the step's turn comes, so do not overwrite them before its losses resolve.
+   */
   async trainStep(batch: Batch): Promise<Pix2PixLosses> {
     const op = 'Pix2Pix.trainStep';
     this.assertAlive('trainStep');
@@ -377,13 +397,25 @@ export class Pix2Pix {
     if (a.shape[2] % m !== 0 || a.shape[3] % m !== 0) {
       throw new ShapeError(op, `image size: height and width must be multiples of 2^${this.config.generator.numDowns} = ${m}`, `multiples of ${m}`, `${a.shape[2]}x${a.shape[3]}`);
     }
-    return this.enqueue('trainStep', () => this.trainStepNow(a, b));
+    // The queued part ends once the step is submitted (trainStepNow); its losses resolve later. Wrapped in an
+    // object so that the queue does not wait for the inner promise.
+    return this.enqueue('trainStep', () => this.trainStepNow(a, b)).then((r) => r.losses);
   }
 
-  private async trainStepNow(a: HostBatch, b: HostBatch): Promise<Pix2PixLosses> {
+  /**
+   * Runs in the call queue until the step is submitted; its losses are read back after the queue has moved on.
+   * So a caller that asks for the next step before awaiting this one's losses (the trainer does) has it
+   * encoded and submitted while this one runs on the GPU: the JavaScript thread's per-step work (encoding,
+   * the next batch, logging) overlaps the kernels instead of adding to them. The queue keeps the GPU's order
+   * (a step's writes and the next step's reads are ordered by the device queue), and at most
+   * MAX_STEPS_IN_FLIGHT steps are submitted and not yet read back, so the GPU queue never runs far ahead.
+   */
+  private async trainStepNow(a: HostBatch, b: HostBatch): Promise<{ losses: Promise<Pix2PixLosses> }> {
     if (!this.D) throw new Pix2PixError('Pix2Pix.trainStep', 'this model has no discriminator');
     const key = a.shape.join('x');
     if (!this.graph || this.graph.key !== key) {
+      // The old graph's read-back buffers may still be mapping.
+      await this.readbackTail;
       this.destroyGraph();
       if (this.config.tune) await this.tuneConvNow(a.shape, { store: await defaultTuneStore(), ...this.config.tuneTiming });
       this.graph = this.ctx.deferAllocations(() => this.recordTrainStep(a.shape));
@@ -391,37 +423,64 @@ export class Pix2Pix {
       this.waitPacer.reset();
     }
     const g = this.graph;
+    // The staging buffer this step uses was last used MAX_STEPS_IN_FLIGHT steps ago: wait for that read-back.
+    const slot = g.staging[g.submitted++ % g.staging.length];
+    await slot.free;
+    const step = this.trainSteps + 1;
     for (const dst of [g.a, ...g.aCopies]) writeInput(this.ctx, dst, a);
     writeInput(this.ctx, g.b, b);
-    const step = this.trainSteps + 1;
     const lr = this.lr;
     g.g.setDropoutSeed(mixSeed(this.config.seed, step));
     if (g.adamD.length) updateAdam(g.adamD, { lr, step: this.stepD + 1 });
     updateAdam(g.adamG, { lr, step: this.stepG + 1 });
     this.ctx.encodeAndSubmit(g.list, 'pix2pix.trainStep');
+    const staging = slot.buffer;
+    // The copy is submitted now, before any later step can overwrite the loss tensors.
+    const enc = this.ctx.device.createCommandEncoder({ label: 'pix2pix.losses' });
+    g.losses.forEach((t, i) => enc.copyBufferToBuffer(t.buffer, t.offset, staging, i * 4, 4));
+    this.ctx.device.queue.submit([enc.finish()]);
     const submitted = performance.now();
-    const [ganG, l1, dReal, dFake] = await this.readLosses(g);
-    this.waitPacer.record(performance.now() - submitted);
     this.trainSteps = step;
     if (g.adamD.length) this.stepD++;
     if (g.adamG.length) this.stepG++;
     for (const bn of this.G.batchNorms()) bn.numBatchesTracked += 1;
     for (const bn of this.D.batchNorms()) bn.numBatchesTracked += 3;
-    const losses = { G_GAN: ganG, G_L1: l1 * this.config.lambdaL1, D_real: dReal, D_fake: dFake };
-    if (![ganG, l1, dReal, dFake].every(Number.isFinite)) throw new NonFiniteLossError(step, losses);
-    return losses;
+    const lambdaL1 = this.config.lambdaL1;
+    const losses = this.readLosses(staging, submitted).then(([ganG, l1, dReal, dFake]) => {
+      const out = { G_GAN: ganG, G_L1: l1 * lambdaL1, D_real: dReal, D_fake: dFake };
+      if (![ganG, l1, dReal, dFake].every(Number.isFinite)) throw new NonFiniteLossError(step, out);
+      return out;
+    });
+    const settled = losses.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.readbacksPending++;
+    void settled.then(() => this.readbacksPending--);
+    slot.free = settled;
+    this.readbackTail = settled;
+    return { losses };
   }
 
-  private async readLosses(g: TrainGraph): Promise<number[]> {
-    const enc = this.ctx.device.createCommandEncoder({ label: 'pix2pix.losses' });
-    g.losses.forEach((t, i) => enc.copyBufferToBuffer(t.buffer, t.offset, g.staging, i * 4, 4));
-    this.ctx.device.queue.submit([enc.finish()]);
+  /** A step's losses, once the previous step's are read (in order, so the pacer sees one step at a time). */
+  private async readLosses(staging: GPUBuffer, submitted: number): Promise<number[]> {
+    await this.readbackTail;
     await this.ctx.flush('pix2pix.trainStep');
-    // Sleep through most of the step before mapAsync, whose wait spins a core in Node (gpu_wait.ts).
-    await this.waitPacer.pace();
-    await g.staging.mapAsync(1 /* GPUMapMode.READ */, 0, 16);
-    const out = Array.from(new Float32Array(g.staging.getMappedRange(0, 16).slice(0)));
-    g.staging.unmap();
+    // The step's GPU work starts once it is submitted and the step before it is done. Sleep through most of
+    // it before mapAsync, whose wait spins a core in Node (gpu_wait.ts).
+    const start = Math.max(submitted, this.lastReadableAt);
+    await this.waitPacer.pace(performance.now() - start);
+    try {
+      await staging.mapAsync(1 /* GPUMapMode.READ */, 0, 16);
+    } catch (e) {
+      // A device lost after the step was submitted aborts the map: name the loss (flush throws DeviceLostError).
+      await this.ctx.flush('pix2pix.trainStep');
+      throw new GpuValidationError('pix2pix.trainStep', `loss read-back failed: ${String(e)}`);
+    }
+    const out = Array.from(new Float32Array(staging.getMappedRange(0, 16).slice(0)));
+    staging.unmap();
+    this.lastReadableAt = performance.now();
+    this.waitPacer.record(this.lastReadableAt - start);
     return out;
   }
 
@@ -440,7 +499,7 @@ export class Pix2Pix {
     for (const r of g.runs) r.destroy();
     for (const l of g.ownDispatches) destroyDispatches(l);
     for (const x of g.tensors) x.destroy();
-    g.staging.destroy();
+    for (const s of g.staging) s.buffer.destroy();
     return tuneConvShapes(this.ctx, shapes, opts);
   }
 
@@ -556,7 +615,10 @@ export class Pix2Pix {
     const adamG = own(this.adamFor(G.pack));
     list.push(...adamG);
 
-    const staging = ctx.device.createBuffer({ label: 'pix2pix.losses.staging', size: 16, usage: 0x1 | 0x8 /* MAP_READ | COPY_DST */ });
+    const staging = Array.from({ length: MAX_STEPS_IN_FLIGHT }, (_, i) => ({
+      buffer: ctx.device.createBuffer({ label: `pix2pix.losses.staging${i}`, size: 16, usage: 0x1 | 0x8 /* MAP_READ | COPY_DST */ }),
+      free: Promise.resolve(),
+    }));
     return {
       key: shapeA.join('x'),
       a,
@@ -571,6 +633,7 @@ export class Pix2Pix {
       list,
       losses: [lossGGAN, lossGL1, lossDReal, lossDFake],
       staging,
+      submitted: 0,
       plan: null,
     };
   }
@@ -597,7 +660,7 @@ export class Pix2Pix {
     for (const l of g.ownDispatches) destroyDispatches(l);
     for (const x of g.tensors) x.destroy();
     g.plan?.destroy();
-    g.staging.destroy();
+    for (const s of g.staging) s.buffer.destroy();
     this.graph = null;
   }
 
@@ -812,10 +875,10 @@ export class Pix2Pix {
    */
   destroy(): Promise<void> {
     if (this.closing) return this.closing;
-    if (this.queued === 0) {
+    if (this.queued === 0 && this.readbacksPending === 0) {
       this.release();
       this.closing = Promise.resolve();
-    } else this.closing = this.tail.then(() => this.release());
+    } else this.closing = this.tail.then(() => this.readbackTail).then(() => this.release());
     return this.closing;
   }
 

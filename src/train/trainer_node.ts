@@ -316,27 +316,21 @@ export async function trainPix2Pix(pairs: readonly PairSource[], o: TrainerOptio
       let count = 0;
       /** The next iteration's batch, read and decoded while this one trains. */
       let prefetched: Promise<{ as: ImageF32[]; bs: ImageF32[] }> | null = null;
-      for (let iter = epoch === state.epoch ? state.iter : 0; iter < itersPerEpoch; iter++) {
-        if (o.signal?.aborted || (o.maxSteps !== undefined && state.step >= o.maxSteps)) {
-          interrupted = true;
-          state = { ...state, epoch, iter };
-          await save();
-          break outer;
-        }
-        const idx = order.slice(iter * batchSize, (iter + 1) * batchSize);
-        const current = prefetched ?? loadBatch(epoch, idx);
-        prefetched = null;
-        const { as, bs } = await current;
-        if (iter + 1 < itersPerEpoch) {
-          prefetched = loadBatch(epoch, order.slice((iter + 1) * batchSize, (iter + 2) * batchSize));
-          // Handled here so that a batch never awaited (the run stopped) is no unhandled rejection; a failure
-          // still surfaces from the await above at the step that needs the batch.
-          prefetched.catch(() => undefined);
-        }
-        const batch = augmenter ? await augmentBatch(as, bs, idx, epoch) : { a: as, b: bs };
+      /**
+       * The step submitted last, whose losses are not handled yet. Each step is submitted before the previous
+       * one's losses are awaited (Pix2Pix.trainStep returns once a step is queued, and queues it behind the
+       * last), so the GPU always has the next step while this thread logs, loads and encodes: on lavapipe's 2
+       * cores the demo's step went from ~20.5 to ~18.5 ms (bench/RESULTS.md). Results are the same: the device
+       * queue keeps the steps' order.
+       */
+      let inFlight: { losses: Promise<Pix2PixLosses>; iter: number } | null = null;
+      const settle = async () => {
+        if (!inFlight) return;
+        const { losses: pending, iter } = inFlight;
+        inFlight = null;
         let losses: Pix2PixLosses;
         try {
-          losses = await model.trainStep(batch);
+          losses = await pending;
         } catch (e) {
           if (e instanceof NonFiniteLossError) {
             // Losses written as numbers (NaN, Infinity), not JSON's null.
@@ -345,19 +339,56 @@ export async function trainPix2Pix(pairs: readonly PairSource[], o: TrainerOptio
               savedStep === null
                 ? `No checkpoint had been saved yet (the run stopped before the end of its first epoch); check the data and options (e.g. a lower --lr)`
                 : `The last good checkpoint in ${o.out} (step ${savedStep}) was kept (use --resume after fixing the cause, e.g. a lower --lr)`;
-            throw new Pix2PixError('train', `non-finite loss at training step ${state.step + 1} (${values}); stopped at epoch ${epoch}, iteration ${iter + 1}. ${kept}.`);
+            throw new Pix2PixError('train', `non-finite loss at training step ${state.step + 1} (${values}); stopped at epoch ${epoch}, iteration ${iter}. ${kept}.`);
           }
           throw e;
         }
-        state = { ...state, epoch, iter: iter + 1, step: state.step + 1 };
+        state = { ...state, epoch, iter, step: state.step + 1 };
         lastLosses = losses;
         for (const k of Object.keys(sums) as (keyof Pix2PixLosses)[]) sums[k] += losses[k];
         count++;
         const lr = model.lr;
-        logLines.push(`${JSON.stringify({ epoch, iter: iter + 1, step: state.step, ...losses, lr })}\n`);
+        logLines.push(`${JSON.stringify({ epoch, iter, step: state.step, ...losses, lr })}\n`);
         if (Date.now() - logFlushedAt >= LOG_FLUSH_MS) await flushLog();
-        o.onStep?.({ epoch, iter: iter + 1, step: state.step, itersPerEpoch, totalEpochs, losses, lr });
+        o.onStep?.({ epoch, iter, step: state.step, itersPerEpoch, totalEpochs, losses, lr });
+      };
+      for (let iter = epoch === state.epoch ? state.iter : 0; iter < itersPerEpoch; iter++) {
+        if (o.signal?.aborted || (o.maxSteps !== undefined && state.step + (inFlight ? 1 : 0) >= o.maxSteps)) {
+          await settle();
+          interrupted = true;
+          state = { ...state, epoch, iter };
+          await save();
+          break outer;
+        }
+        const idx = order.slice(iter * batchSize, (iter + 1) * batchSize);
+        const current = prefetched ?? loadBatch(epoch, idx);
+        prefetched = null;
+        let loaded: { as: ImageF32[]; bs: ImageF32[] };
+        try {
+          loaded = await current;
+        } catch (e) {
+          // The step before this one still counts: log it before the load's error ends the run.
+          await settle();
+          throw e;
+        }
+        const { as, bs } = loaded;
+        if (iter + 1 < itersPerEpoch) {
+          prefetched = loadBatch(epoch, order.slice((iter + 1) * batchSize, (iter + 2) * batchSize));
+          // Handled here so that a batch never awaited (the run stopped) is no unhandled rejection; a failure
+          // still surfaces from the await above at the step that needs the batch.
+          prefetched.catch(() => undefined);
+        }
+        const batch = augmenter ? await augmentBatch(as, bs, idx, epoch) : { a: as, b: bs };
+        const losses = model.trainStep(batch);
+        // Awaited by settle(); handled here too, so that a step left behind by an earlier failure is no unhandled rejection.
+        losses.catch(() => undefined);
+        await settle();
+        inFlight = { losses, iter: iter + 1 };
+        // The augmented batch lives in tensors the next augmentation overwrites: this step must have copied
+        // them before that, so with augmentation a step is finished before the next begins.
+        if (augmenter) await settle();
       }
+      await settle();
       // End of epoch: sample, checkpoint (latest every epoch; a tagged copy every saveEpochFreq).
       const { a, b } = await sample.load();
       // A fixed crop (seed 0) and no flip, so the samples of successive epochs are comparable.

@@ -1,5 +1,6 @@
 // Pacing the wait for a training step (src/gan/gpu_wait.ts): in Node, Dawn's mapAsync polls on the JavaScript
-// thread, so trainStep sleeps through most of the step's expected time first. The estimate is the shortest recent
+// thread, so trainStep sleeps through most of the step's expected time (less what has passed since its GPU work
+// began) first. The estimate is the shortest recent
 // step, a sleep that outlasted the work shortens the next one, and the pacing is on in Node and reaches trainStep.
 import { describe, it, expect } from 'vitest';
 import { testContext } from '../helpers/gpu.js';
@@ -33,6 +34,14 @@ describe('GpuWaitPacer', () => {
     // The work now takes 20 ms; a step measures max(work, sleep): the sleep shrinks to 0.8 x 20 in a few steps.
     for (let i = 0; i < 12; i++) p.record(Math.max(20, p.sleepMs()));
     expect(p.sleepMs()).toBeCloseTo(16);
+  });
+
+  it('counts the time already spent since the work began (the step was submitted while the one before it ran)', () => {
+    const p = new GpuWaitPacer(true, 0.8, 4, 1);
+    p.record(30);
+    expect(p.sleepMs(0)).toBeCloseTo(24);
+    expect(p.sleepMs(10)).toBeCloseTo(14);
+    expect(p.sleepMs(40)).toBe(0);
   });
 
   it('is wanted where waiting polls and the kernels run on the CPU', () => {

@@ -61,6 +61,31 @@ describe('calls made at once queue in order', () => {
     }
   });
 
+  it("the next step is submitted before the previous one's losses are read; destroy() waits for the read-backs", async () => {
+    const model = await Pix2Pix.create(TINY);
+    const ref = await Pix2Pix.create(TINY);
+    try {
+      const p1 = model.trainStep(batch(1));
+      const p2 = model.trainStep(batch(2));
+      let secondDone = false;
+      void p2.then(() => (secondDone = true));
+      const l1 = await p1;
+      // Step 2 left the queue (submitted: the step count moves at submission) before step 1's losses came back,
+      // and its own losses are still on their way.
+      expect(model.steps).toBe(2);
+      expect(model.pendingCalls).toBe(0);
+      expect(secondDone).toBe(false);
+      const p3 = model.trainStep(batch(3));
+      const closed = model.destroy();
+      const got = [l1, await p2, await p3];
+      await closed;
+      expect(got).toEqual([await ref.trainStep(batch(1)), await ref.trainStep(batch(2)), await ref.trainStep(batch(3))]);
+    } finally {
+      await model.destroy();
+      await ref.destroy();
+    }
+  });
+
   it('a call that fails rejects alone: the calls queued behind it run as if it had not been made', async () => {
     const model = await Pix2Pix.create(TINY);
     const ref = await Pix2Pix.create(TINY);

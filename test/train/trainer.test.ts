@@ -94,8 +94,9 @@ describe('trainPix2Pix', async () => {
     }));
     const err = await trainPix2Pix(src, { out, model, preprocess, onStep: (s) => (stepsDone = s.step) }).catch((e: unknown) => e);
     expect((err as Error).message).toBe('pair unreadable');
-    // Batch 2 is asked for before step 1 is done, batch 3 before step 2: one batch ahead (without it: 0, 1, 2).
-    expect(doneAtLoad.slice(0, 3)).toEqual([0, 0, 1]);
+    // Batch 2 is asked for before step 1 is done, batch 3 before step 2 (whose losses are read after step 3 is
+    // submitted): one batch ahead of the step, two ahead of the losses (without loading ahead: 0, 1, 2).
+    expect(doneAtLoad.slice(0, 3)).toEqual([0, 0, 0]);
     expect(doneAtLoad[5]).toBe(3);
     // Step 4 trained; step 5 could not. The log holds steps 1-4 (flushed on the error), the checkpoint is step 3's.
     expect(readLog(out).map((l) => l.step)).toEqual([1, 2, 3, 4]);
@@ -105,7 +106,8 @@ describe('trainPix2Pix', async () => {
   it('an aborted run saves and reports where it stopped', async () => {
     const out = mkdtempSync(join(tmpdir(), 'train-abort-'));
     const ac = new AbortController();
-    const r = await trainPix2Pix(pairs(3), { out, model, preprocess, signal: ac.signal, onStep: (s) => s.step === 2 && ac.abort() });
+    // Step 1's losses are read once step 2 is submitted: an abort there lets step 2 finish, and stops before step 3.
+    const r = await trainPix2Pix(pairs(3), { out, model, preprocess, signal: ac.signal, onStep: (s) => s.step === 1 && ac.abort() });
     expect(r.interrupted).toBe(true);
     expect(JSON.parse(readFileSync(join(out, 'train_state.json'), 'utf8'))).toMatchObject({ epoch: 1, iter: 2, step: 2, checkpoint: join('resume', 'step-2') });
     // One copy on disk: the latest_* files are the committed set's files (hard links), not second copies.
