@@ -7,6 +7,7 @@
 import { readdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { readImage } from '../data/image_node.js';
+import { loadAhead } from '../io/load_ahead.js';
 import { convertChannels, cropImage, type ImageF32 } from '../data/image.js';
 import type { GpuContext } from '../runtime/context.js';
 import { FileFormatError, Pix2PixError } from '../runtime/errors.js';
@@ -18,6 +19,9 @@ import { computePixelMetrics, type NrmseNormalization } from './pixel.js';
 import { computeSsim, ssimWindow, type SsimMode } from './ssim.js';
 import { EVALUATION_DEFAULTS } from './defaults.js';
 import { DEFAULT_WAEM_WEIGHTS, computeWaem, type WaemWeights } from './waem.js';
+
+/** Pairs read ahead of the one being checked and batched (each pair is two decoded images in memory). */
+const READ_AHEAD = 4;
 
 /** Extensions of the files that are paired (others, and hidden files, are ignored). */
 export const IMAGE_EXTENSIONS: readonly string[] = ['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.webp'];
@@ -202,9 +206,18 @@ export async function evaluateFolders(opts: EvaluateFoldersOptions): Promise<Eva
     opts.onProgress?.(perImage.length, pairs.length);
   };
 
-  for (const pair of pairs) {
-    let real = await readImage(pair.real, opts.channels);
-    const fake = await readImage(pair.fake, opts.channels);
+  // A few pairs are read ahead (io/load_ahead.ts); each pair's ground truth is read (and fails) before its translation.
+  const readPair = async (pair: Pair): Promise<[ImageF32, ImageF32]> => {
+    const real = readImage(pair.real, opts.channels);
+    const fake = readImage(pair.fake, opts.channels);
+    fake.catch(() => undefined);
+    return [await real, await fake];
+  };
+  let index = 0;
+  for await (const read of loadAhead(pairs, readPair, READ_AHEAD)) {
+    const pair = pairs[index++];
+    let real = read[0];
+    const fake = read[1];
     if (opts.realAligned) {
       if (real.width % 2 !== 0) throw new FileFormatError(pair.real, `an aligned A|B ground truth must have an even width, got ${real.width}`);
       real = convertChannels(cropImage(real, real.width / 2, 0, real.width / 2, real.height), opts.channels ?? fake.channels);

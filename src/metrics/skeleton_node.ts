@@ -9,6 +9,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { FileFormatError } from '../runtime/errors.js';
 import { readImage } from '../data/image_node.js';
+import { loadAhead } from '../io/load_ahead.js';
 import { renderPhantomPair, FIELD_OF_VIEW_MM } from '../data/phantom.js';
 import { planAnimals } from '../data/synth_node.js';
 import { skeletonRecovery, skeletonScale, type SkeletonTruth } from './skeleton.js';
@@ -133,20 +134,31 @@ export interface SkeletonFolderResult {
 export async function skeletonRecoveryFolder(o: { data: string; fake: string; real?: string; files: readonly string[] }): Promise<SkeletonFolderResult> {
   const truths = phantomTestTruths(o.data);
   const perImage: { file: string; skeleton: number }[] = [];
-  for (const file of o.files) {
+  // Every file's truth is looked up before any is read, so a stray file is named at once.
+  const jobs = o.files.map((file) => {
     const stem = basename(file, extname(file));
     const t = truths.get(stem);
     if (!t) throw new FileFormatError(join(o.fake, file), `no phantom test image named ${stem} in ${join(o.data, 'manifest.json')}`);
     const realPath = o.real ? join(o.real, file) : null;
     const realKey = realPath ? realCheckKey(realPath, t) : null;
-    if (realPath && !(realKey && realChecked.has(realKey))) {
-      const real = await readImage(realPath, 1);
+    return { file, t, realPath: realPath && !(realKey && realChecked.has(realKey)) ? realPath : null, realKey };
+  });
+  // Reads run a few files ahead (io/load_ahead.ts); the stored X-ray of each is read (and fails) before its translation.
+  const readJob = async (j: (typeof jobs)[number]) => {
+    const real = j.realPath ? readImage(j.realPath, 1) : null;
+    const fake = readImage(join(o.fake, j.file), 1);
+    fake.catch(() => undefined);
+    return { real: await real, fake: await fake };
+  };
+  let index = 0;
+  for await (const { real, fake } of loadAhead(jobs, readJob, 4)) {
+    const { file, t, realPath, realKey } = jobs[index++];
+    if (realPath && real) {
       let d = 0;
       for (let q = 0; q < t.xray.length; q++) d += Math.abs(real.data[q] - t.xray[q]);
       if (d / t.xray.length > 2 / 255) throw new FileFormatError(realPath, `the stored X-ray is not the phantom the manifest regenerates (mean difference ${(d / t.xray.length).toFixed(4)})`);
       if (realKey) realChecked.add(realKey);
     }
-    const fake = await readImage(join(o.fake, file), 1);
     perImage.push({ file, skeleton: skeletonRecovery(fake, t, skeletonScale(t.width, FIELD_OF_VIEW_MM.width)) });
   }
   const mean = perImage.length ? perImage.reduce((s, p) => s + p.skeleton, 0) / perImage.length : NaN;

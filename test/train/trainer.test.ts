@@ -103,6 +103,30 @@ describe('trainPix2Pix', async () => {
     expect(JSON.parse(readFileSync(join(out, 'train_state.json'), 'utf8')).step).toBe(3);
   });
 
+  it('checkpointSeconds: epochs end without a save until the interval has passed; the last epoch and a stop always save, and a resume from there equals an uninterrupted run', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'train-ckpt-interval-'));
+    const committedAtEpochEnd: (number | null)[] = [];
+    const committed = () => (existsSync(join(out, 'train_state.json')) ? (JSON.parse(readFileSync(join(out, 'train_state.json'), 'utf8')) as { step: number }).step : null);
+    // Stopped in epoch 3 (after step 7): epochs 1 and 2 ended within the hour, so nothing was saved until the stop.
+    const b = await trainPix2Pix(pairs(3), { out, model, preprocess, checkpointSeconds: 3600, maxSteps: 7, onEpoch: () => committedAtEpochEnd.push(committed()) });
+    expect(committedAtEpochEnd).toEqual([null, null]);
+    expect(b.interrupted).toBe(true);
+    expect(committed()).toBe(7);
+    await b.model.destroy();
+    const c = await trainPix2Pix(pairs(3), { out, model, preprocess, checkpointSeconds: 3600, resume: true, onEpoch: () => committedAtEpochEnd.push(committed()) });
+    expect(committedAtEpochEnd).toEqual([null, null, 9]); // the last epoch saves
+    expect(c.steps).toBe(9);
+    await expectReferenceWeights(await readStateDict(c.model.G));
+    expect(readLog(out).map((l) => l.G_L1)).toEqual(reference!.log.map((l) => l.G_L1));
+    await c.model.destroy();
+    // The default saves every epoch.
+    const every: (number | null)[] = [];
+    const outEvery = mkdtempSync(join(tmpdir(), 'train-ckpt-every-'));
+    const d = await trainPix2Pix(pairs(3), { out: outEvery, model: { ...model, nEpochs: 1, nEpochsDecay: 1 }, preprocess, onEpoch: () => every.push(JSON.parse(readFileSync(join(outEvery, 'train_state.json'), 'utf8')).step) });
+    expect(every).toEqual([3, 6]);
+    await d.model.destroy();
+  });
+
   it('an aborted run saves and reports where it stopped', async () => {
     const out = mkdtempSync(join(tmpdir(), 'train-abort-'));
     const ac = new AbortController();
