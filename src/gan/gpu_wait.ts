@@ -9,7 +9,10 @@
  * bench/RESULTS.md, 2026-11-30 afternoon, lavapipe). A timer creates no pending Dawn work, so nothing polls while
  * it runs: the step sleeps through most of its expected GPU time first and only then waits as before.
  *
- * The expected time is the shortest of the recent steps (submit to read-back), so a slow step (load, a first
+ * When the caller has queued the next step behind the one waited for (the trainer does: Pix2Pix.trainStep),
+ * the GPU stays busy past this step's end, so the sleep goes nearer to it (fractionQueued) and less is polled.
+ *
+ * The expected time is the shortest of the recent steps (start of its GPU work to read-back), so a slow step (load, a first
  * run) does not make the next sleep long, and a sleep that outlasted the work shortens the next one: a step
  * measured while sleeping too long records at most the sleep, and the estimate comes down to the real time in
  * a few steps. Browsers wait for the GPU process without spinning the page's thread, and a GPU's kernels do
@@ -42,15 +45,21 @@ export class GpuWaitPacer {
     readonly window = 8,
     /** Steps measured before the first sleep. */
     readonly warmup = 2,
+    /**
+     * The part slept when another step is already queued behind the one waited for: the GPU has work until that
+     * one ends too, so waking a little late costs nothing, while each millisecond of polling takes a core.
+     * Still under 1, so that a step measured after an oversleep does not ratchet the estimate up.
+     */
+    readonly fractionQueued = 0.95,
   ) {}
 
   /**
    * Milliseconds to sleep before waiting on the GPU (0 when not pacing or still measuring), `elapsedMs` after
    * the step's GPU work began.
    */
-  sleepMs(elapsedMs = 0): number {
+  sleepMs(elapsedMs = 0, queuedBehind = false): number {
     if (!this.enabled || this.recent.length < this.warmup) return 0;
-    return Math.max(0, this.fraction * Math.min(...this.recent) - elapsedMs);
+    return Math.max(0, (queuedBehind ? this.fractionQueued : this.fraction) * Math.min(...this.recent) - elapsedMs);
   }
 
   /** One step's time from the start of its GPU work (its submission, or the previous step's end if later) to its results being readable, ms. */
@@ -61,8 +70,8 @@ export class GpuWaitPacer {
   }
 
   /** Sleep for {@link sleepMs} (resolves at once when that is under a millisecond). */
-  async pace(elapsedMs = 0): Promise<void> {
-    const ms = this.sleepMs(elapsedMs);
+  async pace(elapsedMs = 0, queuedBehind = false): Promise<void> {
+    const ms = this.sleepMs(elapsedMs, queuedBehind);
     if (ms >= 1) await new Promise<void>((resolve) => setTimeout(resolve, ms));
   }
 

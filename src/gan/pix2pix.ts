@@ -446,7 +446,7 @@ export class Pix2Pix {
     for (const bn of this.G.batchNorms()) bn.numBatchesTracked += 1;
     for (const bn of this.D.batchNorms()) bn.numBatchesTracked += 3;
     const lambdaL1 = this.config.lambdaL1;
-    const losses = this.readLosses(staging, submitted).then(([ganG, l1, dReal, dFake]) => {
+    const losses = this.readLosses(staging, submitted, () => this.trainSteps > step).then(([ganG, l1, dReal, dFake]) => {
       const out = { G_GAN: ganG, G_L1: l1 * lambdaL1, D_real: dReal, D_fake: dFake };
       if (![ganG, l1, dReal, dFake].every(Number.isFinite)) throw new NonFiniteLossError(step, out);
       return out;
@@ -463,13 +463,13 @@ export class Pix2Pix {
   }
 
   /** A step's losses, once the previous step's are read (in order, so the pacer sees one step at a time). */
-  private async readLosses(staging: GPUBuffer, submitted: number): Promise<number[]> {
+  private async readLosses(staging: GPUBuffer, submitted: number, queuedBehind: () => boolean): Promise<number[]> {
     await this.readbackTail;
     await this.ctx.flush('pix2pix.trainStep');
     // The step's GPU work starts once it is submitted and the step before it is done. Sleep through most of
     // it before mapAsync, whose wait spins a core in Node (gpu_wait.ts).
     const start = Math.max(submitted, this.lastReadableAt);
-    await this.waitPacer.pace(performance.now() - start);
+    await this.waitPacer.pace(performance.now() - start, queuedBehind());
     try {
       await staging.mapAsync(1 /* GPUMapMode.READ */, 0, 16);
     } catch (e) {

@@ -42,6 +42,9 @@ describe('GpuWaitPacer', () => {
     expect(p.sleepMs(0)).toBeCloseTo(24);
     expect(p.sleepMs(10)).toBeCloseTo(14);
     expect(p.sleepMs(40)).toBe(0);
+    // With the next step queued behind it, the wait can sleep nearer the expected end: the GPU stays busy.
+    expect(p.sleepMs(0, true)).toBeCloseTo(28.5);
+    expect(p.sleepMs(10, true)).toBeCloseTo(18.5);
   });
 
   it('is wanted where waiting polls and the kernels run on the CPU', () => {

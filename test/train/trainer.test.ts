@@ -92,7 +92,8 @@ describe('trainPix2Pix', async () => {
         return p.load();
       },
     }));
-    const err = await trainPix2Pix(src, { out, model, preprocess, onStep: (s) => (stepsDone = s.step) }).catch((e: unknown) => e);
+    // No pair cache: every epoch reads its pairs again.
+    const err = await trainPix2Pix(src, { out, model, preprocess, pairCacheBytes: 0, onStep: (s) => (stepsDone = s.step) }).catch((e: unknown) => e);
     expect((err as Error).message).toBe('pair unreadable');
     // Batch 2 is asked for before step 1 is done, batch 3 before step 2 (whose losses are read after step 3 is
     // submitted): one batch ahead of the step, two ahead of the losses (without loading ahead: 0, 1, 2).
@@ -125,6 +126,29 @@ describe('trainPix2Pix', async () => {
     const d = await trainPix2Pix(pairs(3), { out: outEvery, model: { ...model, nEpochs: 1, nEpochsDecay: 1 }, preprocess, onEpoch: () => every.push(JSON.parse(readFileSync(join(outEvery, 'train_state.json'), 'utf8')).step) });
     expect(every).toEqual([3, 6]);
     await d.model.destroy();
+  });
+
+  it('keeps decoded pairs in memory within pairCacheBytes: each is loaded once, or every epoch with no budget; the weights are the same', async () => {
+    const counted = (budget: number | undefined) => {
+      const loads = new Map<string, number>();
+      const src = pairs(3).map((p) => ({ ...p, load: () => (loads.set(p.name, (loads.get(p.name) ?? 0) + 1), p.load()) }));
+      return { loads, src, budget };
+    };
+    const bytesPerPair = 40 * 32 * 4 * 4; // 40x32, 3 + 1 channels, float32
+    const runs = [counted(undefined), counted(0), counted(bytesPerPair)];
+    const weights: StateDict[] = [];
+    for (const r of runs) {
+      const out = mkdtempSync(join(tmpdir(), 'train-cache-'));
+      // samplePair: the epoch's sample is loaded through its own source, not counted here.
+      const t = await trainPix2Pix(r.src, { out, model, preprocess, pairCacheBytes: r.budget, samplePair: pairs(1)[0] });
+      weights.push(await readStateDict(t.model.G));
+      await t.model.destroy();
+    }
+    expect([...runs[0].loads.values()]).toEqual([1, 1, 1]); // the default budget holds all three
+    expect([...runs[1].loads.values()]).toEqual([3, 3, 3]); // 3 epochs, no cache
+    // Room for one pair: the first one decoded stays, the others are read every epoch.
+    expect([...runs[2].loads.values()].sort()).toEqual([1, 3, 3]);
+    for (const w of weights.slice(1)) for (const [k, v] of weights[0]) expect(Array.from(w.get(k)!.data), k).toEqual(Array.from(v.data));
   });
 
   it('an aborted run saves and reports where it stopped', async () => {
