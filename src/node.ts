@@ -9,7 +9,7 @@ export { writeFileAtomic, readFileBytes, loadStateDictFile, saveSafetensorsFile,
 export { readImage, writePng, encodePng } from './data/image_node.js';
 export { expandDataset, copiesPerFile, type ExpandOptions, type ExpandResult } from './data/augment_node.js';
 export { saveCheckpoint, loadCheckpoint, checkpointPaths, MixedCheckpointError, type CheckpointPaths } from './gan/checkpoint_node.js';
-export { trainPix2Pix, type TrainerOptions, type TrainResult, type PairSource, type StepInfo } from './train/trainer_node.js';
+export { trainPix2Pix, DEFAULT_PAIR_CACHE_BYTES, type TrainerOptions, type TrainResult, type PairSource, type StepInfo } from './train/trainer_node.js';
 export { evaluateFolders, pairFolders, type EvaluateFoldersOptions, type EvaluateFoldersResult, type PerImageMetrics } from './metrics/evaluate_node.js';
 export { createInceptionExtractor, MissingFidWeightsError, FID_WEIGHTS_ENV } from './metrics/inception_node.js';
 export { loadPairedDataset, type PairEntry, type PairedDataset, type PairedDatasetOptions } from './data/dataset_node.js';
