@@ -107,7 +107,8 @@ interface TrainState {
 
 /**
  * Decoding a pair every epoch costs the JavaScript thread (sharp's round trip, float conversion, garbage) time
- * that on a software adapter the kernels want: keeping the demo's pairs decoded made its steps ~4% faster.
+ * that on a software adapter the kernels want: the demo's network trained ~4% faster on pairs held in memory
+ * than on its PNG files (one pair of runs; bench/RESULTS.md).
  */
 export const DEFAULT_PAIR_CACHE_BYTES = 256 * 2 ** 20;
 
@@ -353,9 +354,9 @@ export async function trainPix2Pix(pairs: readonly PairSource[], o: TrainerOptio
       /**
        * The step submitted last, whose losses are not handled yet. Each step is submitted before the previous
        * one's losses are awaited (Pix2Pix.trainStep returns once a step is queued, and queues it behind the
-       * last), so the GPU always has the next step while this thread logs, loads and encodes: on lavapipe's 2
-       * cores the demo's step went from ~20.5 to ~18.5 ms (bench/RESULTS.md). Results are the same: the device
-       * queue keeps the steps' order.
+       * last), so the GPU always has the next step while this thread logs, loads and encodes (on lavapipe's 2
+       * cores a loop of the demo's steps went from 20.5-22 to 18-19 ms; bench/RESULTS.md). Results are the same:
+       * the device queue keeps the steps' order.
        */
       let inFlight: { losses: Promise<Pix2PixLosses>; iter: number } | null = null;
       const settle = async () => {
