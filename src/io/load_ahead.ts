@@ -2,9 +2,10 @@
  * Loading the next files while the current one is used.
  *
  * Decoding an image with sharp (or reading a file) is a round trip to libuv's thread pool of a few milliseconds,
- * most of it waiting. Awaited one at a time, a study's 145 test images cost seconds per trial for what
- * takes a fraction of that with a few reads in flight: evaluateFolders' reads went from ~1.3 s to ~0.4 s a
- * trial on the 2-core machine (bench/RESULTS.md, issue 14).
+ * most of it waiting (145 of the demo's test images: 0.3 s one at a time, 0.1 s all in flight). With reads ahead
+ * and writes in the background, a demo trial's translation of its 145 test photos went from ~2.1 to ~1.3 s and
+ * its scoring (evaluateFolders and skeleton recovery) from ~2.1 to ~1.5 s on the 2-core machine
+ * (bench/RESULTS.md, issue 14).
  */
 
 /**
