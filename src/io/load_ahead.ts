@@ -30,6 +30,16 @@ export async function* loadAhead<T, R>(items: readonly T[], load: (item: T, inde
 }
 
 /**
+ * Both results, awaited in argument order: when both reject, `first`'s failure is the one thrown (Promise.all
+ * throws whichever rejects first in time), and `second`'s never becomes an unhandled rejection. Reading a pair
+ * of files this way reports the first file's error whatever their decoding times.
+ */
+export async function bothInOrder<A, B>(first: Promise<A>, second: Promise<B>): Promise<[A, B]> {
+  second.catch(() => undefined);
+  return [await first, await second];
+}
+
+/**
  * Runs tasks (e.g. encoding and writing a file) in the background with at most `limit` unfinished, so a loop
  * can go on to its next item while the last one's output is written. `settle()` waits for all of them and
  * throws the first failure in start order.

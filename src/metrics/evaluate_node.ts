@@ -7,7 +7,7 @@
 import { readdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { readImage } from '../data/image_node.js';
-import { loadAhead } from '../io/load_ahead.js';
+import { bothInOrder, loadAhead } from '../io/load_ahead.js';
 import { convertChannels, cropImage, type ImageF32 } from '../data/image.js';
 import type { GpuContext } from '../runtime/context.js';
 import { FileFormatError, Pix2PixError } from '../runtime/errors.js';
@@ -207,12 +207,7 @@ export async function evaluateFolders(opts: EvaluateFoldersOptions): Promise<Eva
   };
 
   // A few pairs are read ahead (io/load_ahead.ts); each pair's ground truth is read (and fails) before its translation.
-  const readPair = async (pair: Pair): Promise<[ImageF32, ImageF32]> => {
-    const real = readImage(pair.real, opts.channels);
-    const fake = readImage(pair.fake, opts.channels);
-    fake.catch(() => undefined);
-    return [await real, await fake];
-  };
+  const readPair = (pair: Pair) => bothInOrder(readImage(pair.real, opts.channels), readImage(pair.fake, opts.channels));
   let index = 0;
   for await (const read of loadAhead(pairs, readPair, READ_AHEAD)) {
     const pair = pairs[index++];

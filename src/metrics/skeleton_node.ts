@@ -9,7 +9,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { FileFormatError } from '../runtime/errors.js';
 import { readImage } from '../data/image_node.js';
-import { loadAhead } from '../io/load_ahead.js';
+import { bothInOrder, loadAhead } from '../io/load_ahead.js';
 import { renderPhantomPair, FIELD_OF_VIEW_MM } from '../data/phantom.js';
 import { planAnimals } from '../data/synth_node.js';
 import { skeletonRecovery, skeletonScale, type SkeletonTruth } from './skeleton.js';
@@ -144,14 +144,9 @@ export async function skeletonRecoveryFolder(o: { data: string; fake: string; re
     return { file, t, realPath: realPath && !(realKey && realChecked.has(realKey)) ? realPath : null, realKey };
   });
   // Reads run a few files ahead (io/load_ahead.ts); the stored X-ray of each is read (and fails) before its translation.
-  const readJob = async (j: (typeof jobs)[number]) => {
-    const real = j.realPath ? readImage(j.realPath, 1) : null;
-    const fake = readImage(join(o.fake, j.file), 1);
-    fake.catch(() => undefined);
-    return { real: await real, fake: await fake };
-  };
+  const readJob = (j: (typeof jobs)[number]) => bothInOrder(j.realPath ? readImage(j.realPath, 1) : Promise.resolve(null), readImage(join(o.fake, j.file), 1));
   let index = 0;
-  for await (const { real, fake } of loadAhead(jobs, readJob, 4)) {
+  for await (const [real, fake] of loadAhead(jobs, readJob, 4)) {
     const { file, t, realPath, realKey } = jobs[index++];
     if (realPath && real) {
       let d = 0;

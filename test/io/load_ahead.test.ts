@@ -1,8 +1,9 @@
 // Reading ahead (src/io/load_ahead.ts): results in order with a bounded number of loads in flight, the first
-// failure in order reported at its turn, nothing left unhandled when the consumer stops early; background
+// failure in order reported at its turn, nothing left unhandled when the consumer stops early; a pair of reads
+// reporting the first one's failure; background
 // writes bounded the same way, their first failure thrown in start order.
 import { describe, it, expect, afterEach, beforeEach } from 'vitest';
-import { BackgroundTasks, loadAhead } from '../../src/io/load_ahead.js';
+import { BackgroundTasks, bothInOrder, loadAhead } from '../../src/io/load_ahead.js';
 
 const tick = () => new Promise<void>((r) => setTimeout(r, 1));
 
@@ -61,6 +62,14 @@ describe('loadAhead', () => {
 
   it('rejects a depth below 1', async () => {
     await expect(loadAhead([1], async (x) => x, 0).next()).rejects.toThrow(RangeError);
+  });
+});
+
+describe('bothInOrder', () => {
+  it("gives both results; when both fail, the first argument's failure, even if the second failed sooner", async () => {
+    expect(await bothInOrder(Promise.resolve(1), Promise.resolve('b'))).toEqual([1, 'b']);
+    const slowFail = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('first, slower')), 5));
+    await expect(bothInOrder(slowFail, Promise.reject(new Error('second, sooner')))).rejects.toThrow('first, slower');
   });
 });
 
